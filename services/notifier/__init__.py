@@ -1,0 +1,1 @@
+"""The notifier service: turns opened billing periods into Invite to Bill emails."""

@@ -1,0 +1,4 @@
+from services.notifier.app import definition
+from shared.service import run
+
+run(definition)

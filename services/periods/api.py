@@ -1,0 +1,125 @@
+"""The administrators' HTTP API for billing periods (OpenAPI at /docs)."""
+
+from datetime import UTC, date, datetime
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+
+from services.periods import handlers
+from services.periods.domain import BillingPeriod
+from shared.events import Person
+from shared.sessions import CurrentSession
+
+router = APIRouter(prefix="/api", tags=["billing periods"])
+
+
+class NewBillingPeriod(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start_date: date
+    end_date: date
+    due_date: date
+
+
+class DueDateChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    due_date: date
+
+
+class BillingPeriodView(BaseModel):
+    id: str
+    project_id: str
+    project_name: str
+    project_timezone: str
+    start_date: date
+    end_date: date
+    due_date: date
+    due_at: datetime
+    status: str
+    opened_by: Person
+    opened_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, period: BillingPeriod) -> "BillingPeriodView":
+        return cls(
+            id=period.id,
+            project_id=period.project.id,
+            project_name=period.project.name,
+            project_timezone=period.project.timezone,
+            start_date=period.start_date,
+            end_date=period.end_date,
+            due_date=period.due_date,
+            due_at=period.due_at,
+            status=period.status,
+            opened_by=period.opened_by,
+            opened_at=period.opened_at,
+            closed_at=period.closed_at,
+        )
+
+
+def _now(request: Request) -> datetime:
+    clock = getattr(request.app.state, "clock", None)
+    return clock() if clock else datetime.now(UTC)
+
+
+@router.post("/projects/{project_id}/billing-periods", status_code=201)
+async def open_billing_period(
+    project_id: str, body: NewBillingPeriod, session: CurrentSession, request: Request
+) -> BillingPeriodView:
+    """Open a billing period for the project, closing the one that was open, and invite its contacts."""
+    period = await handlers.open_billing_period(
+        request.app.state.pool,
+        user_id=session.user_id,
+        project_id=project_id,
+        start_date=body.start_date,
+        end_date=body.end_date,
+        due_date=body.due_date,
+        now=_now(request),
+    )
+    return BillingPeriodView.of(period)
+
+
+@router.get("/projects/{project_id}/billing-periods")
+async def list_billing_periods(
+    project_id: str, session: CurrentSession, request: Request
+) -> list[BillingPeriodView]:
+    """The project's billing periods, newest first."""
+    periods = await handlers.list_billing_periods(
+        request.app.state.pool, user_id=session.user_id, project_id=project_id
+    )
+    return [BillingPeriodView.of(period) for period in periods]
+
+
+@router.get("/billing-periods/{period_id}")
+async def get_billing_period(period_id: str, session: CurrentSession, request: Request) -> BillingPeriodView:
+    period = await handlers.get_billing_period(
+        request.app.state.pool, user_id=session.user_id, period_id=period_id
+    )
+    return BillingPeriodView.of(period)
+
+
+@router.patch("/billing-periods/{period_id}")
+async def change_due_date(
+    period_id: str, body: DueDateChange, session: CurrentSession, request: Request
+) -> BillingPeriodView:
+    """Move the due date of an open period; invites and banners follow the new date."""
+    period = await handlers.change_due_date(
+        request.app.state.pool,
+        user_id=session.user_id,
+        period_id=period_id,
+        due_date=body.due_date,
+        now=_now(request),
+    )
+    return BillingPeriodView.of(period)
+
+
+@router.post("/billing-periods/{period_id}/close")
+async def close_billing_period(
+    period_id: str, session: CurrentSession, request: Request
+) -> BillingPeriodView:
+    period = await handlers.close_billing_period(
+        request.app.state.pool, user_id=session.user_id, period_id=period_id, now=_now(request)
+    )
+    return BillingPeriodView.of(period)

@@ -1,0 +1,12 @@
+"""Bootstrap: the periods service's routers and subscriptions."""
+
+from services.periods.api import router
+from shared.erp import erp_routes
+from shared.service import ServiceDefinition
+
+definition = ServiceDefinition(
+    name="periods",
+    title="Invite to Bill: billing periods",
+    routers=[router],
+    subscriptions=erp_routes(),
+)

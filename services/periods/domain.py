@@ -1,0 +1,169 @@
+"""Billing periods and their rules (DESIGN.md rules 1 to 4), free of I/O; the clock is passed in."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from shared.errors import Conflict, InvalidRequest
+from shared.events import (
+    BillingPeriodClosed,
+    BillingPeriodDueDateChanged,
+    BillingPeriodOpened,
+    Contract,
+    Person,
+)
+
+
+class InvalidPeriodDates(InvalidRequest):
+    pass
+
+
+class PeriodConflict(Conflict):
+    pass
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    name: str
+    timezone: str
+
+
+def due_at(due_date: date, timezone: str) -> datetime:
+    """The instant the due date passes: the first instant of the next day in the project's time zone.
+
+    Built from the wall-clock midnight of that next day, so a daylight-saving change in between cannot
+    move it (rule 3).
+    """
+    next_midnight = datetime.combine(due_date + timedelta(days=1), time(0), tzinfo=ZoneInfo(timezone))
+    return next_midnight.astimezone(ZoneInfo("UTC"))
+
+
+@dataclass
+class BillingPeriod:
+    id: str
+    project: Project
+    start_date: date
+    end_date: date
+    due_date: date
+    opened_by: Person
+    opened_at: datetime
+    status: str = "open"
+    closed_at: datetime | None = None
+    events: list[Contract] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def due_at(self) -> datetime:
+        return due_at(self.due_date, self.project.timezone)
+
+    def due_date_has_passed(self, now: datetime) -> bool:
+        return now >= self.due_at
+
+    def overlaps(self, start_date: date, end_date: date) -> bool:
+        return self.start_date <= end_date and start_date <= self.end_date
+
+    def change_due_date(self, new_due_date: date, changed_by: Person, now: datetime) -> None:
+        if self.status != "open":
+            raise PeriodConflict(
+                f"The billing period {self.describe()} is closed, so its due date can no longer change."
+            )
+        _check_due_date(self.start_date, new_due_date, self.project, now)
+        previous = self.due_date
+        if new_due_date == previous:
+            return
+        self.due_date = new_due_date
+        self.events.append(
+            BillingPeriodDueDateChanged(
+                period_id=self.id,
+                project_id=self.project.id,
+                previous_due_date=previous,
+                due_date=new_due_date,
+                due_at=self.due_at,
+                changed_by=changed_by,
+                changed_at=now,
+            )
+        )
+
+    def close(self, now: datetime, closed_by: Person | None, reason: str = "closed_by_administrator") -> None:
+        if self.status != "open":
+            raise PeriodConflict(f"The billing period {self.describe()} is already closed.")
+        self.status = "closed"
+        self.closed_at = now
+        self.events.append(
+            BillingPeriodClosed(
+                period_id=self.id,
+                project_id=self.project.id,
+                closed_at=now,
+                closed_by=closed_by,
+                reason=reason,
+            )
+        )
+
+    def describe(self) -> str:
+        return f"{self.start_date.isoformat()} to {self.end_date.isoformat()}"
+
+
+def open_period(
+    project: Project,
+    existing: list[BillingPeriod],
+    start_date: date,
+    end_date: date,
+    due_date: date,
+    opened_by: Person,
+    now: datetime,
+) -> BillingPeriod:
+    """Open a new period for the project, closing the one that was open (rules 1 to 3)."""
+    if start_date > end_date:
+        raise InvalidPeriodDates(
+            f"The start date {start_date.isoformat()} is after the end date {end_date.isoformat()}; "
+            "a billing period must start on or before the day it ends."
+        )
+    _check_due_date(start_date, due_date, project, now)
+    for other in existing:
+        if other.overlaps(start_date, end_date):
+            raise PeriodConflict(
+                f"The dates overlap the billing period {other.describe()} of {project.name}; "
+                "periods of a project cannot overlap, so choose dates outside it."
+            )
+    for other in existing:
+        if other.status == "open":
+            other.close(now, closed_by=opened_by, reason="superseded_by_new_period")
+
+    period = BillingPeriod(
+        id=str(uuid.uuid4()),
+        project=project,
+        start_date=start_date,
+        end_date=end_date,
+        due_date=due_date,
+        opened_by=opened_by,
+        opened_at=now,
+    )
+    period.events.append(
+        BillingPeriodOpened(
+            period_id=period.id,
+            project_id=project.id,
+            project_name=project.name,
+            project_timezone=project.timezone,
+            start_date=start_date,
+            end_date=end_date,
+            due_date=due_date,
+            due_at=period.due_at,
+            opened_by=opened_by,
+            opened_at=now,
+        )
+    )
+    return period
+
+
+def _check_due_date(start_date: date, due_date: date, project: Project, now: datetime) -> None:
+    if due_date < start_date:
+        raise InvalidPeriodDates(
+            f"The due date {due_date.isoformat()} is before the start date {start_date.isoformat()}; "
+            "the due date must be on or after the day the period starts."
+        )
+    if now >= due_at(due_date, project.timezone):
+        raise InvalidPeriodDates(
+            f"The due date {due_date.isoformat()} has already passed in {project.timezone}; "
+            "choose a due date that is today or later there."
+        )

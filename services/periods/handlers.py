@@ -1,0 +1,90 @@
+"""What administrators do with billing periods: one transaction per use case, events via the outbox."""
+
+from datetime import date, datetime
+
+import asyncpg
+
+from services.periods import repository
+from services.periods.domain import BillingPeriod, open_period
+from shared.erp import require_permission
+from shared.errors import NotFound
+from shared.events import Person
+
+
+async def open_billing_period(
+    pool: asyncpg.Pool,
+    *,
+    user_id: str,
+    project_id: str,
+    start_date: date,
+    end_date: date,
+    due_date: date,
+    now: datetime,
+) -> BillingPeriod:
+    async with pool.acquire() as connection, connection.transaction():
+        project = await repository.get_project(connection, project_id, lock=True)
+        if project is None:
+            raise _unknown_project(project_id)
+        administrator = await require_permission(connection, user_id, project_id, "admin")
+        existing = await repository.periods_of_project(connection, project_id)
+        period = open_period(project, existing, start_date, end_date, due_date, administrator, now)
+        for superseded in existing:
+            if superseded.events:
+                await repository.save(connection, superseded)
+        await repository.save(connection, period)
+        return period
+
+
+async def list_billing_periods(pool: asyncpg.Pool, *, user_id: str, project_id: str) -> list[BillingPeriod]:
+    async with pool.acquire() as connection:
+        if await repository.get_project(connection, project_id) is None:
+            raise _unknown_project(project_id)
+        await require_permission(connection, user_id, project_id, "admin")
+        return await repository.periods_of_project(connection, project_id)
+
+
+async def get_billing_period(pool: asyncpg.Pool, *, user_id: str, period_id: str) -> BillingPeriod:
+    async with pool.acquire() as connection:
+        period = await _existing_period(connection, period_id)
+        await require_permission(connection, user_id, period.project.id, "admin")
+        return period
+
+
+async def change_due_date(
+    pool: asyncpg.Pool, *, user_id: str, period_id: str, due_date: date, now: datetime
+) -> BillingPeriod:
+    async with pool.acquire() as connection, connection.transaction():
+        period = await _existing_period(connection, period_id, lock=True)
+        administrator: Person = await require_permission(connection, user_id, period.project.id, "admin")
+        period.change_due_date(due_date, administrator, now)
+        await repository.save(connection, period)
+        return period
+
+
+async def close_billing_period(
+    pool: asyncpg.Pool, *, user_id: str, period_id: str, now: datetime
+) -> BillingPeriod:
+    async with pool.acquire() as connection, connection.transaction():
+        period = await _existing_period(connection, period_id, lock=True)
+        administrator = await require_permission(connection, user_id, period.project.id, "admin")
+        period.close(now, closed_by=administrator)
+        await repository.save(connection, period)
+        return period
+
+
+async def _existing_period(
+    connection: asyncpg.Connection, period_id: str, lock: bool = False
+) -> BillingPeriod:
+    period = await repository.get_period(connection, period_id, lock=lock)
+    if period is None:
+        raise NotFound(
+            f"There is no billing period with id {period_id}; check the link or list the project's periods."
+        )
+    return period
+
+
+def _unknown_project(project_id: str) -> NotFound:
+    return NotFound(
+        f"There is no project {project_id}; projects arrive from the ERP with their commitments, "
+        "so check the id or wait for the ERP to send the project."
+    )

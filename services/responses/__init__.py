@@ -1,0 +1,1 @@
+"""The responses service: the page behind the emailed link, where a contact answers Yes or No."""

@@ -1,0 +1,10 @@
+"""Bootstrap: the responses service's routers and subscriptions."""
+
+from shared.erp import erp_routes
+from shared.service import ServiceDefinition
+
+definition = ServiceDefinition(
+    name="responses",
+    title="Invite to Bill: responses",
+    subscriptions=erp_routes(),
+)

@@ -1,0 +1,1 @@
+"""What every Invite to Bill service needs and nothing service-specific."""

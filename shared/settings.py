@@ -1,0 +1,59 @@
+"""One settings object for every service and for `itb`, read from the environment."""
+
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "development-only-secret-change-me"
+
+SERVICE_PORTS = {"periods": 8081, "notifier": 8082, "responses": 8083, "claims": 8084}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    environment: str = "development"
+    service_name: str = "periods"
+    http_host: str = "127.0.0.1"
+    http_port: int = 0  # 0: the service's usual port from SERVICE_PORTS
+
+    # A server URL: each service uses the database named after it on that server.
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database_pool_size: int = 10
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # The embedded broker holds a group join for half the session timeout, so local runs keep it short.
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+
+    secret_key: str = DEFAULT_SECRET
+    session_max_age_seconds: int = 12 * 60 * 60
+
+    periods_public_url: str = "http://127.0.0.1:8081"
+    notifier_public_url: str = "http://127.0.0.1:8082"
+    responses_public_url: str = "http://127.0.0.1:8083"
+    claims_public_url: str = "http://127.0.0.1:8084"
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> "Settings":
+        if self.environment == "production" and self.secret_key == DEFAULT_SECRET:
+            raise ValueError(
+                "SECRET_KEY is still the development default; set a long random SECRET_KEY "
+                "before starting in production."
+            )
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.http_port or SERVICE_PORTS[self.service_name]
+
+    def service_database_url(self, service: str | None = None) -> str:
+        """DATABASE_URL with its database replaced by the service's own."""
+        parts = urlsplit(self.database_url)
+        return urlunsplit(parts._replace(path="/" + (service or self.service_name)))
