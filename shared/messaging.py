@@ -77,18 +77,18 @@ def consume(
     settings: Settings,
     topic: str,
     routes: dict[str, Route],
-    consumer: str | None = None,
 ) -> None:
-    """Subscribe the service's consumer group to `topic`, dispatching each event type to its route.
+    """Subscribe a consumer group of the service to `topic`, dispatching each event type to its route.
 
-    `pool_of` gives the pool once the service has started (the subscriber is declared before that).
-    Event types with no route are not ours to handle and are skipped.
+    One group per topic, so a rebalance on one topic never pauses another. `pool_of` gives the pool once
+    the service has started (the subscriber is declared before that). Event types with no route are not
+    ours to handle and are skipped.
     """
-    consumer = consumer or f"{settings.service_name}.{topic}"
+    consumer = f"{settings.service_name}.{topic}"  # its name in the inbox
 
     @broker.subscriber(
         topic,
-        group_id=settings.service_name,
+        group_id=f"{settings.kafka_group_prefix or settings.service_name}.{topic}",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         session_timeout_ms=settings.kafka_session_timeout_ms,

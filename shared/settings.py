@@ -18,11 +18,14 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 0  # 0: the service's usual port from SERVICE_PORTS
 
-    # A server URL: each service uses the database named after it on that server.
+    # A server URL: each service uses the database named after it on that server (or DATABASE_NAME).
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database_name: str | None = None
     database_pool_size: int = 10
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Consumer groups are named `<prefix>.<topic>`; the prefix is the service's name unless set.
+    kafka_group_prefix: str | None = None
     # The embedded broker holds a group join for half the session timeout, so local runs keep it short.
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
@@ -55,5 +58,5 @@ class Settings(BaseSettings):
 
     def service_database_url(self, service: str | None = None) -> str:
         """DATABASE_URL with its database replaced by the service's own."""
-        parts = urlsplit(self.database_url)
-        return urlunsplit(parts._replace(path="/" + (service or self.service_name)))
+        database = service or self.database_name or self.service_name
+        return urlunsplit(urlsplit(self.database_url)._replace(path="/" + database))

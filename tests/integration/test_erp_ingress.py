@@ -1,0 +1,124 @@
+"""ERP ingress (DESIGN.md section 4): version rules in the read model, and consumption through real Kafka."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from services.periods.app import definition as periods
+from shared.erp import apply_commitment, apply_member_removed, apply_member_upserted, commitments_permission
+from shared.events import ERP_COMMITMENTS, ERP_DIRECTORY, dead_letter_topic
+from tests.factories import commitment, erp_event, member, removal
+from tests.support import publish, publish_event, running_service, service_settings, topic_reader
+
+T0 = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+async def stored_commitment(connection, commitment_id="SC-0042"):
+    return await connection.fetchrow("SELECT * FROM erp_commitments WHERE commitment_id = $1", commitment_id)
+
+
+async def test_a_higher_commitment_version_replaces_the_stored_one(database_for):
+    async with (await database_for("periods")).pool.acquire() as connection:
+        assert await apply_commitment(connection, commitment(version=1, status="draft"))
+        assert await apply_commitment(connection, commitment(version=2, status="approved"))
+        row = await stored_commitment(connection)
+    assert (row["version"], row["status"]) == (2, "approved")
+
+
+async def test_an_equal_or_lower_commitment_version_is_ignored(database_for):
+    async with (await database_for("periods")).pool.acquire() as connection:
+        await apply_commitment(connection, commitment(version=3, status="approved"))
+        assert not await apply_commitment(connection, commitment(version=3, status="void"))
+        assert not await apply_commitment(connection, commitment(version=2, status="draft"))
+        row = await stored_commitment(connection)
+    assert (row["version"], row["status"]) == (3, "approved")
+
+
+async def test_a_commitment_keeps_its_contacts_and_schedule_of_values(database_for):
+    async with (await database_for("periods")).pool.acquire() as connection:
+        await apply_commitment(connection, commitment())
+        row = await stored_commitment(connection)
+        project = await connection.fetchrow("SELECT * FROM erp_projects WHERE project_id = 'P-100'")
+    assert row["invoice_contacts"][0]["email"] == "jane@concreteco.example"
+    assert row["schedule_of_values"][0]["scheduled_value"] == "125000.00"
+    assert (project["name"], project["timezone"]) == ("Harbour Tower", "Australia/Sydney")
+
+
+async def test_a_removed_member_is_not_revived_by_an_older_upsert_arriving_late(database_for):
+    async with (await database_for("periods")).pool.acquire() as connection:
+        await apply_member_upserted(connection, member(version=1, permission="admin"), erp_event(member()))
+        assert await apply_member_removed(connection, removal(version=3))
+        assert not await apply_member_upserted(
+            connection, member(version=2, permission="admin"), erp_event(member())
+        )
+        assert await commitments_permission(connection, "U-9", "P-100") == "none"
+        assert await apply_member_upserted(
+            connection, member(version=4, permission="standard"), erp_event(member())
+        )
+        assert await commitments_permission(connection, "U-9", "P-100") == "standard"
+
+
+async def test_a_user_name_and_email_come_from_their_newest_membership_event_on_any_project(database_for):
+    async with (await database_for("periods")).pool.acquire() as connection:
+        newer = member(project_id="P-2", version=1, name="Jane Citizen-Lee", email="jane@new.example")
+        older = member(project_id="P-1", version=7, name="Jane Citizen", email="jane@old.example")
+        await apply_member_upserted(connection, newer, erp_event(newer, time=T0 + timedelta(days=1)))
+        await apply_member_upserted(connection, older, erp_event(older, time=T0))
+        user = await connection.fetchrow("SELECT name, email FROM erp_users WHERE user_id = 'U-9'")
+    assert dict(user) == {"name": "Jane Citizen-Lee", "email": "jane@new.example"}
+
+
+async def test_erp_events_in_both_kafka_modes_are_consumed_and_a_malformed_one_goes_to_dead_letters(
+    infrastructure, database_for
+):
+    database = await database_for("periods")
+    bootstrap = infrastructure.bootstrap_servers
+    project = f"P-{uuid.uuid4().hex[:8]}"
+    structured = commitment("SC-1", project_id=project)
+    binary = member("U-77", project_id=project, permission="admin", email="ops@acme.example")
+    async with running_service(periods, service_settings(bootstrap, "periods", database.url)):
+        await publish(
+            bootstrap, ERP_COMMITMENTS, "SC-BAD", b'{"specversion": "1.0", "oops"', {"x-trace": project}
+        )
+        await publish_event(bootstrap, ERP_COMMITMENTS, "SC-1", erp_event(structured))
+        value, headers = erp_event(binary).to_binary()
+        await publish(bootstrap, ERP_DIRECTORY, "U-77", value, headers)
+
+        async with topic_reader(bootstrap, dead_letter_topic("periods")) as dead_letters:
+            [dead] = await dead_letters.wait_for(
+                lambda record: ("x-trace", project.encode()) in record.headers
+            )
+        headers = dict(dead.headers)
+        assert dead.value == b'{"specversion": "1.0", "oops"'
+        assert b"not a valid CloudEvent" in headers["dlq-error"]
+        assert headers["dlq-original-topic"] == ERP_COMMITMENTS.encode()
+
+        async with database.pool.acquire() as connection:
+            await wait_for_row(connection, "SELECT 1 FROM erp_commitments WHERE commitment_id = 'SC-1'")
+            await wait_for_row(
+                connection,
+                f"SELECT 1 FROM erp_project_members WHERE user_id = 'U-77' AND project_id = '{project}'",
+            )
+            assert await commitments_permission(connection, "U-77", project) == "admin"
+
+
+async def test_a_redelivered_erp_event_has_no_second_effect(infrastructure, database_for):
+    database = await database_for("periods")
+    bootstrap = infrastructure.bootstrap_servers
+    first = erp_event(commitment("SC-2", version=1, status="approved"))
+    async with running_service(periods, service_settings(bootstrap, "periods", database.url)):
+        await publish_event(bootstrap, ERP_COMMITMENTS, "SC-2", first)
+        await publish_event(bootstrap, ERP_COMMITMENTS, "SC-2", first)
+        await publish_event(bootstrap, ERP_COMMITMENTS, "SC-2", erp_event(commitment("SC-2", version=2)))
+        async with database.pool.acquire() as connection:
+            await wait_for_row(
+                connection, "SELECT 1 FROM erp_commitments WHERE commitment_id = 'SC-2' AND version = 2"
+            )
+            handled = await connection.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", first.id)
+    assert handled == 1
+
+
+async def wait_for_row(connection, query: str, within: float = 20) -> None:
+    async with asyncio.timeout(within):
+        while await connection.fetchval(query) is None:
+            await asyncio.sleep(0.1)

@@ -1,0 +1,140 @@
+"""The outbox publishes each event exactly once, across a relay restart; the inbox stops second effects."""
+
+import asyncio
+import json
+
+from shared import outbox
+from shared.events import BILLING_PERIODS, BillingPeriodClosed
+from shared.inbox import first_delivery
+from shared.messaging import create_broker, outbox_publisher
+from tests.support import service_settings, topic_reader
+
+
+def closed_event(period_id: str) -> BillingPeriodClosed:
+    return BillingPeriodClosed(
+        period_id=period_id,
+        project_id="P-OUTBOX",
+        closed_at="2026-11-20T00:00:00Z",
+        reason="closed_by_administrator",
+    )
+
+
+async def test_each_event_is_published_exactly_once_when_the_relay_is_restarted_mid_batch(
+    infrastructure, database_for
+):
+    database = await database_for("periods")
+    pool = database.pool
+    broker = create_broker(service_settings(infrastructure.bootstrap_servers, "periods", database.url))
+    await broker.connect()
+    try:
+        aggregates = [f"period-{number}" for number in range(3)]
+        async with pool.acquire() as connection, connection.transaction():
+            recorded = [
+                await outbox.record(
+                    connection,
+                    service="periods",
+                    topic=BILLING_PERIODS,
+                    aggregate_type="billing_period",
+                    aggregate_id=aggregates[number % 3],
+                    event=closed_event(f"{database.url}-{number}"),
+                )
+                for number in range(20)
+            ]
+
+        publish = outbox_publisher(broker)
+        sent = 0
+        first_relay_done = asyncio.Event()
+
+        async def publish_then_stop_after_seven(topic, key, value, headers):
+            nonlocal sent
+            await publish(topic, key, value, headers)
+            sent += 1
+            if sent == 7:
+                first_relay_done.set()
+
+        first = outbox.OutboxRelay(database.url, publish_then_stop_after_seven, batch_size=100)
+        first.start()
+        await first_relay_done.wait()
+        await first.stop()
+        async with pool.acquire() as connection:
+            left = await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        assert 0 < left < 20, "the first relay should have stopped in the middle of the batch"
+
+        second = outbox.OutboxRelay(database.url, publish, batch_size=100)
+        second.start()
+        wanted = {event.id for event in recorded}
+        async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+            await reader.wait_for(lambda record: json.loads(record.value)["id"] in wanted, count=20)
+            records = [r for r in await reader.drain(1.5) if json.loads(r.value)["id"] in wanted]
+        await second.stop()
+
+        ids = [json.loads(record.value)["id"] for record in records]
+        assert sorted(ids) == sorted(wanted), "every event exactly once"
+        for aggregate in aggregates:
+            on_kafka = [json.loads(r.value)["id"] for r in records if r.key == aggregate.encode()]
+            in_outbox = [event.id for event in recorded if event.subject == aggregate]
+            assert on_kafka == in_outbox, "one aggregate's events keep their order under its key"
+        assert {record.headers[0] for record in records} == {
+            ("content-type", b"application/cloudevents+json")
+        }
+    finally:
+        await broker.stop()
+        await pool.close()
+
+
+async def test_the_relay_is_woken_by_the_commit_rather_than_a_timer(database_for):
+    database = await database_for("periods")
+    pool = database.pool
+    published = asyncio.Queue()
+
+    async def publish(topic, key, value, headers):
+        await published.put(key)
+
+    relay = outbox.OutboxRelay(database.url, publish, safety_poll_seconds=600)
+    relay.start()
+    try:
+        await asyncio.sleep(0.5)  # let it listen
+        async with pool.acquire() as connection, connection.transaction():
+            await outbox.record(
+                connection,
+                service="periods",
+                topic=BILLING_PERIODS,
+                aggregate_type="billing_period",
+                aggregate_id="woken",
+                event=closed_event("woken"),
+            )
+        assert await asyncio.wait_for(published.get(), 10) == b"woken"
+    finally:
+        await relay.stop()
+
+
+async def test_an_event_delivered_twice_is_handled_once(database_for):
+    pool = (await database_for("periods")).pool
+    effects = 0
+
+    async def handle(event_id: str) -> None:
+        nonlocal effects
+        async with pool.acquire() as connection, connection.transaction():
+            if await first_delivery(connection, "periods.erp.commitments", event_id, "t.v1"):
+                effects += 1
+
+    await handle("event-1")
+    await handle("event-1")
+    await handle("event-2")
+    assert effects == 2
+
+
+async def test_an_inbox_record_rolls_back_with_a_failed_handler_so_the_redelivery_is_handled(database_for):
+    pool = (await database_for("periods")).pool
+
+    class HandlerFailed(Exception):
+        pass
+
+    try:
+        async with pool.acquire() as connection, connection.transaction():
+            assert await first_delivery(connection, "periods.erp.commitments", "event-1", "t.v1")
+            raise HandlerFailed
+    except HandlerFailed:
+        pass
+    async with pool.acquire() as connection, connection.transaction():
+        assert await first_delivery(connection, "periods.erp.commitments", "event-1", "t.v1")

@@ -1,0 +1,246 @@
+"""The administrators' billing period API over real HTTP, with its events on real Kafka."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from services.periods.app import definition as periods
+from shared.erp import apply_commitment, apply_member_upserted
+from shared.events import BILLING_PERIODS
+from shared.sessions import issue_session_token
+from tests.factories import commitment, erp_event, member
+from tests.support import running_service, service_settings, topic_reader
+
+NOW = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+NOVEMBER = {"start_date": "2026-11-01", "end_date": "2026-11-30", "due_date": "2026-12-05"}
+
+
+@pytest.fixture
+async def api(infrastructure, database_for):
+    """The periods service for a project of its own, with an administrator and members of every other kind."""
+    database = await database_for("periods")
+    project = f"P-{uuid.uuid4().hex[:8]}"
+    other_project = f"P-{uuid.uuid4().hex[:8]}"
+    people = {
+        "admin": member(
+            "U-1", project_id=project, permission="admin", name="Alex Admin", email="alex@acme.example"
+        ),
+        "standard": member("U-2", project_id=project, permission="standard", email="sam@acme.example"),
+        "read_only": member("U-3", project_id=project, permission="read_only", email="robin@acme.example"),
+        "other_admin": member(
+            "U-5", project_id=other_project, permission="admin", email="olive@acme.example"
+        ),
+    }
+    async with database.pool.acquire() as connection:
+        await apply_commitment(connection, commitment(f"SC-{project}", project_id=project))
+        await apply_commitment(connection, commitment(f"SC-{other_project}", project_id=other_project))
+        for person in people.values():
+            await apply_member_upserted(connection, person, erp_event(person))
+    settings = service_settings(infrastructure.bootstrap_servers, "periods", database.url)
+    async with running_service(periods, settings) as service:
+        service.app.state.clock = lambda: NOW
+        async with httpx.AsyncClient(base_url=service.base_url) as client:
+            yield Api(client, project, other_project, settings, people)
+
+
+class Api:
+    def __init__(self, client, project, other_project, settings, people):
+        self.client = client
+        self.project = project
+        self.other_project = other_project
+        self._settings = settings
+        self._people = people
+
+    def as_(self, who: str) -> dict:
+        person = self._people[who]
+        return {
+            "Authorization": f"Bearer {issue_session_token(self._settings, person.user_id, person.email)}"
+        }
+
+    async def open(self, dates=NOVEMBER, who="admin", project=None) -> httpx.Response:
+        return await self.client.post(
+            f"/api/projects/{project or self.project}/billing-periods", json=dates, headers=self.as_(who)
+        )
+
+
+def period_events(reader, period_id: str):
+    return lambda record: json.loads(record.value)["data"].get("period_id") == period_id
+
+
+async def test_an_administrator_opens_a_period_and_billing_period_opened_is_published(api, infrastructure):
+    response = await api.open()
+    assert response.status_code == 201, response.text
+    period = response.json()
+    assert period["status"] == "open"
+    assert period["due_at"] == "2026-12-05T13:00:00Z"
+    assert period["opened_by"] == {"id": "U-1", "name": "Alex Admin", "email": "alex@acme.example"}
+
+    async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+        [record] = await reader.wait_for(period_events(reader, period["id"]))
+    event = json.loads(record.value)
+    assert record.key == period["id"].encode()
+    assert event["type"] == "billing.period.opened.v1"
+    assert event["source"] == "urn:invite-to-bill:periods"
+    assert event["data"] | {"opened_at": None} == {
+        "period_id": period["id"],
+        "project_id": api.project,
+        "project_name": "Harbour Tower",
+        "project_timezone": "Australia/Sydney",
+        "start_date": "2026-11-01",
+        "end_date": "2026-11-30",
+        "due_date": "2026-12-05",
+        "due_at": "2026-12-05T13:00:00Z",
+        "opened_by": {"id": "U-1", "name": "Alex Admin", "email": "alex@acme.example"},
+        "opened_at": None,
+    }
+
+
+async def test_opening_the_next_period_closes_the_open_one_and_announces_both(api, infrastructure):
+    november = (await api.open()).json()
+    december = await api.open(
+        {"start_date": "2026-12-01", "end_date": "2026-12-31", "due_date": "2027-01-06"}
+    )
+    assert december.status_code == 201, december.text
+
+    listed = (
+        await api.client.get(f"/api/projects/{api.project}/billing-periods", headers=api.as_("admin"))
+    ).json()
+    assert [(p["start_date"], p["status"]) for p in listed] == [
+        ("2026-12-01", "open"),
+        ("2026-11-01", "closed"),
+    ]
+    async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+        [closed] = await reader.wait_for(
+            lambda r: period_events(reader, november["id"])(r) and b"closed" in r.value
+        )
+    assert json.loads(closed.value)["data"]["reason"] == "superseded_by_new_period"
+
+
+async def test_without_a_session_token_the_api_answers_401_saying_how_to_log_in(api):
+    response = await api.client.post(f"/api/projects/{api.project}/billing-periods", json=NOVEMBER)
+    assert response.status_code == 401
+    assert "not logged in" in response.json()["detail"]
+
+
+async def test_a_forged_session_token_is_refused_with_401(api):
+    response = await api.client.post(
+        f"/api/projects/{api.project}/billing-periods",
+        json=NOVEMBER,
+        headers={"Authorization": "Bearer forged.token"},
+    )
+    assert response.status_code == 401
+    assert "not valid" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("who", ["standard", "read_only", "other_admin"])
+async def test_only_an_administrator_of_the_project_may_open_a_period(api, who):
+    response = await api.open(who=who)
+    assert response.status_code == 403
+    assert "Admin permission on the Commitments tool" in response.json()["detail"]
+
+
+async def test_an_unknown_project_is_a_404_that_says_so(api):
+    response = await api.open(project="P-NOPE")
+    assert response.status_code == 404
+    assert "There is no project P-NOPE" in response.json()["detail"]
+
+
+async def test_dates_in_the_wrong_order_are_a_422_that_says_which(api):
+    response = await api.open(
+        {"start_date": "2026-11-30", "end_date": "2026-11-01", "due_date": "2026-12-05"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("The start date 2026-11-30 is after the end date 2026-11-01")
+
+
+async def test_an_overlapping_period_is_a_409_naming_the_period_it_overlaps(api):
+    await api.open()
+    response = await api.open(
+        {"start_date": "2026-11-15", "end_date": "2026-12-15", "due_date": "2026-12-20"}
+    )
+    assert response.status_code == 409
+    assert "overlap the billing period 2026-11-01 to 2026-11-30" in response.json()["detail"]
+
+
+async def test_a_malformed_body_is_a_422_naming_each_field_without_a_stack_trace(api):
+    response = await api.client.post(
+        f"/api/projects/{api.project}/billing-periods",
+        json={"start_date": "first of november", "due_date": "2026-12-05", "colour": "red"},
+        headers=api.as_("admin"),
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert {problem["field"] for problem in body["problems"]} == {"start_date", "end_date", "colour"}
+    assert body["detail"].startswith("The request is not valid:")
+    assert "Traceback" not in response.text
+
+
+async def test_a_body_that_is_not_json_is_a_422_not_a_500(api):
+    response = await api.client.post(
+        f"/api/projects/{api.project}/billing-periods",
+        content=b"start_date=2026-11-01",
+        headers={**api.as_("admin"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "not valid" in response.json()["detail"]
+
+
+async def test_an_administrator_moves_the_due_date_and_billing_period_due_date_changed_is_published(
+    api, infrastructure
+):
+    period = (await api.open()).json()
+    response = await api.client.patch(
+        f"/api/billing-periods/{period['id']}", json={"due_date": "2026-12-12"}, headers=api.as_("admin")
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["due_at"] == "2026-12-12T13:00:00Z"
+    async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+        [changed] = await reader.wait_for(
+            lambda r: period_events(reader, period["id"])(r) and b"due_date_changed" in r.value
+        )
+    data = json.loads(changed.value)["data"]
+    assert (data["previous_due_date"], data["due_date"]) == ("2026-12-05", "2026-12-12")
+
+
+async def test_a_due_date_before_the_start_is_refused_and_the_period_keeps_its_date(api):
+    period = (await api.open()).json()
+    response = await api.client.patch(
+        f"/api/billing-periods/{period['id']}", json={"due_date": "2026-10-01"}, headers=api.as_("admin")
+    )
+    assert response.status_code == 422
+    again = await api.client.get(f"/api/billing-periods/{period['id']}", headers=api.as_("admin"))
+    assert again.json()["due_date"] == "2026-12-05"
+
+
+async def test_closing_a_period_twice_is_a_409(api):
+    period = (await api.open()).json()
+    first = await api.client.post(f"/api/billing-periods/{period['id']}/close", headers=api.as_("admin"))
+    second = await api.client.post(f"/api/billing-periods/{period['id']}/close", headers=api.as_("admin"))
+    assert first.status_code == 200
+    assert first.json()["status"] == "closed"
+    assert second.status_code == 409
+    assert "already closed" in second.json()["detail"]
+
+
+@pytest.mark.parametrize("period_id", ["not-a-uuid", str(uuid.uuid4())])
+async def test_an_unknown_period_is_a_404_that_says_so(api, period_id):
+    response = await api.client.get(f"/api/billing-periods/{period_id}", headers=api.as_("admin"))
+    assert response.status_code == 404
+    assert f"no billing period with id {period_id}" in response.json()["detail"]
+
+
+async def test_an_administrator_of_another_project_cannot_see_the_period(api):
+    period = (await api.open()).json()
+    response = await api.client.get(f"/api/billing-periods/{period['id']}", headers=api.as_("other_admin"))
+    assert response.status_code == 403
+
+
+async def test_the_service_reports_alive_and_ready_and_serves_its_openapi_document(api):
+    assert (await api.client.get("/healthz")).json() == {"status": "alive"}
+    ready = await api.client.get("/readyz")
+    assert ready.json() == {"status": "ready", "database": "ok", "broker": "ok"}
+    document = (await api.client.get("/openapi.json")).json()
+    assert "/api/projects/{project_id}/billing-periods" in document["paths"]

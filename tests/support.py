@@ -1,0 +1,110 @@
+"""Helpers for tests: a service over real HTTP, and reading and writing Kafka topics directly."""
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import uvicorn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from deploy.embedded import free_port
+from shared.envelope import CloudEvent
+from shared.service import ServiceDefinition, create_app
+from shared.settings import Settings
+
+
+def service_settings(bootstrap_servers: str, service: str, database_url: str, **overrides) -> Settings:
+    """Settings for a service under test, using the database at `database_url`."""
+    return Settings(
+        service_name=service,
+        database_url=database_url,
+        database_name=database_url.rsplit("/", 1)[1],
+        kafka_bootstrap_servers=bootstrap_servers,
+        kafka_session_timeout_ms=2000,
+        kafka_heartbeat_interval_ms=500,
+        secret_key="test-secret",
+        http_port=free_port(),
+        # A group of its own: each test's service reads the topics afresh and meets no stale members.
+        kafka_group_prefix=f"{service}-{uuid.uuid4().hex[:8]}",
+        **overrides,
+    )
+
+
+@dataclass
+class RunningService:
+    settings: Settings
+    app: object
+    base_url: str
+
+
+@contextlib.asynccontextmanager
+async def running_service(definition: ServiceDefinition, settings: Settings) -> AsyncIterator[RunningService]:
+    """The service's real app served over real HTTP on a free port, in the test's event loop."""
+    app = create_app(definition, settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield RunningService(settings, app, f"http://127.0.0.1:{settings.port}")
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def publish(bootstrap: str, topic: str, key: str, value: bytes, headers: dict[str, str]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic, value, key=key.encode(), headers=[(name, text.encode()) for name, text in headers.items()]
+        )
+    finally:
+        await producer.stop()
+
+
+async def publish_event(bootstrap: str, topic: str, key: str, event: CloudEvent) -> None:
+    value, headers = event.to_structured()
+    await publish(bootstrap, topic, key, value, headers)
+
+
+@contextlib.asynccontextmanager
+async def topic_reader(bootstrap: str, *topics: str) -> AsyncIterator["TopicReader"]:
+    """Reads the topics from their beginning, without a consumer group, so it sees everything."""
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    try:
+        yield TopicReader(consumer)
+    finally:
+        await consumer.stop()
+
+
+class TopicReader:
+    def __init__(self, consumer: AIOKafkaConsumer):
+        self._consumer = consumer
+        self.seen = []
+
+    async def wait_for(self, matches, count: int = 1, within: float = 20.0) -> list:
+        """Records until `count` of them satisfy `matches`; fails the test after `within` seconds."""
+        async with asyncio.timeout(within):
+            while len(found := [record for record in self.seen if matches(record)]) < count:
+                batch = await self._consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    self.seen.extend(records)
+        return found
+
+    async def drain(self, seconds: float = 2.0) -> list:
+        """Everything that arrives within `seconds` (to show that something did not happen)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                self.seen.extend(records)
+        return self.seen

@@ -1,0 +1,132 @@
+"""Billing period rules 1 to 4, pure, with the clock passed in."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from services.periods.domain import (
+    BillingPeriod,
+    InvalidPeriodDates,
+    PeriodConflict,
+    Project,
+    due_at,
+    open_period,
+)
+from shared.events import BillingPeriodClosed, BillingPeriodDueDateChanged, BillingPeriodOpened, Person
+
+SYDNEY = Project(id="P-100", name="Harbour Tower", timezone="Australia/Sydney")
+ADMIN = Person(id="U-1", name="Alex Admin", email="alex@acme.example")
+NOW = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+
+
+def open_november(existing=(), now=NOW) -> BillingPeriod:
+    return open_period(
+        SYDNEY, list(existing), date(2026, 11, 1), date(2026, 11, 30), date(2026, 12, 5), ADMIN, now
+    )
+
+
+def test_due_date_passes_at_midnight_at_the_start_of_the_next_day_in_the_project_time_zone():
+    # 6 December 2026 00:00 in Sydney is daylight saving time (UTC+11).
+    assert due_at(date(2026, 12, 5), "Australia/Sydney") == datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
+
+
+def test_due_date_on_the_eve_of_daylight_saving_starting_passes_at_standard_time_midnight():
+    # Sydney moves its clocks forward at 02:00 on Sunday 4 October 2026; midnight before it is still UTC+10.
+    assert due_at(date(2026, 10, 3), "Australia/Sydney") == datetime(2026, 10, 3, 14, 0, tzinfo=UTC)
+    assert due_at(date(2026, 10, 4), "Australia/Sydney") == datetime(2026, 10, 4, 13, 0, tzinfo=UTC)
+
+
+def test_due_date_on_the_day_daylight_saving_ends_passes_at_standard_time_midnight():
+    # Clocks go back at 03:00 on Sunday 5 April 2026: that day has 25 hours, and midnight after it is UTC+10.
+    assert due_at(date(2026, 4, 5), "Australia/Sydney") == datetime(2026, 4, 5, 14, 0, tzinfo=UTC)
+    assert due_at(date(2026, 4, 4), "Australia/Sydney") == datetime(2026, 4, 4, 13, 0, tzinfo=UTC)
+
+
+def test_a_period_is_due_until_the_last_instant_of_its_due_date_and_no_longer():
+    period = open_november()
+    assert not period.due_date_has_passed(datetime(2026, 12, 5, 12, 59, 59, tzinfo=UTC))
+    assert period.due_date_has_passed(datetime(2026, 12, 5, 13, 0, tzinfo=UTC))
+
+
+def test_opening_a_period_records_billing_period_opened_with_the_due_instant():
+    period = open_november()
+    [opened] = period.events
+    assert isinstance(opened, BillingPeriodOpened)
+    assert opened.project_name == "Harbour Tower"
+    assert opened.project_timezone == "Australia/Sydney"
+    assert opened.due_at == datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
+    assert opened.opened_by == ADMIN
+    assert period.status == "open"
+
+
+def test_a_period_cannot_end_before_it_starts():
+    with pytest.raises(InvalidPeriodDates, match="start date 2026-11-30 is after the end date 2026-11-01"):
+        open_period(SYDNEY, [], date(2026, 11, 30), date(2026, 11, 1), date(2026, 12, 5), ADMIN, NOW)
+
+
+def test_a_one_day_period_due_the_same_day_is_allowed():
+    period = open_period(SYDNEY, [], date(2026, 11, 10), date(2026, 11, 10), date(2026, 11, 10), ADMIN, NOW)
+    assert period.start_date == period.end_date == period.due_date
+
+
+def test_the_due_date_cannot_be_before_the_start_date():
+    with pytest.raises(InvalidPeriodDates, match="due date 2026-10-31 is before the start date"):
+        open_period(SYDNEY, [], date(2026, 11, 1), date(2026, 11, 30), date(2026, 10, 31), ADMIN, NOW)
+
+
+def test_a_due_date_that_has_already_passed_in_the_project_time_zone_is_refused():
+    # 20:00 UTC on 5 December is already 6 December in Sydney.
+    late = datetime(2026, 12, 5, 20, 0, tzinfo=UTC)
+    with pytest.raises(InvalidPeriodDates, match="already passed in Australia/Sydney"):
+        open_november(now=late)
+
+
+def test_periods_of_a_project_cannot_overlap():
+    november = open_november()
+    with pytest.raises(PeriodConflict, match="overlap the billing period 2026-11-01 to 2026-11-30"):
+        open_period(SYDNEY, [november], date(2026, 11, 30), date(2026, 12, 31), date(2027, 1, 5), ADMIN, NOW)
+
+
+def test_opening_a_new_period_closes_the_open_one():
+    november = open_november()
+    november.events.clear()
+    december = open_period(
+        SYDNEY, [november], date(2026, 12, 1), date(2026, 12, 31), date(2027, 1, 5), ADMIN, NOW
+    )
+    assert november.status == "closed"
+    [closed] = november.events
+    assert isinstance(closed, BillingPeriodClosed)
+    assert closed.reason == "superseded_by_new_period"
+    assert december.status == "open"
+
+
+def test_changing_the_due_date_moves_the_due_instant_and_announces_it():
+    period = open_november()
+    period.events.clear()
+    period.change_due_date(date(2026, 12, 12), ADMIN, NOW)
+    [changed] = period.events
+    assert isinstance(changed, BillingPeriodDueDateChanged)
+    assert changed.previous_due_date == date(2026, 12, 5)
+    assert changed.due_at == datetime(2026, 12, 12, 13, 0, tzinfo=UTC)
+    assert period.due_at == changed.due_at
+
+
+def test_setting_the_same_due_date_again_announces_nothing():
+    period = open_november()
+    period.events.clear()
+    period.change_due_date(date(2026, 12, 5), ADMIN, NOW)
+    assert period.events == []
+
+
+def test_the_due_date_of_a_closed_period_cannot_change():
+    period = open_november()
+    period.close(NOW, ADMIN)
+    with pytest.raises(PeriodConflict, match="is closed"):
+        period.change_due_date(date(2026, 12, 12), ADMIN, NOW)
+
+
+def test_a_closed_period_cannot_be_closed_again():
+    period = open_november()
+    period.close(NOW, ADMIN)
+    with pytest.raises(PeriodConflict, match="already closed"):
+        period.close(NOW, ADMIN)
