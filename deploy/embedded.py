@@ -1,4 +1,4 @@
-"""The embedded parts of the local stack and the test session: Kafka-protocol broker and PostgreSQL.
+"""The embedded parts of the local stack and the test session: Kafka-protocol broker, PostgreSQL, SMTP.
 
 Each runs as a child process on 127.0.0.1 that dies with its parent (PR_SET_PDEATHSIG), so neither a
 crashed `itb up` nor a crashed test session leaves one behind.
@@ -11,6 +11,7 @@ import pwd
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -167,6 +168,22 @@ def start_postgres(data_dir: Path, port: int, log_path: Path, durable: bool = Tr
 
 def postgres_url(port: int, database: str = "postgres") -> str:
     return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+
+def start_mail_catcher(maildir: Path, smtp_port: int, http_port: int, log_path: Path) -> ChildProcess:
+    """The SMTP catcher (deploy/mailcatcher.py): keeps every message in a Maildir, shows them on a page."""
+    catcher = ChildProcess(
+        "mail",
+        [
+            sys.executable,
+            "-m",
+            "deploy.mailcatcher",
+            *("--maildir", str(maildir), "--smtp-port", str(smtp_port), "--http-port", str(http_port)),
+        ],
+        log_path,
+    )
+    wait_until(lambda: port_accepts(smtp_port) and port_accepts(http_port), "mail catcher", catcher)
+    return catcher
 
 
 def _check_reachable_by_others(path: Path) -> None:

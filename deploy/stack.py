@@ -25,6 +25,7 @@ from deploy.embedded import (
     ensure_port_free,
     postgres_url,
     start_broker,
+    start_mail_catcher,
     start_postgres,
     wait_until,
 )
@@ -147,23 +148,9 @@ class LocalStack:
     def _start_mail_catcher(self, smtp_port: int, logs: Path) -> None:
         ensure_port_free(smtp_port, "mail catcher (SMTP)", "ITB_SMTP_PORT")
         ensure_port_free(self.config.mail_ui_port, "mail page", "ITB_MAIL_UI_PORT")
-        catcher = ChildProcess(
-            "mail",
-            [
-                sys.executable,
-                "-m",
-                "deploy.mailcatcher",
-                "--maildir",
-                str(self.state / "mail"),
-                "--smtp-port",
-                str(smtp_port),
-                "--http-port",
-                str(self.config.mail_ui_port),
-            ],
-            logs / "mail.log",
+        self.children.append(
+            start_mail_catcher(self.state / "mail", smtp_port, self.config.mail_ui_port, logs / "mail.log")
         )
-        self.children.append(catcher)
-        wait_until(lambda: _answers(self.config.mail_ui_port, "/"), "mail catcher", catcher)
 
     def _service_environment(self, database_url: str, bootstrap: str, smtp_host: str, smtp_port: int) -> dict:
         environment = {
@@ -245,16 +232,12 @@ class LocalStack:
         print(line, file=self.out, flush=True)
 
 
-def _answers(port: int, path: str) -> bool:
+def _answers_ready(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
-
-
-def _answers_ready(port: int) -> bool:
-    return _answers(port, "/readyz")
 
 
 async def _wait_for_user(database_url: str, email: str) -> str | None:

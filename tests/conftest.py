@@ -5,6 +5,7 @@ With ITB_TEST_CONTAINERS=1 (where a Docker engine runs) Kafka and PostgreSQL com
 """
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
@@ -15,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from deploy.embedded import free_port, postgres_url, start_broker, start_postgres
+from deploy.embedded import free_port, postgres_url, start_broker, start_mail_catcher, start_postgres
 from shared.db import create_pool, migrate, migrations_dirs
 from shared.events import SERVICES
 from shared.messaging import create_topics
@@ -26,38 +27,41 @@ from shared.settings import Settings
 class Infrastructure:
     bootstrap_servers: str
     postgres_url: str  # the server; each test gets databases of its own on it
+    smtp_port: int
+    maildir: Path  # where the SMTP server keeps what it receives
 
 
 @pytest.fixture(scope="session")
 def infrastructure() -> Iterator[Infrastructure]:
-    if os.environ.get("ITB_TEST_CONTAINERS") == "1":
-        yield from _containers()
-        return
     state = Path(tempfile.mkdtemp(prefix="itb-tests-"))
     state.chmod(0o755)  # PostgreSQL runs as 'nobody' when the tests run as root
-    kafka_port, postgres_port = free_port(), free_port()
-    broker = start_broker(kafka_port, state / "kafka.log")
-    try:
-        postgres = start_postgres(state / "postgres", postgres_port, state / "postgres.log", durable=False)
-        try:
-            bootstrap = f"127.0.0.1:{kafka_port}"
-            asyncio.run(create_topics(bootstrap))
-            yield Infrastructure(bootstrap, postgres_url(postgres_port))
-        finally:
-            postgres.stop()
-    finally:
-        broker.stop()
+    with contextlib.ExitStack() as started:
+        if os.environ.get("ITB_TEST_CONTAINERS") == "1":
+            bootstrap, database_server = started.enter_context(_containers())
+        else:
+            kafka_port, postgres_port = free_port(), free_port()
+            started.callback(start_broker(kafka_port, state / "kafka.log").stop)
+            postgres = start_postgres(
+                state / "postgres", postgres_port, state / "postgres.log", durable=False
+            )
+            started.callback(postgres.stop)
+            bootstrap, database_server = f"127.0.0.1:{kafka_port}", postgres_url(postgres_port)
+        smtp_port = free_port()
+        mail = start_mail_catcher(state / "mail", smtp_port, free_port(), state / "mail.log")
+        started.callback(mail.stop)
+        asyncio.run(create_topics(bootstrap))
+        yield Infrastructure(bootstrap, database_server, smtp_port, state / "mail")
 
 
-def _containers() -> Iterator[Infrastructure]:
+@contextlib.contextmanager
+def _containers() -> Iterator[tuple[str, str]]:
+    """Kafka and PostgreSQL in containers, for machines with a Docker engine."""
     from testcontainers.kafka import KafkaContainer
     from testcontainers.postgres import PostgresContainer
 
     with KafkaContainer("confluentinc/cp-kafka:7.6.0") as kafka, PostgresContainer("postgres:17") as postgres:
-        bootstrap = kafka.get_bootstrap_server()
-        asyncio.run(create_topics(bootstrap))
-        url = postgres.get_connection_url(driver=None).replace("postgresql+psycopg2", "postgresql")
-        yield Infrastructure(bootstrap, url)
+        url = postgres.get_connection_url(driver=None)
+        yield kafka.get_bootstrap_server(), url
 
 
 @pytest.fixture(scope="session")

@@ -15,13 +15,15 @@ from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
 
 
-def service_settings(bootstrap_servers: str, service: str, database_url: str, **overrides) -> Settings:
-    """Settings for a service under test, using the database at `database_url`."""
+def service_settings(infrastructure, service: str, database_url: str, **overrides) -> Settings:
+    """Settings for a service under test, using the session's broker and SMTP server and `database_url`."""
     return Settings(
         service_name=service,
         database_url=database_url,
         database_name=database_url.rsplit("/", 1)[1],
-        kafka_bootstrap_servers=bootstrap_servers,
+        kafka_bootstrap_servers=infrastructure.bootstrap_servers,
+        smtp_host="127.0.0.1",
+        smtp_port=infrastructure.smtp_port,
         kafka_session_timeout_ms=2000,
         kafka_heartbeat_interval_ms=500,
         secret_key="test-secret",

@@ -76,7 +76,7 @@ async def test_erp_events_in_both_kafka_modes_are_consumed_and_a_malformed_one_g
     project = f"P-{uuid.uuid4().hex[:8]}"
     structured = commitment("SC-1", project_id=project)
     binary = member("U-77", project_id=project, permission="admin", email="ops@acme.example")
-    async with running_service(periods, service_settings(bootstrap, "periods", database.url)):
+    async with running_service(periods, service_settings(infrastructure, "periods", database.url)):
         await publish(
             bootstrap, ERP_COMMITMENTS, "SC-BAD", b'{"specversion": "1.0", "oops"', {"x-trace": project}
         )
@@ -106,7 +106,7 @@ async def test_a_redelivered_erp_event_has_no_second_effect(infrastructure, data
     database = await database_for("periods")
     bootstrap = infrastructure.bootstrap_servers
     first = erp_event(commitment("SC-2", version=1, status="approved"))
-    async with running_service(periods, service_settings(bootstrap, "periods", database.url)):
+    async with running_service(periods, service_settings(infrastructure, "periods", database.url)):
         await publish_event(bootstrap, ERP_COMMITMENTS, "SC-2", first)
         await publish_event(bootstrap, ERP_COMMITMENTS, "SC-2", first)
         await publish_event(bootstrap, ERP_COMMITMENTS, "SC-2", erp_event(commitment("SC-2", version=2)))

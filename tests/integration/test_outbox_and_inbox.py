@@ -24,7 +24,7 @@ async def test_each_event_is_published_exactly_once_when_the_relay_is_restarted_
 ):
     database = await database_for("periods")
     pool = database.pool
-    broker = create_broker(service_settings(infrastructure.bootstrap_servers, "periods", database.url))
+    broker = create_broker(service_settings(infrastructure, "periods", database.url))
     await broker.connect()
     try:
         aggregates = [f"period-{number}" for number in range(3)]

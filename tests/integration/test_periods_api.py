@@ -39,7 +39,7 @@ async def api(infrastructure, database_for):
         await apply_commitment(connection, commitment(f"SC-{other_project}", project_id=other_project))
         for person in people.values():
             await apply_member_upserted(connection, person, erp_event(person))
-    settings = service_settings(infrastructure.bootstrap_servers, "periods", database.url)
+    settings = service_settings(infrastructure, "periods", database.url)
     async with running_service(periods, settings) as service:
         service.app.state.clock = lambda: NOW
         async with httpx.AsyncClient(base_url=service.base_url) as client:

@@ -1,0 +1,93 @@
+"""`itb up` (= `make up`) as a person runs it: the whole system with demo data, then SIGTERM ends it all."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from deploy.embedded import free_port
+from shared.events import SERVICES
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+READY_LINE = "Invite to Bill is running"
+
+
+@pytest.fixture
+def stack_environment():
+    """Free ports for every part, a state folder of its own, and no pointer at an existing server."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SMTP_HOST", "SMTP_PORT"}
+    }
+    state = Path(tempfile.mkdtemp(prefix="itb-stack-"))
+    state.chmod(0o755)  # PostgreSQL runs as 'nobody' when the tests run as root
+    ports = {f"ITB_{part}_PORT": str(free_port()) for part in ("KAFKA", "POSTGRES", "SMTP", "MAIL_UI")}
+    ports |= {f"ITB_{service.upper()}_PORT": str(free_port()) for service in SERVICES}
+    yield {**environment, **ports, "ITB_STATE_DIR": str(state)}
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read()
+
+
+def test_itb_up_runs_every_part_with_demo_data_and_sigterm_stops_every_process(stack_environment):
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "deploy", "up"],
+        cwd=REPO,
+        env=stack_environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    printed = []
+    try:
+        for line in stack.stdout:
+            printed.append(line)
+            if READY_LINE in line or stack.poll() is not None:
+                break
+        output = "".join(printed)
+        assert READY_LINE in output, output
+        children = psutil.Process(stack.pid).children(recursive=True)
+        names = " ".join(" ".join(child.cmdline()) for child in children)
+        for part in ("tansu", "postgres", "deploy.mailcatcher", *(f"services.{s}" for s in SERVICES)):
+            assert part in names, f"{part} is not running under itb up"
+
+        for service in SERVICES:
+            port = stack_environment[f"ITB_{service.upper()}_PORT"]
+            assert f"http://127.0.0.1:{port}" in output
+            status, body = get(f"http://127.0.0.1:{port}/readyz")
+            assert (status, json.loads(body)["status"]) == (200, "ready")
+        status, _ = get(f"http://127.0.0.1:{stack_environment['ITB_MAIL_UI_PORT']}/")
+        assert status == 200
+
+        # The demo administrator arrived through Kafka, and the printed token is accepted.
+        token = next(line.split("=", 1)[1].strip() for line in printed if "export ITB_TOKEN=" in line)
+        periods = f"http://127.0.0.1:{stack_environment['ITB_PERIODS_PORT']}"
+        request = urllib.request.Request(
+            f"{periods}/api/projects/P-100/billing-periods", headers={"Authorization": f"Bearer {token}"}
+        )
+        status, body = get(request)
+        assert (status, json.loads(body)) == (200, [])
+    finally:
+        stack.send_signal(signal.SIGTERM)
+        exit_code = stack.wait(60)
+        stack.stdout.close()
+
+    assert exit_code == 0
+    still_running = [
+        child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+    ]
+    assert still_running == [], f"left behind: {[child.cmdline() for child in still_running]}"
