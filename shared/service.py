@@ -6,6 +6,8 @@ A service describes itself as a `ServiceDefinition` (its HTTP routers and the to
 
 import contextlib
 import logging
+import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,12 +19,14 @@ from fastapi.responses import JSONResponse
 
 from shared.db import create_pool
 from shared.errors import ProblemForPerson
-from shared.logs import configure_logging
+from shared.logs import configure_logging, correlation_id_var
 from shared.messaging import Route, consume, create_broker, outbox_publisher
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
 @dataclass
@@ -66,6 +70,16 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     app.include_router(_health_router(broker))
     for router in definition.routers:
         app.include_router(router)
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next):
+        """Events caused by this request carry its correlation id (the caller's, or a new one)."""
+        offered = request.headers.get("x-correlation-id", "")
+        correlation_id = offered if _CORRELATION_ID.fullmatch(offered) else str(uuid.uuid4())
+        correlation_id_var.set(correlation_id)
+        response = await call_next(request)
+        response.headers["X-Correlation-ID"] = correlation_id
+        return response
 
     @app.exception_handler(ProblemForPerson)
     async def explain_problem(request: Request, problem: ProblemForPerson) -> JSONResponse:

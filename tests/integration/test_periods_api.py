@@ -71,8 +71,13 @@ def period_events(reader, period_id: str):
 
 
 async def test_an_administrator_opens_a_period_and_billing_period_opened_is_published(api, infrastructure):
-    response = await api.open()
+    response = await api.client.post(
+        f"/api/projects/{api.project}/billing-periods",
+        json=NOVEMBER,
+        headers={**api.as_("admin"), "X-Correlation-ID": "ticket-4711"},
+    )
     assert response.status_code == 201, response.text
+    assert response.headers["X-Correlation-ID"] == "ticket-4711"
     period = response.json()
     assert period["status"] == "open"
     assert period["due_at"] == "2026-12-05T13:00:00Z"
@@ -84,6 +89,7 @@ async def test_an_administrator_opens_a_period_and_billing_period_opened_is_publ
     assert record.key == period["id"].encode()
     assert event["type"] == "billing.period.opened.v1"
     assert event["source"] == "urn:invite-to-bill:periods"
+    assert event["correlationid"] == "ticket-4711"
     assert event["data"] | {"opened_at": None} == {
         "period_id": period["id"],
         "project_id": api.project,

@@ -1,0 +1,30 @@
+"""JSON logs: one object per line, with the event being handled and its correlation id."""
+
+import json
+import logging
+
+from shared.logs import JsonFormatter, correlation_id_var, event_id_var
+
+
+def formatted(message: str, **extra) -> dict:
+    record = logging.LogRecord("shared.messaging", logging.WARNING, __file__, 1, message, None, None)
+    record.__dict__.update(extra)
+    return json.loads(JsonFormatter("notifier").format(record))
+
+
+def test_a_log_line_carries_the_event_and_correlation_ids_of_the_event_being_handled():
+    event_token, correlation_token = event_id_var.set("event-1"), correlation_id_var.set("ticket-4711")
+    try:
+        line = formatted("malformed event sent to dead letters", error="not a valid CloudEvent")
+    finally:
+        event_id_var.reset(event_token)
+        correlation_id_var.reset(correlation_token)
+    assert line["service"] == "notifier"
+    assert line["level"] == "warning"
+    assert line["message"] == "malformed event sent to dead letters"
+    assert (line["event_id"], line["correlation_id"]) == ("event-1", "ticket-4711")
+    assert line["error"] == "not a valid CloudEvent"
+
+
+def test_outside_an_event_a_log_line_has_no_event_id():
+    assert "event_id" not in formatted("service started")
