@@ -136,6 +136,7 @@ class BillingPeriodOpened(Contract):
     due_at: datetime
     opened_by: Person
     opened_at: datetime
+    reminder_days_before_due: int | None = None
 
 
 class BillingPeriodClosed(Contract):
@@ -158,3 +159,110 @@ class BillingPeriodDueDateChanged(Contract):
     due_at: datetime
     changed_by: Person
     changed_at: datetime
+
+
+class InvitesResendRequested(Contract):
+    TYPE: ClassVar[str] = "billing.invites.resend_requested.v1"
+
+    period_id: str
+    project_id: str
+    commitment_ids: list[str] | None = None  # None: every invite of the period
+    requested_by: Person
+    requested_at: datetime
+
+
+# --- Invites (published by services/notifier on billing.invites) ---
+
+
+class Contact(Contract):
+    user_id: str
+    name: str
+    email: str
+
+
+class InvitedCommitment(Contract):
+    commitment_id: str
+    number: str
+    title: str
+    vendor_name: str
+
+
+class InviteSent(Contract):
+    TYPE: ClassVar[str] = "billing.invite.sent.v1"
+
+    invite_id: str
+    period_id: str
+    project_id: str
+    project_name: str
+    project_timezone: str
+    commitment: InvitedCommitment
+    contact: Contact
+    invited_by: Person
+    start_date: date
+    end_date: date
+    due_date: date
+    due_at: datetime
+    sent_at: datetime
+    resent: bool = False
+
+
+class InviteDeliveryFailed(Contract):
+    TYPE: ClassVar[str] = "billing.invite.delivery_failed.v1"
+
+    invite_id: str
+    period_id: str
+    project_id: str
+    commitment_id: str
+    contact: Contact
+    kind: Literal["invite", "resend", "reminder"]
+    reply: str
+    failed_at: datetime
+
+
+class InviteSkipped(Contract):
+    TYPE: ClassVar[str] = "billing.invite.skipped.v1"
+
+    period_id: str
+    project_id: str
+    commitment_id: str
+    commitment_number: str
+    reason: Literal["no_contacts", "not_approved"]
+
+
+class InviteReminderSent(Contract):
+    TYPE: ClassVar[str] = "billing.invite.reminder_sent.v1"
+
+    invite_id: str
+    period_id: str
+    project_id: str
+    commitment_id: str
+    contact: Contact
+    due_at: datetime
+    sent_at: datetime
+
+
+# --- Answers and claims, as far as the notifier follows them (tolerant readers) ---
+
+
+class InviteAnswered(Contract):
+    """InviteAccepted and InviteDeclined share these fields (services/responses publishes both)."""
+
+    invite_id: str
+    period_id: str
+    commitment_id: str
+
+
+class InviteAccepted(InviteAnswered):
+    TYPE: ClassVar[str] = "billing.invite.accepted.v1"
+
+
+class InviteDeclined(InviteAnswered):
+    TYPE: ClassVar[str] = "billing.invite.declined.v1"
+
+
+class ProgressClaimCreated(Contract):
+    TYPE: ClassVar[str] = "billing.claim.created.v1"
+
+    claim_id: str
+    period_id: str
+    commitment_id: str

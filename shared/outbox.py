@@ -10,23 +10,16 @@ twice. Only a crash between Kafka's acknowledgement and the mark can repeat an e
 which consumers' inboxes then ignore.
 """
 
-import asyncio
-import contextlib
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from shared.background import ListeningWorker
 from shared.envelope import SOURCE_PREFIX, CloudEvent
 from shared.events import Contract
 from shared.logs import correlation_id_var
-
-log = logging.getLogger(__name__)
-
-# One relay per database publishes: two would interleave one aggregate's events.
-_RELAY_LOCK_KEY = 0x17B0_0001
 
 Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[None]]
 
@@ -65,57 +58,16 @@ async def record(
     return envelope
 
 
-class OutboxRelay:
+class OutboxRelay(ListeningWorker):
+    channel = "outbox"
+    lock_key = 0x17B0_0001  # one relay per database publishes: two would interleave an aggregate's events
+
     def __init__(self, dsn: str, publish: Publish, batch_size: int = 100, safety_poll_seconds: float = 5.0):
-        self._dsn = dsn
+        super().__init__(dsn, safety_poll_seconds)
         self._publish = publish
         self._batch_size = batch_size
-        self._safety_poll_seconds = safety_poll_seconds
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self, grace_seconds: float = 10) -> None:
-        """Let the event in flight finish (published and marked), then stop."""
-        self._stopping.set()
-        self._wake.set()
-        if self._task:
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._task, grace_seconds)
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self._relay_while_leader()
-            except (OSError, asyncpg.PostgresError) as error:
-                log.warning(
-                    "outbox relay lost its database connection, retrying", extra={"error": str(error)}
-                )
-                await self._pause(1.0)
-            except Exception:
-                log.exception("outbox relay failed, retrying")
-                await self._pause(1.0)
-
-    async def _relay_while_leader(self) -> None:
-        connection = await asyncpg.connect(self._dsn)
-        try:
-            while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK_KEY):
-                await self._pause(self._safety_poll_seconds)
-                if self._stopping.is_set():
-                    return
-            await connection.add_listener("outbox", self._on_notify)
-            while not self._stopping.is_set():
-                self._wake.clear()
-                published = await self._publish_pending(connection)
-                if published < self._batch_size:
-                    await self._pause(self._safety_poll_seconds)
-        finally:
-            await connection.close()
-
-    async def _publish_pending(self, connection: asyncpg.Connection) -> int:
+    async def work(self, connection: asyncpg.Connection) -> timedelta | None:
         pending = await connection.fetch(
             """
             SELECT position, topic, aggregate_id, envelope FROM outbox
@@ -123,19 +75,13 @@ class OutboxRelay:
             """,
             self._batch_size,
         )
-        for count, row in enumerate(pending):
-            if self._stopping.is_set():
-                return count
+        for row in pending:
+            if self.stopping:
+                return None
             value, headers = CloudEvent.model_validate_json(row["envelope"]).to_structured()
             await self._publish(row["topic"], row["aggregate_id"].encode(), value, headers)
             await connection.execute(
                 "UPDATE outbox SET published_at = now() WHERE position = $1", row["position"]
             )
-        return len(pending)
-
-    def _on_notify(self, *_args) -> None:
-        self._wake.set()
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        # A full batch means there may be more: go again at once.
+        return timedelta(0) if len(pending) == self._batch_size else None

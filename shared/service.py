@@ -8,8 +8,8 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 import uvicorn
@@ -17,6 +17,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from shared.background import ListeningWorker
+from shared.clock import Clock
 from shared.db import create_pool
 from shared.errors import ProblemForPerson
 from shared.logs import configure_logging, correlation_id_var
@@ -29,43 +31,63 @@ log = logging.getLogger(__name__)
 _CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
+@dataclass(frozen=True)
+class ServiceResources:
+    """What a service's background workers are built from, once the service has started."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    clock: Clock
+
+
 @dataclass
 class ServiceDefinition:
     name: str
     title: str
     routers: Sequence[APIRouter] = ()
-    subscriptions: dict[str, dict[str, Route]] = field(default_factory=dict)
+    # topic -> event type -> route; given the service's clock
+    subscriptions: Callable[[Clock], dict[str, dict[str, Route]]] = lambda clock: {}
+    workers: Callable[[ServiceResources], list[ListeningWorker]] = lambda resources: []
 
 
 def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     broker = create_broker(settings)
+    clock = Clock()
     pool: asyncpg.Pool | None = None
 
     def pool_of() -> asyncpg.Pool:
         assert pool is not None, "the service has not started"
         return pool
 
-    for topic, routes in definition.subscriptions.items():
+    for topic, routes in definition.subscriptions(clock).items():
         consume(broker, pool_of, settings, topic, routes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         nonlocal pool
-        pool = await create_pool(settings.service_database_url(), settings.database_pool_size)
-        relay = OutboxRelay(settings.service_database_url(), outbox_publisher(broker))
+        database_url = settings.service_database_url()
+        pool = await create_pool(database_url, settings.database_pool_size)
         app.state.pool = pool
+        workers = [
+            OutboxRelay(database_url, outbox_publisher(broker)),
+            *definition.workers(ServiceResources(settings, pool, clock)),
+        ]
+        app.state.workers = workers
         await broker.start()
-        relay.start()
+        for worker in workers:
+            worker.start()
         log.info("service started", extra={"port": settings.port})
         try:
             yield
         finally:
-            await relay.stop()
+            for worker in workers:
+                await worker.stop()
             await broker.stop()
             await pool.close()
 
     app = FastAPI(title=definition.title, lifespan=lifespan)
     app.state.settings = settings
+    app.state.clock = clock
     app.state.broker = broker
     app.include_router(_health_router(broker))
     for router in definition.routers:

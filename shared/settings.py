@@ -32,6 +32,12 @@ class Settings(BaseSettings):
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 30
+    smtp_connections: int = 4  # sends in flight at once, each on a reused connection
+    mail_from: str = "Invite to Bill <invites@invite-to-bill.example>"
 
     secret_key: str = DEFAULT_SECRET
     session_max_age_seconds: int = 12 * 60 * 60

@@ -6,5 +6,5 @@ from shared.service import ServiceDefinition
 definition = ServiceDefinition(
     name="claims",
     title="Invite to Bill: claims",
-    subscriptions=erp_routes(),
+    subscriptions=lambda clock: erp_routes(),
 )

@@ -1,10 +1,57 @@
-"""Bootstrap: the notifier service's routers and subscriptions."""
+"""Bootstrap: what the notifier consumes, and its delivery worker."""
 
+from services.notifier import handlers
+from services.notifier.delivery import DeliveryWorker
+from services.notifier.mailer import SmtpMailer
 from shared.erp import erp_routes
-from shared.service import ServiceDefinition
+from shared.events import (
+    BILLING_CLAIMS,
+    BILLING_PERIODS,
+    BILLING_RESPONSES,
+    ERP_COMMITMENTS,
+    BillingPeriodClosed,
+    BillingPeriodDueDateChanged,
+    BillingPeriodOpened,
+    CommitmentUpserted,
+    InviteAccepted,
+    InviteDeclined,
+    InvitesResendRequested,
+    ProgressClaimCreated,
+)
+from shared.messaging import Route
+from shared.service import ServiceDefinition, ServiceResources
+
+
+def subscriptions(clock):
+    routes = erp_routes()
+    routes[ERP_COMMITMENTS] = {
+        CommitmentUpserted.TYPE: Route(CommitmentUpserted, handlers.commitment_changed(clock)),
+    }
+    routes[BILLING_PERIODS] = {
+        BillingPeriodOpened.TYPE: Route(BillingPeriodOpened, handlers.period_opened),
+        BillingPeriodDueDateChanged.TYPE: Route(BillingPeriodDueDateChanged, handlers.due_date_changed),
+        BillingPeriodClosed.TYPE: Route(BillingPeriodClosed, handlers.period_closed),
+        InvitesResendRequested.TYPE: Route(InvitesResendRequested, handlers.resend_requested),
+    }
+    routes[BILLING_RESPONSES] = {
+        InviteAccepted.TYPE: Route(InviteAccepted, handlers.invite_accepted),
+        InviteDeclined.TYPE: Route(InviteDeclined, handlers.invite_declined),
+    }
+    routes[BILLING_CLAIMS] = {ProgressClaimCreated.TYPE: Route(ProgressClaimCreated, handlers.claim_created)}
+    return routes
+
+
+def workers(resources: ServiceResources):
+    settings = resources.settings
+    mailer = SmtpMailer(settings)
+    return [
+        DeliveryWorker(settings.service_database_url(), resources.pool, mailer, settings, resources.clock)
+    ]
+
 
 definition = ServiceDefinition(
     name="notifier",
     title="Invite to Bill: notifier",
-    subscriptions=erp_routes(),
+    subscriptions=subscriptions,
+    workers=workers,
 )

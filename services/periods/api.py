@@ -1,9 +1,9 @@
 """The administrators' HTTP API for billing periods (OpenAPI at /docs)."""
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.periods import handlers
 from services.periods.domain import BillingPeriod
@@ -19,6 +19,17 @@ class NewBillingPeriod(BaseModel):
     start_date: date
     end_date: date
     due_date: date
+    reminder_days_before_due: int | None = Field(
+        default=None, ge=1, le=60, description="Remind contacts who have not answered this many days before."
+    )
+
+
+class InviteResend(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    commitment_ids: list[str] | None = Field(
+        default=None, description="Only these commitments (default: all)."
+    )
 
 
 class DueDateChange(BaseModel):
@@ -40,6 +51,7 @@ class BillingPeriodView(BaseModel):
     opened_by: Person
     opened_at: datetime
     closed_at: datetime | None
+    reminder_days_before_due: int | None
 
     @classmethod
     def of(cls, period: BillingPeriod) -> "BillingPeriodView":
@@ -56,12 +68,12 @@ class BillingPeriodView(BaseModel):
             opened_by=period.opened_by,
             opened_at=period.opened_at,
             closed_at=period.closed_at,
+            reminder_days_before_due=period.reminder_days_before_due,
         )
 
 
 def _now(request: Request) -> datetime:
-    clock = getattr(request.app.state, "clock", None)
-    return clock() if clock else datetime.now(UTC)
+    return request.app.state.clock()
 
 
 @router.post("/projects/{project_id}/billing-periods", status_code=201)
@@ -76,6 +88,7 @@ async def open_billing_period(
         start_date=body.start_date,
         end_date=body.end_date,
         due_date=body.due_date,
+        reminder_days_before_due=body.reminder_days_before_due,
         now=_now(request),
     )
     return BillingPeriodView.of(period)
@@ -113,6 +126,23 @@ async def change_due_date(
         now=_now(request),
     )
     return BillingPeriodView.of(period)
+
+
+@router.post("/billing-periods/{period_id}/invites/resend", status_code=202)
+async def resend_invites(
+    period_id: str, session: CurrentSession, request: Request, body: InviteResend | None = None
+) -> dict:
+    """Email the period's invites again, with the same links (refused once the due date has passed)."""
+    commitment_ids = body.commitment_ids if body else None
+    await handlers.resend_invites(
+        request.app.state.pool,
+        user_id=session.user_id,
+        period_id=period_id,
+        commitment_ids=commitment_ids,
+        now=_now(request),
+    )
+    which = ", ".join(commitment_ids) if commitment_ids else "every commitment"
+    return {"detail": f"The invites for {which} will be sent again."}
 
 
 @router.post("/billing-periods/{period_id}/close")

@@ -8,5 +8,5 @@ definition = ServiceDefinition(
     name="periods",
     title="Invite to Bill: billing periods",
     routers=[router],
-    subscriptions=erp_routes(),
+    subscriptions=lambda clock: erp_routes(),
 )

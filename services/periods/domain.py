@@ -11,6 +11,7 @@ from shared.events import (
     BillingPeriodDueDateChanged,
     BillingPeriodOpened,
     Contract,
+    InvitesResendRequested,
     Person,
 )
 
@@ -51,6 +52,7 @@ class BillingPeriod:
     opened_at: datetime
     status: str = "open"
     closed_at: datetime | None = None
+    reminder_days_before_due: int | None = None
     events: list[Contract] = field(default_factory=list, compare=False, repr=False)
 
     @property
@@ -85,6 +87,28 @@ class BillingPeriod:
             )
         )
 
+    def request_resend(self, requested_by: Person, now: datetime, commitment_ids: list[str] | None) -> None:
+        """Send the period's invites again on purpose (rule 6), which only makes sense before the due date."""
+        if self.status != "open":
+            raise PeriodConflict(
+                f"The billing period {self.describe()} is closed, so its invites cannot be resent."
+            )
+        if self.due_date_has_passed(now):
+            raise PeriodConflict(
+                f"The due date {self.due_date.isoformat()} of the billing period {self.describe()} has "
+                "passed, so invites can no longer be resent; create any late claims on the contacts' "
+                "behalf instead."
+            )
+        self.events.append(
+            InvitesResendRequested(
+                period_id=self.id,
+                project_id=self.project.id,
+                commitment_ids=commitment_ids,
+                requested_by=requested_by,
+                requested_at=now,
+            )
+        )
+
     def close(self, now: datetime, closed_by: Person | None, reason: str = "closed_by_administrator") -> None:
         if self.status != "open":
             raise PeriodConflict(f"The billing period {self.describe()} is already closed.")
@@ -112,6 +136,7 @@ def open_period(
     due_date: date,
     opened_by: Person,
     now: datetime,
+    reminder_days_before_due: int | None = None,
 ) -> BillingPeriod:
     """Open a new period for the project, closing the one that was open (rules 1 to 3)."""
     if start_date > end_date:
@@ -138,6 +163,7 @@ def open_period(
         due_date=due_date,
         opened_by=opened_by,
         opened_at=now,
+        reminder_days_before_due=reminder_days_before_due,
     )
     period.events.append(
         BillingPeriodOpened(
@@ -151,6 +177,7 @@ def open_period(
             due_at=period.due_at,
             opened_by=opened_by,
             opened_at=now,
+            reminder_days_before_due=reminder_days_before_due,
         )
     )
     return period

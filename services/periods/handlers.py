@@ -19,6 +19,7 @@ async def open_billing_period(
     start_date: date,
     end_date: date,
     due_date: date,
+    reminder_days_before_due: int | None,
     now: datetime,
 ) -> BillingPeriod:
     async with pool.acquire() as connection, connection.transaction():
@@ -27,7 +28,9 @@ async def open_billing_period(
             raise _unknown_project(project_id)
         administrator = await require_permission(connection, user_id, project_id, "admin")
         existing = await repository.periods_of_project(connection, project_id)
-        period = open_period(project, existing, start_date, end_date, due_date, administrator, now)
+        period = open_period(
+            project, existing, start_date, end_date, due_date, administrator, now, reminder_days_before_due
+        )
         for superseded in existing:
             if superseded.events:
                 await repository.save(connection, superseded)
@@ -57,6 +60,17 @@ async def change_due_date(
         period = await _existing_period(connection, period_id, lock=True)
         administrator: Person = await require_permission(connection, user_id, period.project.id, "admin")
         period.change_due_date(due_date, administrator, now)
+        await repository.save(connection, period)
+        return period
+
+
+async def resend_invites(
+    pool: asyncpg.Pool, *, user_id: str, period_id: str, commitment_ids: list[str] | None, now: datetime
+) -> BillingPeriod:
+    async with pool.acquire() as connection, connection.transaction():
+        period = await _existing_period(connection, period_id, lock=True)
+        administrator = await require_permission(connection, user_id, period.project.id, "admin")
+        period.request_resend(administrator, now, commitment_ids)
         await repository.save(connection, period)
         return period
 

@@ -10,7 +10,7 @@ from shared.events import BILLING_PERIODS, Person
 
 _SELECT = """
     SELECT p.period_id, p.start_date, p.end_date, p.due_date, p.status, p.opened_by, p.opened_at,
-           p.closed_at, j.project_id, j.name AS project_name, j.timezone
+           p.closed_at, p.reminder_days_before_due, j.project_id, j.name AS project_name, j.timezone
     FROM billing_periods p JOIN erp_projects j USING (project_id)
 """
 
@@ -50,8 +50,8 @@ async def save(connection: asyncpg.Connection, period: BillingPeriod) -> None:
     await connection.execute(
         """
         INSERT INTO billing_periods (period_id, project_id, start_date, end_date, due_date, due_at, status,
-                                     opened_by, opened_at, closed_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                     opened_by, opened_at, closed_at, reminder_days_before_due)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         ON CONFLICT (period_id) DO UPDATE SET due_date = excluded.due_date, due_at = excluded.due_at,
             status = excluded.status, closed_at = excluded.closed_at
         """,
@@ -65,6 +65,7 @@ async def save(connection: asyncpg.Connection, period: BillingPeriod) -> None:
         period.opened_by.model_dump(),
         period.opened_at,
         period.closed_at,
+        period.reminder_days_before_due,
     )
     for event in period.events:
         await outbox.record(
@@ -89,4 +90,5 @@ def _period(row: asyncpg.Record) -> BillingPeriod:
         opened_by=Person.model_validate(row["opened_by"]),
         opened_at=row["opened_at"],
         closed_at=row["closed_at"],
+        reminder_days_before_due=row["reminder_days_before_due"],
     )

@@ -6,5 +6,5 @@ from shared.service import ServiceDefinition
 definition = ServiceDefinition(
     name="responses",
     title="Invite to Bill: responses",
-    subscriptions=erp_routes(),
+    subscriptions=lambda clock: erp_routes(),
 )

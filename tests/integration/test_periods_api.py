@@ -41,7 +41,7 @@ async def api(infrastructure, database_for):
             await apply_member_upserted(connection, person, erp_event(person))
     settings = service_settings(infrastructure, "periods", database.url)
     async with running_service(periods, settings) as service:
-        service.app.state.clock = lambda: NOW
+        service.app.state.clock.set(NOW)
         async with httpx.AsyncClient(base_url=service.base_url) as client:
             yield Api(client, project, other_project, settings, people)
 
@@ -101,6 +101,7 @@ async def test_an_administrator_opens_a_period_and_billing_period_opened_is_publ
         "due_at": "2026-12-05T13:00:00Z",
         "opened_by": {"id": "U-1", "name": "Alex Admin", "email": "alex@acme.example"},
         "opened_at": None,
+        "reminder_days_before_due": None,
     }
 
 

@@ -1,0 +1,209 @@
+"""The delivery worker: sends what the deliveries table holds, outside any transaction; records each outcome.
+
+A delivery row exists before its send (written by the handlers), so a crash mid-send leaves it pending and
+it is sent again after the restart with the same Message-ID. Each outcome, with its event, is one
+transaction: sent (InviteSent or InviteReminderSent), retried later with backoff (4xx, connection lost),
+failed (5xx: InviteDeliveryFailed), or cancelled (the due date passed or the period closed first, rule 7).
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from services.notifier import handlers
+from services.notifier.domain import RetryPolicy, may_send
+from services.notifier.invite_email import InviteEmail, build_message
+from services.notifier.mailer import PermanentFailure, TemporaryFailure
+from shared import outbox
+from shared.background import ListeningWorker
+from shared.events import (
+    BILLING_INVITES,
+    Contact,
+    InvitedCommitment,
+    InviteDeliveryFailed,
+    InviteReminderSent,
+    InviteSent,
+    Person,
+)
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRY = RetryPolicy()
+
+_PENDING = """
+    SELECT d.delivery_id, d.kind, d.message_id, d.attempts, i.*, p.project_id, p.project_name,
+           p.project_timezone, p.start_date, p.end_date, p.due_date, p.due_at, p.status AS period_status,
+           p.opened_by
+    FROM deliveries d JOIN invites i USING (invite_id) JOIN periods p USING (period_id)
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+    ORDER BY d.next_attempt_at, d.delivery_id
+    LIMIT $2
+"""
+
+
+class DeliveryWorker(ListeningWorker):
+    channel = "deliveries"
+    lock_key = 0x17B0_0002
+
+    def __init__(
+        self,
+        dsn: str,
+        pool: asyncpg.Pool,
+        mailer,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        retry: RetryPolicy = DEFAULT_RETRY,
+        batch_size: int = 200,
+    ):
+        super().__init__(dsn)
+        self._pool = pool
+        self._mailer = mailer
+        self._settings = settings
+        self._clock = clock
+        self._retry = retry
+        self._batch_size = batch_size
+
+    async def work(self, connection: asyncpg.Connection) -> timedelta | None:
+        now = self._clock()
+        async with self._pool.acquire() as reminders, reminders.transaction():
+            await handlers.schedule_reminders(reminders, now)
+        batch = await connection.fetch(_PENDING, now, self._batch_size)
+        # Concurrently, so one slow send does not hold the others up; the mailer bounds how many at once.
+        await asyncio.gather(*(self._deliver(row) for row in batch))
+        if len(batch) == self._batch_size:
+            return timedelta(0)
+        next_attempt = await connection.fetchval(
+            "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'"
+        )
+        return max(next_attempt - self._clock(), timedelta(0)) if next_attempt else None
+
+    async def _deliver(self, row: asyncpg.Record) -> None:
+        if not may_send(row["due_at"], row["period_status"], self._clock()):
+            await self._finish(row, "cancelled", "the due date passed or the period closed before sending")
+            return
+        message = build_message(_invite_email(row), self._settings, self._clock())
+        try:
+            await self._mailer.send(message)
+        except TemporaryFailure as failure:
+            log.warning(
+                "delivery will be retried", extra={"delivery_id": row["delivery_id"], "reply": str(failure)}
+            )
+            await self._retry_later(row, str(failure))
+        except PermanentFailure as failure:
+            log.warning("delivery failed", extra={"delivery_id": row["delivery_id"], "reply": str(failure)})
+            await self._finish(row, "failed", str(failure), _failed_event(row, str(failure), self._clock()))
+        else:
+            await self._finish(row, "sent", None, _sent_event(row, self._clock()))
+
+    async def _retry_later(self, row: asyncpg.Record, reply: str) -> None:
+        attempts = row["attempts"] + 1
+        async with self._pool.acquire() as connection:
+            await connection.execute(
+                """
+                UPDATE deliveries SET attempts = $2, next_attempt_at = $3, last_reply = $4
+                WHERE delivery_id = $1 AND status = 'pending'
+                """,
+                row["delivery_id"],
+                attempts,
+                self._retry.next_attempt(attempts, self._clock()),
+                reply,
+            )
+
+    async def _finish(self, row: asyncpg.Record, status: str, reply: str | None, event=None) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            updated = await connection.fetchval(
+                """
+                UPDATE deliveries SET status = $2, last_reply = $3, attempts = attempts + 1,
+                    sent_at = CASE WHEN $2 = 'sent' THEN now() END
+                WHERE delivery_id = $1 AND status = 'pending' RETURNING true
+                """,
+                row["delivery_id"],
+                status,
+                reply,
+            )
+            if updated and event is not None:
+                await outbox.record(
+                    connection,
+                    service="notifier",
+                    topic=BILLING_INVITES,
+                    aggregate_type="invite",
+                    aggregate_id=str(row["invite_id"]),
+                    event=event,
+                )
+
+
+def _invite_email(row: asyncpg.Record) -> InviteEmail:
+    invited_by = Person.model_validate(row["opened_by"])
+    return InviteEmail(
+        invite_id=str(row["invite_id"]),
+        kind=row["kind"],
+        message_id=row["message_id"],
+        project_name=row["project_name"],
+        project_timezone=row["project_timezone"],
+        commitment_number=row["commitment_number"],
+        commitment_title=row["commitment_title"],
+        vendor_name=row["vendor_name"],
+        contact_name=row["contact_name"],
+        contact_email=row["contact_email"],
+        invited_by_name=invited_by.name,
+        invited_by_email=invited_by.email,
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        due_date=row["due_date"],
+        due_at=row["due_at"],
+    )
+
+
+def _contact(row: asyncpg.Record) -> Contact:
+    return Contact(user_id=row["contact_user_id"], name=row["contact_name"], email=row["contact_email"])
+
+
+def _sent_event(row: asyncpg.Record, now: datetime) -> InviteSent | InviteReminderSent:
+    if row["kind"] == "reminder":
+        return InviteReminderSent(
+            invite_id=str(row["invite_id"]),
+            period_id=str(row["period_id"]),
+            project_id=row["project_id"],
+            commitment_id=row["commitment_id"],
+            contact=_contact(row),
+            due_at=row["due_at"],
+            sent_at=now,
+        )
+    return InviteSent(
+        invite_id=str(row["invite_id"]),
+        period_id=str(row["period_id"]),
+        project_id=row["project_id"],
+        project_name=row["project_name"],
+        project_timezone=row["project_timezone"],
+        commitment=InvitedCommitment(
+            commitment_id=row["commitment_id"],
+            number=row["commitment_number"],
+            title=row["commitment_title"],
+            vendor_name=row["vendor_name"],
+        ),
+        contact=_contact(row),
+        invited_by=Person.model_validate(row["opened_by"]),
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        due_date=row["due_date"],
+        due_at=row["due_at"],
+        sent_at=now,
+        resent=row["kind"] == "resend",
+    )
+
+
+def _failed_event(row: asyncpg.Record, reply: str, now: datetime) -> InviteDeliveryFailed:
+    return InviteDeliveryFailed(
+        invite_id=str(row["invite_id"]),
+        period_id=str(row["period_id"]),
+        project_id=row["project_id"],
+        commitment_id=row["commitment_id"],
+        contact=_contact(row),
+        kind=row["kind"],
+        reply=reply,
+        failed_at=now,
+    )

@@ -1,0 +1,52 @@
+"""Who is invited, and when invites and reminders may be sent (DESIGN.md rules 5 to 9), free of I/O."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+INVITABLE_STATUSES = {
+    "subcontract": {"approved", "complete"},
+    "purchase_order": {"approved", "partially_received", "received"},
+}
+_INVITE_NAMESPACE = uuid.UUID("5b0d6c62-4a0e-4b8e-9b59-1f6f0c9b7a11")
+
+
+def skip_reason(kind: str, status: str, contact_count: int) -> str | None:
+    """Why a commitment gets no invite (rule 5), or None when it is invitable."""
+    if status not in INVITABLE_STATUSES.get(kind, set()):
+        return "not_approved"
+    if contact_count == 0:
+        return "no_contacts"
+    return None
+
+
+def invite_id(period_id: str, commitment_id: str, contact_user_id: str) -> str:
+    """An invite is identified by (period, commitment, contact) (rule 6): the same three give the same id."""
+    return str(uuid.uuid5(_INVITE_NAMESPACE, f"{period_id}/{commitment_id}/{contact_user_id}"))
+
+
+def message_id(invite: str, kind: str, request: str = "") -> str:
+    """The Message-ID of one sending: a rare duplicate after a crash is recognisably the same message."""
+    suffix = f".{request}" if request else ""
+    return f"<{invite}.{kind}{suffix}@invite-to-bill>"
+
+
+def may_send(due_at: datetime, period_status: str, now: datetime) -> bool:
+    """No invite, resend or reminder goes out once the due date has passed or the period closed (rule 7)."""
+    return period_status == "open" and now < due_at
+
+
+def reminder_at(due_at: datetime, days_before_due: int | None) -> datetime | None:
+    return due_at - timedelta(days=days_before_due) if days_before_due else None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for sends the mail server refused for now (4xx) or could not take (connection errors)."""
+
+    first_delay_seconds: float = 5
+    max_delay_seconds: float = 15 * 60
+
+    def next_attempt(self, attempts: int, now: datetime) -> datetime:
+        delay = min(self.first_delay_seconds * 2 ** max(attempts - 1, 0), self.max_delay_seconds)
+        return now + timedelta(seconds=delay)

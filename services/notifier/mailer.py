@@ -1,0 +1,82 @@
+"""Sending email over SMTP (aiosmtplib): reused connections, bounded concurrency, timeouts, STARTTLS, login.
+
+A refusal is sorted the way SMTP means it: a 4xx reply or a lost connection is worth another try later
+(TemporaryFailure); a 5xx reply will not change (PermanentFailure), so the delivery has failed.
+"""
+
+import asyncio
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from shared.settings import Settings
+
+
+class TemporaryFailure(Exception):
+    pass
+
+
+class PermanentFailure(Exception):
+    pass
+
+
+class SmtpMailer:
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._slots = asyncio.Semaphore(settings.smtp_connections)
+        self._idle: list[aiosmtplib.SMTP] = []
+
+    async def send(self, message: EmailMessage) -> None:
+        async with self._slots:
+            client = await self._connection()
+            try:
+                await client.send_message(message)
+            except aiosmtplib.SMTPRecipientsRefused as refused:
+                await _close(client)
+                [reply] = refused.recipients
+                raise _failure(reply.code, reply.message) from refused
+            except aiosmtplib.SMTPResponseException as reply:
+                await _close(client)
+                raise _failure(reply.code, reply.message) from reply
+            except (aiosmtplib.SMTPException, OSError) as error:
+                await _close(client)
+                raise TemporaryFailure(f"the mail server connection failed: {error}") from error
+            self._idle.append(client)
+
+    async def close(self) -> None:
+        while self._idle:
+            await _close(self._idle.pop())
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        while self._idle:
+            client = self._idle.pop()
+            if client.is_connected:
+                return client
+        settings = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            timeout=settings.smtp_timeout_seconds,
+            start_tls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+        )
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise TemporaryFailure(
+                f"cannot reach the mail server {settings.smtp_host}:{settings.smtp_port}: {error}"
+            ) from error
+        return client
+
+
+def _failure(code: int, text: str) -> Exception:
+    reply = f"{code} {text}".strip()
+    return PermanentFailure(reply) if 500 <= code < 600 else TemporaryFailure(reply)
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()

@@ -1,0 +1,30 @@
+"""The signed token in an invite's links: bound to one invite, and any altered character invalidates it.
+
+The notifier puts it in the email; the responses service reads it back. It does not expire: what an answer
+may do depends on the period's due date, which the responses page checks.
+"""
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from shared.settings import Settings
+
+_SALT = "itb.invite.v1"
+
+
+def invite_token(settings: Settings, invite_id: str) -> str:
+    return URLSafeSerializer(settings.secret_key, salt=_SALT).dumps(invite_id)
+
+
+def read_invite_token(settings: Settings, token: str) -> str:
+    """The invite id in the token; raises PermissionError when the token was not made by us or was altered."""
+    try:
+        return URLSafeSerializer(settings.secret_key, salt=_SALT).loads(token)
+    except BadSignature as error:
+        raise PermissionError(
+            "This invite link is not valid: it may have been altered or cut short."
+        ) from error
+
+
+def invite_url(settings: Settings, invite_id: str, answer: str | None = None) -> str:
+    url = f"{settings.responses_public_url.rstrip('/')}/invites/{invite_token(settings, invite_id)}"
+    return f"{url}?answer={answer}" if answer else url
