@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 30
     smtp_connections: int = 4  # sends in flight at once, each on a reused connection
     mail_from: str = "Invite to Bill <invites@invite-to-bill.example>"
+    # After a 4xx reply or a lost connection, wait this long, doubling each time, up to 15 minutes.
+    smtp_retry_first_delay_seconds: float = 5
 
     secret_key: str = DEFAULT_SECRET
     session_max_age_seconds: int = 12 * 60 * 60

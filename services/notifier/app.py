@@ -42,11 +42,7 @@ def subscriptions(clock):
 
 
 def workers(resources: ServiceResources):
-    settings = resources.settings
-    mailer = SmtpMailer(settings)
-    return [
-        DeliveryWorker(settings.service_database_url(), resources.pool, mailer, settings, resources.clock)
-    ]
+    return [DeliveryWorker(resources, SmtpMailer(resources.settings))]
 
 
 definition = ServiceDefinition(

@@ -8,7 +8,6 @@ failed (5xx: InviteDeliveryFailed), or cancelled (the due date passed or the per
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -16,7 +15,7 @@ import asyncpg
 from services.notifier import handlers
 from services.notifier.domain import RetryPolicy, may_send
 from services.notifier.invite_email import InviteEmail, build_message
-from services.notifier.mailer import PermanentFailure, TemporaryFailure
+from services.notifier.mailer import PermanentFailure, SmtpMailer, TemporaryFailure
 from shared import outbox
 from shared.background import ListeningWorker
 from shared.events import (
@@ -28,11 +27,9 @@ from shared.events import (
     InviteSent,
     Person,
 )
-from shared.settings import Settings
+from shared.service import ServiceResources
 
 log = logging.getLogger(__name__)
-
-DEFAULT_RETRY = RetryPolicy()
 
 _PENDING = """
     SELECT d.delivery_id, d.kind, d.message_id, d.attempts, i.*, p.project_id, p.project_name,
@@ -49,22 +46,13 @@ class DeliveryWorker(ListeningWorker):
     channel = "deliveries"
     lock_key = 0x17B0_0002
 
-    def __init__(
-        self,
-        dsn: str,
-        pool: asyncpg.Pool,
-        mailer,
-        settings: Settings,
-        clock: Callable[[], datetime],
-        retry: RetryPolicy = DEFAULT_RETRY,
-        batch_size: int = 200,
-    ):
-        super().__init__(dsn)
-        self._pool = pool
+    def __init__(self, resources: ServiceResources, mailer: SmtpMailer, batch_size: int = 200):
+        super().__init__(resources.settings.service_database_url())
+        self._pool = resources.pool
+        self._settings = resources.settings
+        self._clock = resources.clock
         self._mailer = mailer
-        self._settings = settings
-        self._clock = clock
-        self._retry = retry
+        self._retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
         self._batch_size = batch_size
 
     async def work(self, connection: asyncpg.Connection) -> timedelta | None:

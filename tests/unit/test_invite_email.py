@@ -1,0 +1,110 @@
+"""The Invite to Bill email itself: subject, parts, links, and text from the ERP kept in its place."""
+
+from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+
+from services.notifier.invite_email import InviteEmail, build_message
+from shared.invite_links import read_invite_token
+from shared.settings import Settings
+
+SETTINGS = Settings(secret_key="test-secret", responses_public_url="https://answers.example/base/")
+NOW = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def invite(**changes) -> InviteEmail:
+    fields = {
+        "invite_id": "3f1c1d6e-0000-4000-8000-000000000001",
+        "kind": "invite",
+        "message_id": "<3f1c1d6e.invite@invite-to-bill>",
+        "project_name": "Harbour Tower",
+        "project_timezone": "Australia/Sydney",
+        "commitment_number": "SC-0042",
+        "commitment_title": "Formwork and concrete",
+        "vendor_name": "Concrete Co Pty Ltd",
+        "contact_name": "Jane Citizen",
+        "contact_email": "jane@concreteco.example",
+        "invited_by_name": "Alex Admin",
+        "invited_by_email": "alex@acme.example",
+        "start_date": date(2026, 11, 1),
+        "end_date": date(2026, 11, 30),
+        "due_date": date(2026, 12, 5),
+        "due_at": datetime(2026, 12, 5, 13, 0, tzinfo=UTC),
+    }
+    return InviteEmail(**(fields | changes))
+
+
+def sent(email: InviteEmail):
+    """The message as the mail server receives it, parsed back."""
+    return message_from_bytes(build_message(email, SETTINGS, NOW).as_bytes(), policy=policy.default)
+
+
+def test_the_subject_is_exactly_project_name_user_name_has_invited_you_to_bill():
+    assert sent(invite())["Subject"] == "Harbour Tower: Alex Admin has invited you to bill"
+
+
+def test_replies_go_to_the_person_who_invited_and_the_message_id_is_the_deliverys():
+    message = sent(invite())
+    assert message["Reply-To"] == "Alex Admin <alex@acme.example>"
+    assert message["To"] == "Jane Citizen <jane@concreteco.example>"
+    assert message["Message-ID"] == "<3f1c1d6e.invite@invite-to-bill>"
+
+
+def test_both_parts_say_the_period_who_invited_the_due_date_in_the_project_zone_and_ask_the_question():
+    message = sent(invite())
+    for part in ("plain", "html"):
+        body = message.get_body((part,)).get_content()
+        for expected in (
+            "SC-0042",
+            "Formwork and concrete",
+            "Concrete Co Pty Ltd",
+            "1 November 2026 to 30 November 2026",
+            "Alex Admin",
+            "5 December 2026",
+            "until the end of that day, Australia/Sydney time",
+            "Do you want to bill this period?",
+        ):
+            assert expected in body, f"{expected!r} missing from the {part} part"
+
+
+def test_yes_and_no_link_to_the_responses_page_of_this_invite_with_the_answer_chosen():
+    html = sent(invite()).get_body(("html",)).get_content()
+    prefix = 'href="https://answers.example/base/invites/'
+    links = [chunk.split('"', 1)[0] for chunk in html.split(prefix)[1:]]
+    assert [link.split("?")[1] for link in links] == ["answer=yes", "answer=no"]
+    for link in links:
+        assert read_invite_token(SETTINGS, link.split("?")[0]) == "3f1c1d6e-0000-4000-8000-000000000001"
+
+
+def test_a_project_name_with_a_newline_cannot_add_a_header():
+    message = sent(
+        invite(project_name="Harbour Tower\r\nBcc: everyone@example.com", invited_by_name="Alex\nX: 1")
+    )
+    assert message["Bcc"] is None
+    assert message["X"] is None
+    assert (
+        message["Subject"].strip()
+        == "Harbour Tower Bcc: everyone@example.com: Alex X: 1 has invited you to bill"
+    )
+
+
+def test_names_from_the_erp_are_shown_as_text_in_the_html_never_as_markup():
+    html = (
+        sent(invite(project_name="<script>alert(1)</script>", vendor_name='"><img src=x onerror=alert(1)>'))
+        .get_body(("html",))
+        .get_content()
+    )
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_resent_invite_says_so_and_keeps_the_subject():
+    message = sent(invite(kind="resend"))
+    assert message["Subject"] == "Harbour Tower: Alex Admin has invited you to bill"
+    assert "sending this invite again" in message.get_body(("plain",)).get_content()
+
+
+def test_a_reminder_says_it_is_one():
+    message = sent(invite(kind="reminder"))
+    assert message["Subject"] == "Reminder: Harbour Tower: Alex Admin has invited you to bill"
+    assert "Reminder" in message.get_body(("html",)).get_content()
