@@ -11,6 +11,8 @@ from datetime import timedelta
 
 import asyncpg
 
+from shared.db import connect
+
 log = logging.getLogger(__name__)
 
 
@@ -59,7 +61,7 @@ class ListeningWorker:
                 await self._pause(1.0)
 
     async def _work_while_leader(self) -> None:
-        connection = await asyncpg.connect(self._dsn)
+        connection = await connect(self._dsn)
         try:
             while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_key):
                 await self._pause(self._safety_poll_seconds)

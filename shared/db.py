@@ -23,6 +23,13 @@ async def create_pool(url: str, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(url, min_size=1, max_size=max_size, init=_set_codecs)
 
 
+async def connect(url: str) -> asyncpg.Connection:
+    """A single connection, decoding JSON like the pool's do."""
+    connection = await asyncpg.connect(url)
+    await _set_codecs(connection)
+    return connection
+
+
 def migrations_dirs(service: str) -> list[Path]:
     """The shared tables (outbox, inbox, ERP read model) come first, then the service's own."""
     return [SHARED_MIGRATIONS, REPO_ROOT / "services" / service / "migrations"]

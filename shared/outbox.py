@@ -78,7 +78,7 @@ class OutboxRelay(ListeningWorker):
         for row in pending:
             if self.stopping:
                 return None
-            value, headers = CloudEvent.model_validate_json(row["envelope"]).to_structured()
+            value, headers = CloudEvent.model_validate(row["envelope"]).to_structured()
             await self._publish(row["topic"], row["aggregate_id"].encode(), value, headers)
             await connection.execute(
                 "UPDATE outbox SET published_at = now() WHERE position = $1", row["position"]

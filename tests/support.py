@@ -17,7 +17,7 @@ from shared.settings import Settings
 
 def service_settings(infrastructure, service: str, database_url: str, **overrides) -> Settings:
     """Settings for a service under test, using the session's broker and SMTP server and `database_url`."""
-    return Settings(
+    defaults = dict(
         service_name=service,
         database_url=database_url,
         database_name=database_url.rsplit("/", 1)[1],
@@ -30,8 +30,8 @@ def service_settings(infrastructure, service: str, database_url: str, **override
         http_port=free_port(),
         # A group of its own: each test's service reads the topics afresh and meets no stale members.
         kafka_group_prefix=f"{service}-{uuid.uuid4().hex[:8]}",
-        **overrides,
     )
+    return Settings(**(defaults | overrides))
 
 
 @dataclass

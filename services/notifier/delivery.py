@@ -36,9 +36,9 @@ _PENDING = """
            p.project_timezone, p.start_date, p.end_date, p.due_date, p.due_at, p.status AS period_status,
            p.opened_by
     FROM deliveries d JOIN invites i USING (invite_id) JOIN periods p USING (period_id)
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+    WHERE d.status = 'pending' AND d.next_attempt_at <= now()
     ORDER BY d.next_attempt_at, d.delivery_id
-    LIMIT $2
+    LIMIT $1
 """
 
 
@@ -59,15 +59,18 @@ class DeliveryWorker(ListeningWorker):
         now = self._clock()
         async with self._pool.acquire() as reminders, reminders.transaction():
             await handlers.schedule_reminders(reminders, now)
-        batch = await connection.fetch(_PENDING, now, self._batch_size)
+        batch = await connection.fetch(_PENDING, self._batch_size)
         # Concurrently, so one slow send does not hold the others up; the mailer bounds how many at once.
         await asyncio.gather(*(self._deliver(row) for row in batch))
         if len(batch) == self._batch_size:
             return timedelta(0)
-        next_attempt = await connection.fetchval(
-            "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'"
+        # Backoff is wall-clock time (the database's), unlike due dates, which follow the service clock.
+        return await connection.fetchval(
+            """
+            SELECT min(next_attempt_at) - now() FROM deliveries
+            WHERE status = 'pending' AND next_attempt_at > now()
+            """
         )
-        return max(next_attempt - self._clock(), timedelta(0)) if next_attempt else None
 
     async def _deliver(self, row: asyncpg.Record) -> None:
         if not may_send(row["due_at"], row["period_status"], self._clock()):
@@ -92,12 +95,12 @@ class DeliveryWorker(ListeningWorker):
         async with self._pool.acquire() as connection:
             await connection.execute(
                 """
-                UPDATE deliveries SET attempts = $2, next_attempt_at = $3, last_reply = $4
+                UPDATE deliveries SET attempts = $2, next_attempt_at = now() + $3, last_reply = $4
                 WHERE delivery_id = $1 AND status = 'pending'
                 """,
                 row["delivery_id"],
                 attempts,
-                self._retry.next_attempt(attempts, self._clock()),
+                self._retry.delay(attempts),
                 reply,
             )
 

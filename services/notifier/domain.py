@@ -47,6 +47,7 @@ class RetryPolicy:
     first_delay_seconds: float = 5
     max_delay_seconds: float = 15 * 60
 
-    def next_attempt(self, attempts: int, now: datetime) -> datetime:
-        delay = min(self.first_delay_seconds * 2 ** max(attempts - 1, 0), self.max_delay_seconds)
-        return now + timedelta(seconds=delay)
+    def delay(self, attempts: int) -> timedelta:
+        """How long to wait after the given number of failed attempts."""
+        seconds = min(self.first_delay_seconds * 2 ** max(attempts - 1, 0), self.max_delay_seconds)
+        return timedelta(seconds=seconds)
