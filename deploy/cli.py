@@ -16,25 +16,30 @@ from shared.settings import Settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="itb", description="Invite to Bill: run and inspect the system.")
     commands = parser.add_subparsers(dest="command", required=True)
+    state = argparse.ArgumentParser(add_help=False)
+    state.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where `itb up` keeps state, mail and logs (default .state, or ITB_STATE_DIR)",
+    )
 
-    up = commands.add_parser("up", help="start the whole system with demo data, in the foreground")
+    up = commands.add_parser(
+        "up", parents=[state], help="start the whole system with demo data, in the foreground"
+    )
     up.add_argument("--fresh", action="store_true", help="throw away the saved state first")
-    up.add_argument("--state-dir", type=Path, help="where state, mail and logs are kept (default .state)")
 
     commands.add_parser(
         "init", help="create the Kafka topics and migrate every service's database (DATABASE_URL, KAFKA_...)"
     )
 
     mail = commands.add_parser("mail", help="read the mail the local stack caught")
-    mail.add_argument("--state-dir", type=Path)
     mail_commands = mail.add_subparsers(dest="mail_command", required=True)
-    mail_commands.add_parser("list", help="list every message, numbered")
-    show = mail_commands.add_parser("show", help="show one message")
+    mail_commands.add_parser("list", parents=[state], help="list every message, numbered")
+    show = mail_commands.add_parser("show", parents=[state], help="show one message")
     show.add_argument("number", type=int)
 
-    token = commands.add_parser("token", help="print a session token for a known user")
+    token = commands.add_parser("token", parents=[state], help="print a session token for a known user")
     token.add_argument("email")
-    token.add_argument("--state-dir", type=Path)
 
     arguments = parser.parse_args(argv)
     try:

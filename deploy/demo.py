@@ -5,8 +5,10 @@ and members holding each Commitments permission level. Event ids are derived fro
 publishing again on every `itb up` is a harmless redelivery.
 """
 
+import calendar
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaProducer
 
@@ -16,8 +18,9 @@ from shared.events import ERP_COMMITMENTS, ERP_DIRECTORY, CommitmentUpserted, Pr
 ERP_SOURCE = "erp://acme-demo"
 PUBLISHED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 
+DEMO_PROJECT_ID = "P-100"
 PROJECT = {
-    "id": "P-100",
+    "id": DEMO_PROJECT_ID,
     "name": "Harbour Tower",
     "timezone": "Australia/Sydney",
     "currency": "AUD",
@@ -138,6 +141,18 @@ COMMITMENTS = [
         "schedule_of_values": [_line("1", "26-100", "Rough-in, levels 1 to 10", "212000.00")],
     },
 ]
+
+
+def demo_period_dates(now: datetime) -> dict:
+    """This month in the project's time zone, due a week from today there, with a reminder two days before."""
+    today = now.astimezone(ZoneInfo(PROJECT["timezone"])).date()
+    last_day = calendar.monthrange(today.year, today.month)[1]
+    return {
+        "start_date": today.replace(day=1).isoformat(),
+        "end_date": today.replace(day=last_day).isoformat(),
+        "due_date": (today + timedelta(days=7)).isoformat(),
+        "reminder_days_before_due": 2,
+    }
 
 
 def _event(type: str, record_key: str, data: dict) -> CloudEvent:

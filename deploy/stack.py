@@ -13,13 +13,15 @@ import shutil
 import signal
 import sys
 import time
+import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from deploy.demo import ADMINISTRATOR_EMAIL, publish_demo_data
+from deploy.demo import ADMINISTRATOR_EMAIL, DEMO_PROJECT_ID, demo_period_dates, publish_demo_data
 from deploy.embedded import (
     ChildProcess,
     ensure_port_free,
@@ -192,7 +194,6 @@ class LocalStack:
     def _explain_administrator(self, environment: dict) -> None:
         settings = Settings(database_url=environment["DATABASE_URL"], secret_key=environment["SECRET_KEY"])
         user_id = asyncio.run(_wait_for_user(settings.service_database_url("periods"), ADMINISTRATOR_EMAIL))
-        periods = f"http://127.0.0.1:{self.config.periods_port}"
         if user_id is None:
             self._say(
                 "The demo administrator has not reached the periods service yet; "
@@ -200,14 +201,15 @@ class LocalStack:
             )
             return
         token = issue_session_token(settings, user_id, ADMINISTRATOR_EMAIL)
+        periods = (
+            f"http://127.0.0.1:{self.config.periods_port}/api/projects/{DEMO_PROJECT_ID}/billing-periods"
+        )
+        self._say(_open_demo_period(periods, token))
         self._say(
-            f"\nAct as the demo administrator ({ADMINISTRATOR_EMAIL}, Admin on P-100 Harbour Tower):\n"
+            f"\nAct as the demo administrator ({ADMINISTRATOR_EMAIL}, Admin on {DEMO_PROJECT_ID}):\n"
             f"  export ITB_TOKEN={token}\n"
             f"  (a new one at any time: `itb token {ADMINISTRATOR_EMAIL}`)\n"
-            "Open a billing period:\n"
-            f"  curl -s -X POST {periods}/api/projects/P-100/billing-periods \\\n"
-            '    -H "Authorization: Bearer $ITB_TOKEN" -H "Content-Type: application/json" \\\n'
-            '    -d \'{"start_date": "2026-11-01", "end_date": "2026-11-30", "due_date": "2026-12-20"}\'\n'
+            '  curl -s -H "Authorization: Bearer $ITB_TOKEN" ' + periods + "\n"
             f"Logs of every part: {self.state / 'logs'}\n"
         )
 
@@ -251,6 +253,23 @@ async def _wait_for_user(database_url: str, email: str) -> str | None:
         return None
     finally:
         await connection.close()
+
+
+def _open_demo_period(url: str, token: str) -> str:
+    """Open this month's billing period for the demo project, as its administrator would."""
+    body = json.dumps(demo_period_dates(datetime.now(UTC))).encode()
+    request = urllib.request.Request(
+        url, data=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            period = json.loads(response.read())
+    except urllib.error.HTTPError as refusal:
+        return f"Demo period    not opened: {json.loads(refusal.read())['detail']}"
+    return (
+        f"Demo period    {period['start_date']} to {period['end_date']}, due {period['due_date']}: "
+        "the invites are in the mail catcher"
+    )
 
 
 def read_stack_file(state_dir: Path) -> dict:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import psutil
 import pytest
 
 from deploy.embedded import free_port
+from deploy.mailcatcher import list_messages
 from shared.events import SERVICES
 
 pytestmark = pytest.mark.slow
@@ -81,7 +83,21 @@ def test_itb_up_runs_every_part_with_demo_data_and_sigterm_stops_every_process(s
             f"{periods}/api/projects/P-100/billing-periods", headers={"Authorization": f"Bearer {token}"}
         )
         status, body = get(request)
-        assert (status, json.loads(body)) == (200, [])
+        [period] = json.loads(body)
+        assert (status, period["status"]) == (200, "open")
+
+        # The demo period's invites reach the mail catcher: one per contact of the four invitable commitments.
+        maildir = Path(stack_environment["ITB_STATE_DIR"]) / "mail"
+        deadline = time.monotonic() + 30
+        while len(list_messages(maildir)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        invited = sorted(recipient for message in list_messages(maildir) for recipient in message.recipients)
+        assert invited == [
+            "jane@concreteco.example",
+            "mei@harboursteel.example",
+            "raj@concreteco.example",
+            "tom@brightsparks.example",
+        ]
     finally:
         stack.send_signal(signal.SIGTERM)
         exit_code = stack.wait(60)
