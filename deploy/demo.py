@@ -156,13 +156,13 @@ def demo_period_dates(now: datetime) -> dict:
 
 
 def _event(type: str, record_key: str, data: dict) -> CloudEvent:
-    return CloudEvent(
-        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ERP_SOURCE}/{record_key}/{data['version']}")),
-        source=ERP_SOURCE,
-        type=type,
+    return CloudEvent.new(
+        type,
+        ERP_SOURCE,
+        data,
         subject=record_key,
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ERP_SOURCE}/{record_key}/{data['version']}")),
         time=PUBLISHED_AT,
-        data=data,
     )
 
 

@@ -3,7 +3,7 @@
 `itb up` runs it so a person can read the invites and reminders the system sent, either in a browser or with
 `itb mail list` and `itb mail show N`, which use the reading functions below.
 
-    python -m deploy.mailcatcher --maildir .itb/mail [--host 127.0.0.1] [--smtp-port 1025] [--http-port 8025]
+    python -m deploy.mailcatcher --maildir .state/mail [--smtp-port 1025] [--http-port 8025]
 """
 
 import argparse

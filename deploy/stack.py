@@ -187,8 +187,8 @@ class LocalStack:
         # Kept in the state folder so sessions survive a restart of the stack.
         secret_file = self.state / "secret_key"
         if not secret_file.exists():
-            secret_file.write_text(secrets.token_urlsafe(32))
-            secret_file.chmod(0o600)
+            with os.fdopen(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+                file.write(secrets.token_urlsafe(32))
         return secret_file.read_text().strip()
 
     def _explain_administrator(self, environment: dict) -> None:

@@ -1,6 +1,7 @@
 """The asyncpg pool every service uses, and its migrations (dbmate, one folder per service)."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -53,10 +54,19 @@ def migrate(database_url: str, directories: Sequence[Path]) -> None:
         parts.query if "sslmode" in parts.query else "&".join(filter(None, [parts.query, "sslmode=disable"]))
     )
     url = urlunsplit(parts._replace(scheme="postgres", query=query))
-    command = [_dbmate_binary(), "--url", url, "--no-dump-schema", "--migration-lock", "--wait"]
+    # The URL (and any password in it) goes through the environment, not the command line `ps` shows.
+    command = [
+        _dbmate_binary(),
+        "--env",
+        "DBMATE_DATABASE_URL",
+        "--no-dump-schema",
+        "--migration-lock",
+        "--wait",
+    ]
     for directory in directories:
         command += ["--migrations-dir", str(directory)]
-    result = subprocess.run([*command, "up"], capture_output=True, text=True)
+    environment = {**os.environ, "DBMATE_DATABASE_URL": url}
+    result = subprocess.run([*command, "up"], capture_output=True, text=True, env=environment)
     if result.returncode != 0:
         raise RuntimeError(
             f"Migrating {parts.path.lstrip('/')} failed: {result.stderr.strip() or result.stdout}"

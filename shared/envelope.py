@@ -21,7 +21,7 @@ class CloudEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    specversion: str = Field(default="1.0", pattern=r"^1\.0$")
+    specversion: str = Field(pattern=r"^1\.0$")
     id: str = Field(min_length=1)
     source: str = Field(min_length=1)
     type: str = Field(min_length=1)
@@ -33,16 +33,26 @@ class CloudEvent(BaseModel):
 
     @classmethod
     def new(
-        cls, type: str, source: str, data: Any, subject: str | None = None, **extensions: str
+        cls,
+        type: str,
+        source: str,
+        data: Any,
+        *,
+        subject: str | None = None,
+        id: str | None = None,
+        time: datetime | None = None,
+        **extensions: str | None,
     ) -> "CloudEvent":
+        """A new event (a fresh id and the current time unless given)."""
         return cls(
-            id=str(uuid.uuid4()),
+            specversion="1.0",
+            id=id or str(uuid.uuid4()),
             source=source,
             type=type,
             subject=subject,
-            time=datetime.now(UTC),
+            time=time or datetime.now(UTC),
             data=data,
-            **extensions,
+            **{name: value for name, value in extensions.items() if value is not None},
         )
 
     @property
@@ -66,7 +76,9 @@ def from_kafka(value: bytes | None, headers: dict[str, Any]) -> CloudEvent:
     """Read a CloudEvent from a Kafka record in either mode, or raise MalformedEvent saying why."""
     headers = {name.lower(): _text(raw) for name, raw in headers.items()}
     try:
-        if "ce_specversion" in headers:
+        # The Kafka binding: a cloudevents content type means structured mode, whatever else is there.
+        structured = headers.get("content-type", "").startswith("application/cloudevents")
+        if "ce_specversion" in headers and not structured:
             return _from_binary(value, headers)
         return CloudEvent.model_validate_json(value or b"")
     except ValidationError as error:

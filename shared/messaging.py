@@ -20,7 +20,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
 
 from shared.envelope import CloudEvent, MalformedEvent, describe_validation_error, from_kafka
 from shared.events import ALL_TOPICS, Contract, dead_letter_topic
@@ -30,15 +30,18 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.CannotConnectNowError,
-)
+# SQLSTATE classes that retrying can fix: connection (08), rollback such as serialization or deadlock (40),
+# insufficient resources (53), operator intervention such as a restart or shutdown (57).
+_TRANSIENT_SQLSTATE_CLASSES = {"08", "40", "53", "57"}
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, OSError | asyncpg.InterfaceError):
+        return True
+    return (
+        isinstance(error, asyncpg.PostgresError) and (error.sqlstate or "")[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    )
+
 
 Handler = Callable[[asyncpg.Connection, CloudEvent, Contract], Awaitable[None]]
 
@@ -135,7 +138,7 @@ async def _apply_with_retries(
     pool: asyncpg.Pool, consumer: str, event: CloudEvent, route: Route, data: Contract
 ) -> None:
     async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(TRANSIENT_ERRORS),
+        retry=retry_if_exception(is_transient),
         wait=wait_exponential(multiplier=0.2, max=30),
         before_sleep=lambda state: log.warning(
             "transient failure, retrying", extra={"error": repr(state.outcome.exception())}

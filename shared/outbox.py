@@ -12,7 +12,7 @@ which consumers' inboxes then ignore.
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 
@@ -34,14 +34,12 @@ async def record(
     event: Contract,
 ) -> CloudEvent:
     """Add `event` to the outbox in the caller's transaction."""
-    envelope = CloudEvent(
-        id=str(uuid.uuid4()),
-        source=SOURCE_PREFIX + service,
-        type=event.TYPE,
+    envelope = CloudEvent.new(
+        event.TYPE,
+        SOURCE_PREFIX + service,
+        event.model_dump(mode="json"),
         subject=aggregate_id,
-        time=datetime.now(UTC),
-        data=event.model_dump(mode="json"),
-        correlationid=correlation_id_var.get() or None,
+        correlationid=correlation_id_var.get(),
     )
     await connection.execute(
         """

@@ -132,8 +132,9 @@ def _health_router(broker) -> APIRouter:
         try:
             async with request.app.state.pool.acquire(timeout=2) as connection:
                 await connection.fetchval("SELECT 1")
-        except Exception as error:
-            checks["database"] = f"unreachable: {error}"
+        except Exception:
+            log.warning("readiness check: database unreachable", exc_info=True)
+            checks["database"] = "unreachable"
         if not await broker.ping(timeout=2):
             checks["broker"] = "unreachable"
         ready = all(value == "ok" for value in checks.values())

@@ -1,7 +1,6 @@
 """ERP records for tests, in the shape of DESIGN.md section 4, with overridable fields."""
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from shared.envelope import CloudEvent
 from shared.events import CommitmentUpserted, ProjectMemberRemoved, ProjectMemberUpserted
@@ -54,10 +53,4 @@ def removal(user_id: str = "U-9", version: int = 2, project_id: str = "P-100") -
 
 
 def erp_event(record, time: datetime | None = None) -> CloudEvent:
-    return CloudEvent(
-        id=str(uuid.uuid4()),
-        source="erp://acme",
-        type=record.TYPE,
-        time=time or datetime.now(UTC),
-        data=record.model_dump(mode="json"),
-    )
+    return CloudEvent.new(record.TYPE, "erp://acme", record.model_dump(mode="json"), time=time)

@@ -78,7 +78,7 @@ async def test_erp_events_in_both_kafka_modes_are_consumed_and_a_malformed_one_g
     binary = member("U-77", project_id=project, permission="admin", email="ops@acme.example")
     async with running_service(periods, service_settings(infrastructure, "periods", database.url)):
         await publish(
-            bootstrap, ERP_COMMITMENTS, "SC-BAD", b'{"specversion": "1.0", "oops"', {"x-trace": project}
+            bootstrap, ERP_COMMITMENTS, "SC-1", b'{"specversion": "1.0", "oops"', {"x-trace": project}
         )
         await publish_event(bootstrap, ERP_COMMITMENTS, "SC-1", erp_event(structured))
         value, headers = erp_event(binary).to_binary()

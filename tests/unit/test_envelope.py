@@ -81,3 +81,14 @@ def test_a_binary_mode_event_with_a_body_that_is_not_json_is_refused():
     }
     with pytest.raises(MalformedEvent):
         from_kafka(b"{broken", headers)
+
+
+def test_a_structured_content_type_wins_over_stray_ce_headers():
+    headers = {"content-type": STRUCTURED_CONTENT_TYPE, "ce_specversion": "1.0", "ce_id": "from-a-header"}
+    assert from_kafka(json.dumps(ERP_EVENT).encode(), headers).id == "0b6f7c1e"
+
+
+def test_a_structured_event_without_specversion_is_refused():
+    without = {key: value for key, value in ERP_EVENT.items() if key != "specversion"}
+    with pytest.raises(MalformedEvent, match="specversion: Field required"):
+        from_kafka(json.dumps(without).encode(), {"content-type": STRUCTURED_CONTENT_TYPE})

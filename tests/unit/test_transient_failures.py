@@ -2,10 +2,12 @@
 
 import contextlib
 
+import asyncpg
+import pytest
 from faststream.kafka import KafkaMessage, TestKafkaBroker
 
 from shared.events import ERP_COMMITMENTS, CommitmentUpserted, dead_letter_topic
-from shared.messaging import Route, consume, create_broker
+from shared.messaging import Route, consume, create_broker, is_transient
 from shared.settings import Settings
 from tests.factories import commitment, erp_event
 
@@ -63,3 +65,19 @@ async def test_a_transient_database_failure_is_retried_and_the_event_is_handled_
     assert pool.attempts == 3
     assert handled == ["SC-7"]
     assert dead_letters == []
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (ConnectionRefusedError("refused"), True),
+        (asyncpg.AdminShutdownError("terminating connection due to administrator command"), True),
+        (asyncpg.CannotConnectNowError("the database system is starting up"), True),
+        (asyncpg.SerializationError("could not serialize access"), True),
+        (asyncpg.UniqueViolationError("duplicate key"), False),
+        (asyncpg.UndefinedTableError("relation does not exist"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_only_failures_that_retrying_can_fix_are_retried(error, transient):
+    assert is_transient(error) is transient
