@@ -72,8 +72,12 @@ def _raise_stopped(signum, _frame):
 
 def initialise(database_url: str, bootstrap_servers: str) -> None:
     """Create the Kafka topics and migrate every service's database (also the compose file's init step)."""
-    asyncio.run(create_topics(bootstrap_servers))
     settings = Settings(database_url=database_url)
+    asyncio.run(
+        create_topics(
+            bootstrap_servers, settings.kafka_topic_partitions, settings.kafka_topic_replication_factor
+        )
+    )
     for service in SERVICES:
         migrate(settings.service_database_url(service), migrations_dirs(service))
 

@@ -175,17 +175,23 @@ def _header_text(value: str | bytes) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-async def create_topics(bootstrap_servers: str, partitions: int = 3) -> None:
+async def create_topics(bootstrap_servers: str, partitions: int = 3, replication_factor: int = 1) -> None:
     """Create every topic the system uses, with several partitions; topics that exist are left alone."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, partitions, 1) for name in ALL_TOPICS if name not in existing]
+        missing = [
+            NewTopic(name, partitions, replication_factor) for name in ALL_TOPICS if name not in existing
+        ]
         if missing:
-            try:
-                await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
+            response = await admin.create_topics(missing)
+            failed = [
+                f"{topic} ({details[-1] or f'error {code}'})"
+                for topic, code, *details in response.topic_errors
+                if code not in (0, TopicAlreadyExistsError.errno)
+            ]
+            if failed:
+                raise RuntimeError(f"Kafka refused to create the topics: {', '.join(failed)}.")
     finally:
         await admin.close()

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Consumer groups are named `<prefix>.<topic>`; the prefix is the service's name unless set.
     kafka_group_prefix: str | None = None
+    # Used when `itb init` creates the topics.
+    kafka_topic_partitions: int = 3
+    kafka_topic_replication_factor: int = 1
     # The embedded broker holds a group join for half the session timeout, so local runs keep it short.
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000

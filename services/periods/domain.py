@@ -153,6 +153,11 @@ def open_period(
             )
     for other in existing:
         if other.status == "open":
+            if start_date < other.start_date:
+                raise PeriodConflict(
+                    f"The open billing period {other.describe()} starts after {start_date.isoformat()}; "
+                    "a new period follows the open one, so close that one first to open an earlier period."
+                )
             other.close(now, closed_by=opened_by, reason="superseded_by_new_period")
 
     period = BillingPeriod(

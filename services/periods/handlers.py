@@ -27,7 +27,7 @@ async def open_billing_period(
         if project is None:
             raise _unknown_project(project_id)
         administrator = await require_permission(connection, user_id, project_id, "admin")
-        existing = await repository.periods_of_project(connection, project_id)
+        existing = await repository.periods_of_project(connection, project_id, lock=True)
         period = open_period(
             project, existing, start_date, end_date, due_date, administrator, now, reminder_days_before_due
         )

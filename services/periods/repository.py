@@ -27,8 +27,15 @@ async def get_project(
     return Project(id=row["project_id"], name=row["name"], timezone=row["timezone"]) if row else None
 
 
-async def periods_of_project(connection: asyncpg.Connection, project_id: str) -> list[BillingPeriod]:
-    rows = await connection.fetch(_SELECT + " WHERE p.project_id = $1 ORDER BY p.start_date DESC", project_id)
+async def periods_of_project(
+    connection: asyncpg.Connection, project_id: str, *, lock: bool = False
+) -> list[BillingPeriod]:
+    rows = await connection.fetch(
+        _SELECT
+        + " WHERE p.project_id = $1 ORDER BY p.start_date DESC"
+        + (" FOR UPDATE OF p" if lock else ""),
+        project_id,
+    )
     return [_period(row) for row in rows]
 
 

@@ -130,3 +130,10 @@ def test_a_closed_period_cannot_be_closed_again():
     period.close(NOW, ADMIN)
     with pytest.raises(PeriodConflict, match="already closed"):
         period.close(NOW, ADMIN)
+
+
+def test_a_period_before_the_open_one_cannot_be_opened_while_that_one_is_open():
+    november = open_november()
+    with pytest.raises(PeriodConflict, match="close that one first"):
+        open_period(SYDNEY, [november], date(2026, 10, 1), date(2026, 10, 31), date(2026, 12, 6), ADMIN, NOW)
+    assert november.status == "open"
