@@ -76,7 +76,14 @@ class DeliveryWorker(ListeningWorker):
         if not may_send(row["due_at"], row["period_status"], self._clock()):
             await self._finish(row, "cancelled", "the due date passed or the period closed before sending")
             return
-        message = build_message(_invite_email(row), self._settings, self._clock())
+        try:
+            message = build_message(_invite_email(row), self._settings, self._clock())
+        except (ValueError, TypeError) as error:
+            # A message that cannot be built never will be: fail it rather than block the others.
+            log.exception("invite email could not be built", extra={"delivery_id": row["delivery_id"]})
+            reply = f"the email could not be built: {error}"
+            await self._finish(row, "failed", reply, _failed_event(row, reply, self._clock()))
+            return
         try:
             await self._mailer.send(message)
         except TemporaryFailure as failure:

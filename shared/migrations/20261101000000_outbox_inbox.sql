@@ -13,14 +13,15 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_unpublished ON outbox (position) WHERE published_at IS NULL;
 
--- Wakes the relay as soon as the inserting transaction commits.
-CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Wakes a background worker (shared/background.py) listening on the channel named in the trigger, as soon
+-- as the inserting transaction commits.
+CREATE FUNCTION notify_channel() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('outbox', '');
+    PERFORM pg_notify(TG_ARGV[0], '');
     RETURN NULL;
 END $$;
 CREATE TRIGGER outbox_inserted AFTER INSERT ON outbox
-    FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_channel('outbox');
 
 -- Events already handled, per consumer: a redelivered event finds its row and has no second effect.
 CREATE TABLE inbox (
@@ -34,5 +35,5 @@ CREATE TABLE inbox (
 -- migrate:down
 DROP TABLE inbox;
 DROP TRIGGER outbox_inserted ON outbox;
-DROP FUNCTION outbox_notify();
+DROP FUNCTION notify_channel();
 DROP TABLE outbox;

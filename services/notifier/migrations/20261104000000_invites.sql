@@ -64,17 +64,11 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_pending ON deliveries (next_attempt_at) WHERE status = 'pending';
 
-CREATE FUNCTION deliveries_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('deliveries', '');
-    RETURN NULL;
-END $$;
 CREATE TRIGGER deliveries_inserted AFTER INSERT ON deliveries
-    FOR EACH STATEMENT EXECUTE FUNCTION deliveries_notify();
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_channel('deliveries');
 
 -- migrate:down
 DROP TABLE deliveries;
-DROP FUNCTION deliveries_notify();
 DROP TABLE skipped_commitments;
 DROP TABLE claimed_commitments;
 DROP TABLE invites;
