@@ -8,9 +8,14 @@ from pathlib import Path
 
 import asyncpg
 
+from deploy.mailcatcher import NoSuchMessage
 from shared.erp import user_id_for_email
 from shared.sessions import issue_session_token
 from shared.settings import Settings
+
+
+class UnknownUser(Exception):
+    pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     try:
         return _COMMANDS[arguments.command](arguments)
-    except (RuntimeError, LookupError) as error:
+    except (RuntimeError, NoSuchMessage, UnknownUser) as error:
         print(f"itb: {error}", file=sys.stderr)
         return 2
 
@@ -98,7 +103,7 @@ def _token(arguments) -> int:
     settings = Settings(**overrides)
     user_id = asyncio.run(_user_id(settings.service_database_url("periods"), arguments.email))
     if user_id is None:
-        raise LookupError(
+        raise UnknownUser(
             f"No user with the email {arguments.email} is known; users arrive from the ERP's directory "
             "events, so check the address or wait for the ERP."
         )

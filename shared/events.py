@@ -7,8 +7,9 @@ A change that breaks a reader gets a new type (`...v2`) beside the old one.
 from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 # Topics (DESIGN.md section 3). Kafka key = aggregate id on every one of them.
 ERP_COMMITMENTS = "erp.commitments"
@@ -50,9 +51,18 @@ PERMISSION_RANK: dict[str, int] = {"none": 0, "read_only": 1, "standard": 2, "ad
 class ErpProject(Contract):
     id: str = Field(min_length=1)
     name: str = Field(min_length=1)
-    timezone: str = Field(min_length=1)
+    timezone: str = Field(min_length=1, description="An IANA time zone name, such as Australia/Sydney.")
     currency: str = Field(min_length=3, max_length=3)
     company_name: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_time_zone(cls, timezone: str) -> str:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{timezone!r} is not an IANA time zone name") from error
+        return timezone
 
 
 class ErpVendor(Contract):

@@ -63,8 +63,11 @@ def create_broker(settings: Settings) -> KafkaBroker:
 
 
 def outbox_publisher(broker: KafkaBroker):
-    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
-        await broker.publish(value, topic=topic, key=key, headers=headers)
+    async def publish(
+        topic: str, key: bytes, value: bytes, headers: dict[str, str], correlation_id: str
+    ) -> None:
+        # FastStream adds a correlation_id header of its own: make it the event's.
+        await broker.publish(value, topic=topic, key=key, headers=headers, correlation_id=correlation_id)
 
     return publish
 

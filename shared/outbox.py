@@ -21,7 +21,8 @@ from shared.envelope import SOURCE_PREFIX, CloudEvent
 from shared.events import Contract
 from shared.logs import correlation_id_var
 
-Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[None]]
+# (topic, key, value, headers, correlation id)
+Publish = Callable[[str, bytes, bytes, dict[str, str], str], Awaitable[None]]
 
 
 async def record(
@@ -76,8 +77,11 @@ class OutboxRelay(ListeningWorker):
         for row in pending:
             if self.stopping:
                 return None
-            value, headers = CloudEvent.model_validate(row["envelope"]).to_structured()
-            await self._publish(row["topic"], row["aggregate_id"].encode(), value, headers)
+            envelope = CloudEvent.model_validate(row["envelope"])
+            value, headers = envelope.to_structured()
+            await self._publish(
+                row["topic"], row["aggregate_id"].encode(), value, headers, envelope.correlation_id
+            )
             await connection.execute(
                 "UPDATE outbox SET published_at = now() WHERE position = $1", row["position"]
             )

@@ -6,12 +6,13 @@ Every service holds the shared secret, so a session made by one service is valid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from shared.settings import Settings
 
 SESSION_COOKIE = "itb_session"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _SALT = "itb.session.v1"
 
 
@@ -40,11 +41,27 @@ def read_session_token(settings: Settings, token: str) -> Session:
     return Session(user_id=claims["sub"], email=claims["email"])
 
 
+def set_session_cookie(response: Response, settings: Settings, token: str, public_url: str) -> None:
+    """The session as a browser keeps it: HttpOnly, SameSite, Secure when the service is served over https."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_max_age_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=public_url.startswith("https://"),
+    )
+
+
 def current_session(request: Request) -> Session:
-    """FastAPI dependency: the caller's session from `Authorization: Bearer` or the session cookie."""
+    """FastAPI dependency for the JSON APIs: the caller's session from `Authorization: Bearer`, or from the
+    session cookie for reading only: a browser sends the cookie with forged requests too, so a change made
+    with it needs a CSRF token (the pages' forms carry one)."""
     settings: Settings = request.app.state.settings
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    token = credentials.strip() if scheme.lower() == "bearer" else request.cookies.get(SESSION_COOKIE)
+    token = credentials.strip() if scheme.lower() == "bearer" else None
+    if token is None and request.method in _SAFE_METHODS:
+        token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

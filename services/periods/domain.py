@@ -31,7 +31,7 @@ class Project:
     timezone: str
 
 
-def due_at(due_date: date, timezone: str) -> datetime:
+def due_instant(due_date: date, timezone: str) -> datetime:
     """The instant the due date passes: the first instant of the next day in the project's time zone.
 
     Built from the wall-clock midnight of that next day, so a daylight-saving change in between cannot
@@ -57,7 +57,7 @@ class BillingPeriod:
 
     @property
     def due_at(self) -> datetime:
-        return due_at(self.due_date, self.project.timezone)
+        return due_instant(self.due_date, self.project.timezone)
 
     def due_date_has_passed(self, now: datetime) -> bool:
         return now >= self.due_at
@@ -194,7 +194,7 @@ def _check_due_date(start_date: date, due_date: date, project: Project, now: dat
             f"The due date {due_date.isoformat()} is before the start date {start_date.isoformat()}; "
             "the due date must be on or after the day the period starts."
         )
-    if now >= due_at(due_date, project.timezone):
+    if now >= due_instant(due_date, project.timezone):
         raise InvalidPeriodDates(
             f"The due date {due_date.isoformat()} has already passed in {project.timezone}; "
             "choose a due date that is today or later there."

@@ -45,9 +45,9 @@ async def test_each_event_is_published_exactly_once_when_the_relay_is_restarted_
         sent = 0
         first_relay_done = asyncio.Event()
 
-        async def publish_then_stop_after_seven(topic, key, value, headers):
+        async def publish_then_stop_after_seven(topic, key, value, headers, correlation_id):
             nonlocal sent
-            await publish(topic, key, value, headers)
+            await publish(topic, key, value, headers, correlation_id)
             sent += 1
             if sent == 7:
                 first_relay_done.set()
@@ -87,7 +87,7 @@ async def test_the_relay_is_woken_by_the_commit_rather_than_a_timer(database_for
     pool = database.pool
     published = asyncio.Queue()
 
-    async def publish(topic, key, value, headers):
+    async def publish(topic, key, value, headers, correlation_id):
         await published.put(key)
 
     relay = outbox.OutboxRelay(database.url, publish, safety_poll_seconds=600)

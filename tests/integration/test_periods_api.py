@@ -251,3 +251,12 @@ async def test_the_service_reports_alive_and_ready_and_serves_its_openapi_docume
     assert ready.json() == {"status": "ready", "database": "ok", "broker": "ok"}
     document = (await api.client.get("/openapi.json")).json()
     assert "/api/projects/{project_id}/billing-periods" in document["paths"]
+
+
+async def test_the_session_cookie_is_enough_to_read_but_not_to_change_anything(api):
+    token = api.as_("admin")["Authorization"].removeprefix("Bearer ")
+    api.client.cookies.set("itb_session", token)
+    listed = await api.client.get(f"/api/projects/{api.project}/billing-periods")
+    opened = await api.client.post(f"/api/projects/{api.project}/billing-periods", json=NOVEMBER)
+    assert listed.status_code == 200
+    assert opened.status_code == 401

@@ -9,7 +9,7 @@ from services.periods.domain import (
     InvalidPeriodDates,
     PeriodConflict,
     Project,
-    due_at,
+    due_instant,
     open_period,
 )
 from shared.events import BillingPeriodClosed, BillingPeriodDueDateChanged, BillingPeriodOpened, Person
@@ -27,19 +27,19 @@ def open_november(existing=(), now=NOW) -> BillingPeriod:
 
 def test_due_date_passes_at_midnight_at_the_start_of_the_next_day_in_the_project_time_zone():
     # 6 December 2026 00:00 in Sydney is daylight saving time (UTC+11).
-    assert due_at(date(2026, 12, 5), "Australia/Sydney") == datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
+    assert due_instant(date(2026, 12, 5), "Australia/Sydney") == datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
 
 
 def test_due_date_on_the_eve_of_daylight_saving_starting_passes_at_standard_time_midnight():
     # Sydney moves its clocks forward at 02:00 on Sunday 4 October 2026; midnight before it is still UTC+10.
-    assert due_at(date(2026, 10, 3), "Australia/Sydney") == datetime(2026, 10, 3, 14, 0, tzinfo=UTC)
-    assert due_at(date(2026, 10, 4), "Australia/Sydney") == datetime(2026, 10, 4, 13, 0, tzinfo=UTC)
+    assert due_instant(date(2026, 10, 3), "Australia/Sydney") == datetime(2026, 10, 3, 14, 0, tzinfo=UTC)
+    assert due_instant(date(2026, 10, 4), "Australia/Sydney") == datetime(2026, 10, 4, 13, 0, tzinfo=UTC)
 
 
 def test_due_date_on_the_day_daylight_saving_ends_passes_at_standard_time_midnight():
     # Clocks go back at 03:00 on Sunday 5 April 2026: that day has 25 hours, and midnight after it is UTC+10.
-    assert due_at(date(2026, 4, 5), "Australia/Sydney") == datetime(2026, 4, 5, 14, 0, tzinfo=UTC)
-    assert due_at(date(2026, 4, 4), "Australia/Sydney") == datetime(2026, 4, 4, 13, 0, tzinfo=UTC)
+    assert due_instant(date(2026, 4, 5), "Australia/Sydney") == datetime(2026, 4, 5, 14, 0, tzinfo=UTC)
+    assert due_instant(date(2026, 4, 4), "Australia/Sydney") == datetime(2026, 4, 4, 13, 0, tzinfo=UTC)
 
 
 def test_a_period_is_due_until_the_last_instant_of_its_due_date_and_no_longer():

@@ -46,3 +46,20 @@ def test_each_service_uses_its_own_database_on_the_configured_server():
         settings.service_database_url("claims")
         == "postgresql://app:pw@db.internal:5432/claims?sslmode=require"
     )
+
+
+def test_production_refuses_a_short_secret():
+    with pytest.raises(ValidationError, match="shorter than 32 characters"):
+        Settings(environment="production", secret_key="tiny")
+
+
+def test_the_session_cookie_is_http_only_same_site_and_secure_over_https():
+    from fastapi import Response
+
+    from shared.sessions import set_session_cookie
+
+    response = Response()
+    set_session_cookie(response, SETTINGS, "token-value", "https://claims.example")
+    cookie = response.headers["set-cookie"]
+    for attribute in ("itb_session=token-value", "HttpOnly", "SameSite=lax", "Secure"):
+        assert attribute in cookie
