@@ -91,13 +91,19 @@ class ChildProcess:
 
 
 def wait_until(ready, what: str, child: ChildProcess | None = None, timeout: float = 60) -> None:
+    """Wait for `ready`; a child that never gets there (or whose start is interrupted) is stopped."""
     deadline = time.monotonic() + timeout
-    while not ready():
-        if child is not None and not child.running():
-            raise RuntimeError(f"The {what} stopped while starting. Its last output:\n{child.log_tail()}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"The {what} did not become ready within {timeout:.0f} s.")
-        time.sleep(0.1)
+    try:
+        while not ready():
+            if child is not None and not child.running():
+                raise RuntimeError(f"The {what} stopped while starting. Its last output:\n{child.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"The {what} did not become ready within {timeout:.0f} s.")
+            time.sleep(0.1)
+    except BaseException:
+        if child is not None:
+            child.stop()
+        raise
 
 
 def start_broker(port: int, log_path: Path) -> ChildProcess:

@@ -22,7 +22,9 @@ from shared.events import (
 from shared.messaging import Route
 
 
-async def apply_commitment(connection: asyncpg.Connection, commitment: CommitmentUpserted) -> bool:
+async def apply_commitment(
+    connection: asyncpg.Connection, commitment: CommitmentUpserted, event_time: datetime | None = None
+) -> bool:
     """Store the commitment if this version is newer than the one we have; True when it was."""
     stored = await connection.fetchval(
         """
@@ -54,18 +56,23 @@ async def apply_commitment(connection: asyncpg.Connection, commitment: Commitmen
     )
     if stored:
         project = commitment.project
+        # A project has no version of its own: the newest commitment event (by its time) speaks for it.
         await connection.execute(
             """
-            INSERT INTO erp_projects (project_id, name, timezone, currency, company_name)
-            VALUES ($1, $2, $3, $4, $5)
+            INSERT INTO erp_projects AS current
+                (project_id, name, timezone, currency, company_name, event_time)
+            VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (project_id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone,
-                currency = excluded.currency, company_name = excluded.company_name
+                currency = excluded.currency, company_name = excluded.company_name,
+                event_time = excluded.event_time
+            WHERE current.event_time <= excluded.event_time
             """,
             project.id,
             project.name,
             project.timezone,
             project.currency,
             project.company_name,
+            event_time or datetime.now(UTC),
         )
     return bool(stored)
 
@@ -148,7 +155,7 @@ def erp_routes() -> dict[str, dict[str, Route]]:
     """The ERP topics and their routes, for `shared.messaging.consume`."""
 
     async def commitment_upserted(connection, event, commitment: CommitmentUpserted) -> None:
-        await apply_commitment(connection, commitment)
+        await apply_commitment(connection, commitment, event.time)
 
     async def member_upserted(connection, event, member: ProjectMemberUpserted) -> None:
         await apply_member_upserted(connection, member, event)

@@ -43,7 +43,7 @@ def commitment_changed(clock: Clock):
     async def handle(
         connection: asyncpg.Connection, event: CloudEvent, commitment: CommitmentUpserted
     ) -> None:
-        if not await apply_commitment(connection, commitment):
+        if not await apply_commitment(connection, commitment, event.time):
             return
         stored = await connection.fetchrow(
             "SELECT * FROM erp_commitments WHERE commitment_id = $1", commitment.commitment_id

@@ -5,7 +5,8 @@ CREATE TABLE erp_projects (
     name         text NOT NULL,
     timezone     text NOT NULL,
     currency     text NOT NULL,
-    company_name text NOT NULL DEFAULT ''
+    company_name text NOT NULL DEFAULT '',
+    event_time   timestamptz NOT NULL
 );
 
 CREATE TABLE erp_commitments (

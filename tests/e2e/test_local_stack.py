@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -55,6 +56,9 @@ def test_itb_up_runs_every_part_with_demo_data_and_sigterm_stops_every_process(s
         text=True,
     )
     printed = []
+    # If `itb up` hangs without a word, end it rather than the test run: reading its output would block.
+    watchdog = threading.Timer(180, stack.kill)
+    watchdog.start()
     try:
         for line in stack.stdout:
             printed.append(line)
@@ -99,6 +103,7 @@ def test_itb_up_runs_every_part_with_demo_data_and_sigterm_stops_every_process(s
             "tom@brightsparks.example",
         ]
     finally:
+        watchdog.cancel()
         stack.send_signal(signal.SIGTERM)
         exit_code = stack.wait(60)
         stack.stdout.close()

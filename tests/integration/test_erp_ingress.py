@@ -122,3 +122,14 @@ async def wait_for_row(connection, query: str, within: float = 20) -> None:
     async with asyncio.timeout(within):
         while await connection.fetchval(query) is None:
             await asyncio.sleep(0.1)
+
+
+async def test_a_late_event_for_another_commitment_does_not_bring_back_an_older_project_name(database_for):
+    renamed = commitment(
+        "SC-A", version=5, project={**commitment().project.model_dump(), "name": "Harbour Tower II"}
+    )
+    async with (await database_for("periods")).pool.acquire() as connection:
+        await apply_commitment(connection, renamed, T0 + timedelta(days=2))
+        await apply_commitment(connection, commitment("SC-B", version=1), T0)
+        name = await connection.fetchval("SELECT name FROM erp_projects WHERE project_id = 'P-100'")
+    assert name == "Harbour Tower II"
