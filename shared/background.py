@@ -64,7 +64,8 @@ class ListeningWorker:
         connection = await connect(self._dsn)
         try:
             while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_key):
-                await self._pause(self._safety_poll_seconds)
+                # Another replica works, or a crashed one's session has not ended yet: ask again soon.
+                await self._pause(min(self._safety_poll_seconds, 2.0))
                 if self.stopping:
                     return
             await connection.add_listener(self.channel, lambda *_: self._wake.set())

@@ -102,22 +102,6 @@ async def test_erp_events_in_both_kafka_modes_are_consumed_and_a_malformed_one_g
             assert await commitments_permission(connection, "U-77", project) == "admin"
 
 
-async def test_a_redelivered_erp_event_has_no_second_effect(infrastructure, database_for):
-    database = await database_for("periods")
-    bootstrap = infrastructure.bootstrap_servers
-    first = erp_event(commitment("SC-2", version=1, status="approved"))
-    async with running_service(periods, service_settings(infrastructure, "periods", database.url)):
-        await publish_event(bootstrap, ERP_COMMITMENTS, "SC-2", first)
-        await publish_event(bootstrap, ERP_COMMITMENTS, "SC-2", first)
-        await publish_event(bootstrap, ERP_COMMITMENTS, "SC-2", erp_event(commitment("SC-2", version=2)))
-        async with database.pool.acquire() as connection:
-            await wait_for_row(
-                connection, "SELECT 1 FROM erp_commitments WHERE commitment_id = 'SC-2' AND version = 2"
-            )
-            handled = await connection.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", first.id)
-    assert handled == 1
-
-
 async def wait_for_row(connection, query: str, within: float = 20) -> None:
     async with asyncio.timeout(within):
         while await connection.fetchval(query) is None:

@@ -4,10 +4,12 @@ import asyncio
 import json
 
 from shared import outbox
-from shared.events import BILLING_PERIODS, BillingPeriodClosed
+from shared.events import BILLING_PERIODS, ERP_COMMITMENTS, BillingPeriodClosed, CommitmentUpserted
 from shared.inbox import first_delivery
-from shared.messaging import create_broker, outbox_publisher
-from tests.support import service_settings, topic_reader
+from shared.messaging import Route, create_broker, outbox_publisher
+from shared.service import ServiceDefinition
+from tests.factories import commitment, erp_event
+from tests.support import publish_event, running_service, service_settings, topic_reader
 
 
 def closed_event(period_id: str) -> BillingPeriodClosed:
@@ -138,3 +140,76 @@ async def test_an_inbox_record_rolls_back_with_a_failed_handler_so_the_redeliver
         pass
     async with pool.acquire() as connection, connection.transaction():
         assert await first_delivery(connection, "periods.erp.commitments", "event-1", "t.v1")
+
+
+async def test_a_relay_that_dies_between_kafka_and_the_mark_repeats_that_event_with_the_same_id(
+    infrastructure, database_for
+):
+    database = await database_for("periods")
+    broker = create_broker(service_settings(infrastructure, "periods", database.url))
+    await broker.connect()
+    try:
+        async with database.pool.acquire() as connection, connection.transaction():
+            recorded = [
+                await outbox.record(
+                    connection,
+                    service="periods",
+                    topic=BILLING_PERIODS,
+                    aggregate_type="billing_period",
+                    aggregate_id="crashing",
+                    event=closed_event(f"{database.url}-crash-{number}"),
+                )
+                for number in range(10)
+            ]
+        publish = outbox_publisher(broker)
+        calls = 0
+
+        async def publish_then_die_once(topic, key, value, headers, correlation_id):
+            nonlocal calls
+            await publish(topic, key, value, headers, correlation_id)
+            calls += 1
+            if calls == 4:
+                raise ConnectionResetError("the relay's process died here")
+
+        relay = outbox.OutboxRelay(database.url, publish_then_die_once)
+        relay.start()
+        wanted = {event.id for event in recorded}
+        async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+            await reader.wait_for(lambda record: json.loads(record.value)["id"] in wanted, count=11)
+            ids = [
+                json.loads(r.value)["id"]
+                for r in await reader.drain(1.5)
+                if json.loads(r.value)["id"] in wanted
+            ]
+        await relay.stop()
+    finally:
+        await broker.stop()
+    assert set(ids) == wanted, "nothing lost"
+    assert ids == [event.id for event in recorded[:4]] + [event.id for event in recorded[3:]]
+
+
+async def test_a_redelivered_event_reaches_its_handler_once(infrastructure, database_for):
+    database = await database_for("periods")
+    await database.pool.execute("CREATE TABLE effects (event_id text)")
+
+    async def count_effect(connection, event, data) -> None:
+        await connection.execute("INSERT INTO effects VALUES ($1)", event.id)
+
+    counting = ServiceDefinition(
+        name="periods",
+        title="counting",
+        subscriptions=lambda clock: {
+            ERP_COMMITMENTS: {CommitmentUpserted.TYPE: Route(CommitmentUpserted, count_effect)}
+        },
+    )
+    event = erp_event(commitment("SC-COUNT"))
+    async with running_service(counting, service_settings(infrastructure, "periods", database.url)):
+        for _ in range(3):
+            await publish_event(infrastructure.bootstrap_servers, ERP_COMMITMENTS, "SC-COUNT", event)
+        other = erp_event(commitment("SC-COUNT", version=2))
+        await publish_event(infrastructure.bootstrap_servers, ERP_COMMITMENTS, "SC-COUNT", other)
+        async with asyncio.timeout(20):
+            while not await database.pool.fetchval("SELECT 1 FROM effects WHERE event_id = $1", other.id):
+                await asyncio.sleep(0.1)
+    rows = await database.pool.fetch("SELECT event_id FROM effects ORDER BY event_id")
+    assert sorted(row["event_id"] for row in rows) == sorted([event.id, other.id])
