@@ -28,9 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         help="where `itb up` keeps state, mail and logs (default .state, or ITB_STATE_DIR)",
     )
 
-    up = commands.add_parser(
-        "up", parents=[state], help="start the whole system with demo data, in the foreground"
-    )
+    up = commands.add_parser("up", parents=[state], help="start the whole system with demo data, in the foreground")
     up.add_argument("--fresh", action="store_true", help="throw away the saved state first")
 
     commands.add_parser(

@@ -180,9 +180,7 @@ def demo_events() -> list[tuple[str, str, CloudEvent]]:
             commitments_permission=permission,
         )
         data = member.model_dump(mode="json")
-        events.append(
-            (ERP_DIRECTORY, user_id, _event(member.TYPE, f"member/{user_id}/{PROJECT['id']}", data))
-        )
+        events.append((ERP_DIRECTORY, user_id, _event(member.TYPE, f"member/{user_id}/{PROJECT['id']}", data)))
     for commitment in COMMITMENTS:
         record = CommitmentUpserted.model_validate(
             {**commitment, "version": 1, "number": commitment["commitment_id"], "project": PROJECT}

@@ -47,9 +47,7 @@ def ensure_port_free(port: int, what: str, setting: str) -> None:
 class ChildProcess:
     """A process the stack started, with its output in a log file, stopped with the signal it prefers."""
 
-    def __init__(
-        self, name: str, args: list[str], log_path: Path, stop_signal: int = signal.SIGTERM, **popen
-    ):
+    def __init__(self, name: str, args: list[str], log_path: Path, stop_signal: int = signal.SIGTERM, **popen):
         self.name = name
         self.log_path = log_path
         self._stop_signal = stop_signal

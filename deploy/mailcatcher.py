@@ -125,9 +125,7 @@ class MailCatcher:
         while not self._http.started:
             if self._http_task.done():
                 await self.stop()  # re-raises whatever ended the page server, if anything did
-                raise RuntimeError(
-                    "The mail catcher's page server stopped while starting; see the log above."
-                )
+                raise RuntimeError("The mail catcher's page server stopped while starting; see the log above.")
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
@@ -211,9 +209,7 @@ def _message_page(number: int, message: EmailMessage) -> str:
     subject = str(message.get("Subject", NO_SUBJECT))
     plain = message.get_body(preferencelist=("plain",))
     rich = message.get_body(preferencelist=("html",))
-    headers = "".join(
-        f"<tr><th>{name}</th><td>{html.escape(value)}</td></tr>" for name, value in _headers(message)
-    )
+    headers = "".join(f"<tr><th>{name}</th><td>{html.escape(value)}</td></tr>" for name, value in _headers(message))
     parts = [
         f'<p><a href="/">All messages</a> · <a href="/messages/{number}/raw">Raw message</a></p>',
         f"<h1>{html.escape(subject)}</h1>",
@@ -233,9 +229,7 @@ def _message_page(number: int, message: EmailMessage) -> str:
 
 def _links_open_in_new_tab(document: str) -> str:
     base = '<base target="_blank">'
-    with_base, found = re.subn(
-        r"<head(\s[^>]*)?>", lambda head: head[0] + base, document, count=1, flags=re.I
-    )
+    with_base, found = re.subn(r"<head(\s[^>]*)?>", lambda head: head[0] + base, document, count=1, flags=re.I)
     return with_base if found else base + document
 
 
@@ -290,9 +284,7 @@ def _headers(message: EmailMessage) -> list[tuple[str, str]]:
 
 def _other_parts(message: EmailMessage, shown: list[EmailMessage | None]) -> list[str]:
     return [
-        f"{part.get_content_type()} ({part.get_filename()})"
-        if part.get_filename()
-        else part.get_content_type()
+        f"{part.get_content_type()} ({part.get_filename()})" if part.get_filename() else part.get_content_type()
         for part in message.walk()
         if not part.is_multipart() and not any(part is seen for seen in shown)
     ]

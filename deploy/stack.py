@@ -74,9 +74,7 @@ def initialise(database_url: str, bootstrap_servers: str) -> None:
     """Create the Kafka topics and migrate every service's database (also the compose file's init step)."""
     settings = Settings(database_url=database_url)
     asyncio.run(
-        create_topics(
-            bootstrap_servers, settings.kafka_topic_partitions, settings.kafka_topic_replication_factor
-        )
+        create_topics(bootstrap_servers, settings.kafka_topic_partitions, settings.kafka_topic_replication_factor)
     )
     for service in SERVICES:
         migrate(settings.service_database_url(service), migrations_dirs(service))
@@ -170,9 +168,7 @@ class LocalStack:
             "KAFKA_HEARTBEAT_INTERVAL_MS": str(self.config.kafka_session_timeout_ms // 4),
         }
         for service in SERVICES:
-            environment[f"{service.upper()}_PUBLIC_URL"] = (
-                f"http://127.0.0.1:{self.config.service_port(service)}"
-            )
+            environment[f"{service.upper()}_PUBLIC_URL"] = f"http://127.0.0.1:{self.config.service_port(service)}"
         return environment
 
     def _start_service(self, service: str, environment: dict, logs: Path) -> ChildProcess:
@@ -205,9 +201,7 @@ class LocalStack:
             )
             return
         token = issue_session_token(settings, user_id, ADMINISTRATOR_EMAIL)
-        periods = (
-            f"http://127.0.0.1:{self.config.periods_port}/api/projects/{DEMO_PROJECT_ID}/billing-periods"
-        )
+        periods = f"http://127.0.0.1:{self.config.periods_port}/api/projects/{DEMO_PROJECT_ID}/billing-periods"
         self._say(_open_demo_period(periods, token))
         self._say(
             f"\nAct as the demo administrator ({ADMINISTRATOR_EMAIL}, Admin on {DEMO_PROJECT_ID}):\n"
@@ -222,9 +216,7 @@ class LocalStack:
         while True:
             for child in self.children:
                 if not child.running():
-                    self._say(
-                        f"The {child.name} process stopped unexpectedly. Its last output:\n{child.log_tail()}"
-                    )
+                    self._say(f"The {child.name} process stopped unexpectedly. Its last output:\n{child.log_tail()}")
                     return
             time.sleep(1)
 

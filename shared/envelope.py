@@ -89,9 +89,7 @@ def from_kafka(value: bytes | None, headers: dict[str, Any]) -> CloudEvent:
 
 def _from_binary(value: bytes | None, headers: dict[str, str]) -> CloudEvent:
     attributes: dict[str, Any] = {
-        name.removeprefix(_BINARY_PREFIX): header
-        for name, header in headers.items()
-        if name.startswith(_BINARY_PREFIX)
+        name.removeprefix(_BINARY_PREFIX): header for name, header in headers.items() if name.startswith(_BINARY_PREFIX)
     }
     content_type = headers.get("content-type", "application/json")
     attributes["datacontenttype"] = content_type
@@ -111,6 +109,5 @@ def _text(raw: Any) -> str:
 def describe_validation_error(error: ValidationError) -> str:
     """A one-line account of what is wrong, for dead letters, logs and 4xx replies."""
     return "; ".join(
-        f"{'.'.join(str(part) for part in problem['loc']) or 'event'}: {problem['msg']}"
-        for problem in error.errors()
+        f"{'.'.join(str(part) for part in problem['loc']) or 'event'}: {problem['msg']}" for problem in error.errors()
     )

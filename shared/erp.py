@@ -177,9 +177,7 @@ async def find_person(connection: asyncpg.Connection, user_id: str) -> Person | 
     return Person(id=row["user_id"], name=row["name"], email=row["email"]) if row else None
 
 
-async def require_permission(
-    connection: asyncpg.Connection, user_id: str, project_id: str, at_least: str
-) -> Person:
+async def require_permission(connection: asyncpg.Connection, user_id: str, project_id: str, at_least: str) -> Person:
     """The user, if they hold `at_least` on the project's Commitments tool (rule 19); NotAllowed otherwise."""
     person = await find_person(connection, user_id)
     if person is None or not holds(await commitments_permission(connection, user_id, project_id), at_least):

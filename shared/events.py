@@ -259,7 +259,12 @@ class InviteAnswered(Contract):
 
     invite_id: str
     period_id: str
+    project_id: str
     commitment_id: str
+    contact: Contact
+    answer: Literal["yes", "no"]
+    responded_at: datetime
+    due_at: datetime
 
 
 class InviteAccepted(InviteAnswered):

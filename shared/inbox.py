@@ -3,9 +3,7 @@
 import asyncpg
 
 
-async def first_delivery(
-    connection: asyncpg.Connection, consumer: str, event_id: str, event_type: str
-) -> bool:
+async def first_delivery(connection: asyncpg.Connection, consumer: str, event_id: str, event_type: str) -> bool:
     """Record the event as handled by `consumer`; False when it already was (a redelivery)."""
     inserted = await connection.fetchval(
         """

@@ -20,9 +20,7 @@ def read_invite_token(settings: Settings, token: str) -> str:
     try:
         return URLSafeSerializer(settings.secret_key, salt=_SALT).loads(token)
     except BadSignature as error:
-        raise PermissionError(
-            "This invite link is not valid: it may have been altered or cut short."
-        ) from error
+        raise PermissionError("This invite link is not valid: it may have been altered or cut short.") from error
 
 
 def invite_url(settings: Settings, invite_id: str, answer: str | None = None) -> str:

@@ -38,9 +38,7 @@ _TRANSIENT_SQLSTATE_CLASSES = {"08", "40", "53", "57"}
 def is_transient(error: BaseException) -> bool:
     if isinstance(error, OSError | asyncpg.InterfaceError):
         return True
-    return (
-        isinstance(error, asyncpg.PostgresError) and (error.sqlstate or "")[:2] in _TRANSIENT_SQLSTATE_CLASSES
-    )
+    return isinstance(error, asyncpg.PostgresError) and (error.sqlstate or "")[:2] in _TRANSIENT_SQLSTATE_CLASSES
 
 
 Handler = Callable[[asyncpg.Connection, CloudEvent, Contract], Awaitable[None]]
@@ -63,9 +61,7 @@ def create_broker(settings: Settings) -> KafkaBroker:
 
 
 def outbox_publisher(broker: KafkaBroker):
-    async def publish(
-        topic: str, key: bytes, value: bytes, headers: dict[str, str], correlation_id: str
-    ) -> None:
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str], correlation_id: str) -> None:
         # FastStream adds a correlation_id header of its own: make it the event's.
         await broker.publish(value, topic=topic, key=key, headers=headers, correlation_id=correlation_id)
 
@@ -125,9 +121,7 @@ async def handle_message(
         try:
             data = route.model.model_validate(event.data)
         except ValidationError as error:
-            raise MalformedEvent(
-                f"{event.type} data is invalid: {describe_validation_error(error)}"
-            ) from error
+            raise MalformedEvent(f"{event.type} data is invalid: {describe_validation_error(error)}") from error
         await _apply_with_retries(pool, consumer, event, route, data)
     except MalformedEvent as error:
         log.warning("malformed event sent to dead letters", extra={"error": str(error)})
@@ -184,9 +178,7 @@ async def create_topics(bootstrap_servers: str, partitions: int = 3, replication
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, partitions, replication_factor) for name in ALL_TOPICS if name not in existing
-        ]
+        missing = [NewTopic(name, partitions, replication_factor) for name in ALL_TOPICS if name not in existing]
         if missing:
             response = await admin.create_topics(missing)
             failed = [

@@ -79,11 +79,7 @@ class OutboxRelay(ListeningWorker):
                 return None
             envelope = CloudEvent.model_validate(row["envelope"])
             value, headers = envelope.to_structured()
-            await self._publish(
-                row["topic"], row["aggregate_id"].encode(), value, headers, envelope.correlation_id
-            )
-            await connection.execute(
-                "UPDATE outbox SET published_at = now() WHERE position = $1", row["position"]
-            )
+            await self._publish(row["topic"], row["aggregate_id"].encode(), value, headers, envelope.correlation_id)
+            await connection.execute("UPDATE outbox SET published_at = now() WHERE position = $1", row["position"])
         # A full batch means there may be more: go again at once.
         return timedelta(0) if len(pending) == self._batch_size else None

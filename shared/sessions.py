@@ -71,9 +71,7 @@ def current_session(request: Request) -> Session:
     try:
         return read_session_token(settings, token)
     except PermissionError as error:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, str(error), headers={"WWW-Authenticate": "Bearer"}
-        ) from error
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error), headers={"WWW-Authenticate": "Bearer"}) from error
 
 
 CurrentSession = Annotated[Session, Depends(current_session)]

@@ -56,9 +56,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> "Settings":
-        if self.environment == "production" and (
-            self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32
-        ):
+        if self.environment == "production" and (self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32):
             raise ValueError(
                 "SECRET_KEY is the development default or shorter than 32 characters; set a long random "
                 "SECRET_KEY (for example `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "

@@ -41,9 +41,7 @@ def infrastructure() -> Iterator[Infrastructure]:
         else:
             kafka_port, postgres_port = free_port(), free_port()
             started.callback(start_broker(kafka_port, state / "kafka.log").stop)
-            postgres = start_postgres(
-                state / "postgres", postgres_port, state / "postgres.log", durable=False
-            )
+            postgres = start_postgres(state / "postgres", postgres_port, state / "postgres.log", durable=False)
             started.callback(postgres.stop)
             bootstrap, database_server = f"127.0.0.1:{kafka_port}", postgres_url(postgres_port)
         smtp_port = free_port()

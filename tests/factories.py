@@ -32,9 +32,7 @@ def commitment(commitment_id: str = "SC-0042", version: int = 1, project_id: str
     return CommitmentUpserted.model_validate(data)
 
 
-def member(
-    user_id: str = "U-9", version: int = 1, project_id: str = "P-100", permission: str = "read_only", **fields
-):
+def member(user_id: str = "U-9", version: int = 1, project_id: str = "P-100", permission: str = "read_only", **fields):
     data = {
         "user_id": user_id,
         "version": version,

@@ -77,9 +77,7 @@ async def publish_event(bootstrap: str, topic: str, key: str, event: CloudEvent)
 @contextlib.asynccontextmanager
 async def topic_reader(bootstrap: str, *topics: str) -> AsyncIterator["TopicReader"]:
     """Reads the topics from their beginning, without a consumer group, so it sees everything."""
-    consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     try:
         yield TopicReader(consumer)

@@ -83,9 +83,7 @@ async def test_a_caught_message_reads_back_with_its_plain_and_html_parts(catcher
 async def test_reading_a_message_that_is_not_there_says_how_many_there_are(catcher):
     await send(catcher, invite("Invite to bill"))
 
-    with pytest.raises(
-        LookupError, match=re.escape("There is no message 7; `itb mail list` shows 1 message.")
-    ):
+    with pytest.raises(LookupError, match=re.escape("There is no message 7; `itb mail list` shows 1 message.")):
         read_message(catcher.maildir, 7)
 
 

@@ -87,9 +87,7 @@ class DeliveryWorker(ListeningWorker):
         try:
             await self._mailer.send(message)
         except TemporaryFailure as failure:
-            log.warning(
-                "delivery will be retried", extra={"delivery_id": row["delivery_id"], "reply": str(failure)}
-            )
+            log.warning("delivery will be retried", extra={"delivery_id": row["delivery_id"], "reply": str(failure)})
             await self._retry_later(row, str(failure))
         except PermanentFailure as failure:
             log.warning("delivery failed", extra={"delivery_id": row["delivery_id"], "reply": str(failure)})

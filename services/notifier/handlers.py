@@ -27,9 +27,7 @@ from shared.events import (
 Clock = Callable[[], datetime]
 
 
-async def period_opened(
-    connection: asyncpg.Connection, event: CloudEvent, opened: BillingPeriodOpened
-) -> None:
+async def period_opened(connection: asyncpg.Connection, event: CloudEvent, opened: BillingPeriodOpened) -> None:
     """Invite every contact of every invitable commitment of the project (rule 5)."""
     if not await repository.store_period(connection, opened):
         return
@@ -40,9 +38,7 @@ async def period_opened(
 def commitment_changed(clock: Clock):
     """ERP commitments, stored by version; a newly invitable one, or a new contact, is invited (rule 8)."""
 
-    async def handle(
-        connection: asyncpg.Connection, event: CloudEvent, commitment: CommitmentUpserted
-    ) -> None:
+    async def handle(connection: asyncpg.Connection, event: CloudEvent, commitment: CommitmentUpserted) -> None:
         if not await apply_commitment(connection, commitment, event.time):
             return
         stored = await connection.fetchrow(
@@ -88,17 +84,11 @@ async def due_date_changed(
     )
 
 
-async def period_closed(
-    connection: asyncpg.Connection, event: CloudEvent, closed: BillingPeriodClosed
-) -> None:
-    await connection.execute(
-        "UPDATE periods SET status = 'closed' WHERE period_id = $1", uuid.UUID(closed.period_id)
-    )
+async def period_closed(connection: asyncpg.Connection, event: CloudEvent, closed: BillingPeriodClosed) -> None:
+    await connection.execute("UPDATE periods SET status = 'closed' WHERE period_id = $1", uuid.UUID(closed.period_id))
 
 
-async def resend_requested(
-    connection: asyncpg.Connection, event: CloudEvent, request: InvitesResendRequested
-) -> None:
+async def resend_requested(connection: asyncpg.Connection, event: CloudEvent, request: InvitesResendRequested) -> None:
     """The same invites again, with the same links, marked as resent (rule 6)."""
     invites = await connection.fetch(
         """
@@ -120,14 +110,10 @@ async def invite_accepted(connection: asyncpg.Connection, event: CloudEvent, ans
 
 
 async def _set_declined(connection: asyncpg.Connection, invite_id: str, declined: bool) -> None:
-    await connection.execute(
-        "UPDATE invites SET declined = $2 WHERE invite_id = $1", uuid.UUID(invite_id), declined
-    )
+    await connection.execute("UPDATE invites SET declined = $2 WHERE invite_id = $1", uuid.UUID(invite_id), declined)
 
 
-async def claim_created(
-    connection: asyncpg.Connection, event: CloudEvent, claim: ProgressClaimCreated
-) -> None:
+async def claim_created(connection: asyncpg.Connection, event: CloudEvent, claim: ProgressClaimCreated) -> None:
     await connection.execute(
         "INSERT INTO claimed_commitments (period_id, commitment_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         uuid.UUID(claim.period_id),
@@ -160,9 +146,7 @@ async def schedule_reminders(connection: asyncpg.Connection, now: datetime) -> i
             """,
             period["period_id"],
         )
-        scheduled += await repository.add_deliveries(
-            connection, [row["invite_id"] for row in invites], "reminder"
-        )
+        scheduled += await repository.add_deliveries(connection, [row["invite_id"] for row in invites], "reminder")
         await connection.execute(
             "UPDATE periods SET reminders_scheduled = true WHERE period_id = $1", period["period_id"]
         )

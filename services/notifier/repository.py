@@ -32,9 +32,7 @@ async def store_period(connection: asyncpg.Connection, opened: BillingPeriodOpen
     return bool(inserted)
 
 
-async def open_periods_of_project(
-    connection: asyncpg.Connection, project_id: str, now: datetime
-) -> list[str]:
+async def open_periods_of_project(connection: asyncpg.Connection, project_id: str, now: datetime) -> list[str]:
     rows = await connection.fetch(
         "SELECT period_id FROM periods WHERE project_id = $1 AND status = 'open' AND due_at > $2",
         project_id,
@@ -43,9 +41,7 @@ async def open_periods_of_project(
     return [str(row["period_id"]) for row in rows]
 
 
-async def commitments_of_project(
-    connection: asyncpg.Connection, project_id: str
-) -> AsyncIterator[asyncpg.Record]:
+async def commitments_of_project(connection: asyncpg.Connection, project_id: str) -> AsyncIterator[asyncpg.Record]:
     """Streamed with a cursor (inside the caller's transaction): a project may have thousands."""
     async for row in connection.cursor(
         "SELECT * FROM erp_commitments WHERE project_id = $1 ORDER BY commitment_id", project_id, prefetch=200
@@ -98,9 +94,7 @@ async def add_deliveries(
     return len(added)
 
 
-async def record_skip(
-    connection: asyncpg.Connection, period_id: str, commitment_id: str, reason: str
-) -> bool:
+async def record_skip(connection: asyncpg.Connection, period_id: str, commitment_id: str, reason: str) -> bool:
     inserted = await connection.fetchval(
         """
         INSERT INTO skipped_commitments (period_id, commitment_id, reason) VALUES ($1, $2, $3)

@@ -27,9 +27,7 @@ class NewBillingPeriod(BaseModel):
 class InviteResend(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    commitment_ids: list[str] | None = Field(
-        default=None, description="Only these commitments (default: all)."
-    )
+    commitment_ids: list[str] | None = Field(default=None, description="Only these commitments (default: all).")
 
 
 class DueDateChange(BaseModel):
@@ -95,9 +93,7 @@ async def open_billing_period(
 
 
 @router.get("/projects/{project_id}/billing-periods")
-async def list_billing_periods(
-    project_id: str, session: CurrentSession, request: Request
-) -> list[BillingPeriodView]:
+async def list_billing_periods(project_id: str, session: CurrentSession, request: Request) -> list[BillingPeriodView]:
     """The project's billing periods, newest first."""
     periods = await handlers.list_billing_periods(
         request.app.state.pool, user_id=session.user_id, project_id=project_id
@@ -107,9 +103,7 @@ async def list_billing_periods(
 
 @router.get("/billing-periods/{period_id}")
 async def get_billing_period(period_id: str, session: CurrentSession, request: Request) -> BillingPeriodView:
-    period = await handlers.get_billing_period(
-        request.app.state.pool, user_id=session.user_id, period_id=period_id
-    )
+    period = await handlers.get_billing_period(request.app.state.pool, user_id=session.user_id, period_id=period_id)
     return BillingPeriodView.of(period)
 
 
@@ -146,9 +140,7 @@ async def resend_invites(
 
 
 @router.post("/billing-periods/{period_id}/close")
-async def close_billing_period(
-    period_id: str, session: CurrentSession, request: Request
-) -> BillingPeriodView:
+async def close_billing_period(period_id: str, session: CurrentSession, request: Request) -> BillingPeriodView:
     period = await handlers.close_billing_period(
         request.app.state.pool, user_id=session.user_id, period_id=period_id, now=_now(request)
     )

@@ -90,9 +90,7 @@ class BillingPeriod:
     def request_resend(self, requested_by: Person, now: datetime, commitment_ids: list[str] | None) -> None:
         """Send the period's invites again on purpose (rule 6), which only makes sense before the due date."""
         if self.status != "open":
-            raise PeriodConflict(
-                f"The billing period {self.describe()} is closed, so its invites cannot be resent."
-            )
+            raise PeriodConflict(f"The billing period {self.describe()} is closed, so its invites cannot be resent.")
         if self.due_date_has_passed(now):
             raise PeriodConflict(
                 f"The due date {self.due_date.isoformat()} of the billing period {self.describe()} has "

@@ -75,9 +75,7 @@ async def resend_invites(
         return period
 
 
-async def close_billing_period(
-    pool: asyncpg.Pool, *, user_id: str, period_id: str, now: datetime
-) -> BillingPeriod:
+async def close_billing_period(pool: asyncpg.Pool, *, user_id: str, period_id: str, now: datetime) -> BillingPeriod:
     async with pool.acquire() as connection, connection.transaction():
         period = await _existing_period(connection, period_id, lock=True)
         administrator = await require_permission(connection, user_id, period.project.id, "admin")
@@ -86,14 +84,10 @@ async def close_billing_period(
         return period
 
 
-async def _existing_period(
-    connection: asyncpg.Connection, period_id: str, lock: bool = False
-) -> BillingPeriod:
+async def _existing_period(connection: asyncpg.Connection, period_id: str, lock: bool = False) -> BillingPeriod:
     period = await repository.get_period(connection, period_id, lock=lock)
     if period is None:
-        raise NotFound(
-            f"There is no billing period with id {period_id}; check the link or list the project's periods."
-        )
+        raise NotFound(f"There is no billing period with id {period_id}; check the link or list the project's periods.")
     return period
 
 

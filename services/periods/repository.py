@@ -15,13 +15,10 @@ _SELECT = """
 """
 
 
-async def get_project(
-    connection: asyncpg.Connection, project_id: str, *, lock: bool = False
-) -> Project | None:
+async def get_project(connection: asyncpg.Connection, project_id: str, *, lock: bool = False) -> Project | None:
     # Locking the project row serialises changes to one project's periods (no two overlapping opens).
     row = await connection.fetchrow(
-        "SELECT project_id, name, timezone FROM erp_projects WHERE project_id = $1"
-        + (" FOR UPDATE" if lock else ""),
+        "SELECT project_id, name, timezone FROM erp_projects WHERE project_id = $1" + (" FOR UPDATE" if lock else ""),
         project_id,
     )
     return Project(id=row["project_id"], name=row["name"], timezone=row["timezone"]) if row else None
@@ -31,24 +28,18 @@ async def periods_of_project(
     connection: asyncpg.Connection, project_id: str, *, lock: bool = False
 ) -> list[BillingPeriod]:
     rows = await connection.fetch(
-        _SELECT
-        + " WHERE p.project_id = $1 ORDER BY p.start_date DESC"
-        + (" FOR UPDATE OF p" if lock else ""),
+        _SELECT + " WHERE p.project_id = $1 ORDER BY p.start_date DESC" + (" FOR UPDATE OF p" if lock else ""),
         project_id,
     )
     return [_period(row) for row in rows]
 
 
-async def get_period(
-    connection: asyncpg.Connection, period_id: str, *, lock: bool = False
-) -> BillingPeriod | None:
+async def get_period(connection: asyncpg.Connection, period_id: str, *, lock: bool = False) -> BillingPeriod | None:
     try:
         key = uuid.UUID(period_id)
     except ValueError:
         return None
-    row = await connection.fetchrow(
-        _SELECT + " WHERE p.period_id = $1" + (" FOR UPDATE OF p" if lock else ""), key
-    )
+    row = await connection.fetchrow(_SELECT + " WHERE p.period_id = $1" + (" FOR UPDATE OF p" if lock else ""), key)
     return _period(row) if row else None
 
 

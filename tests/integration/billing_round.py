@@ -40,9 +40,7 @@ class BillingRound:
     def contact(self, name: str) -> dict:
         return {"user_id": f"{self.project}-{name}", "name": name.title(), "email": f"{name}@{self.domain}"}
 
-    async def publish_commitment(
-        self, commitment_id: str, contacts: list[str], version: int = 1, **fields
-    ) -> None:
+    async def publish_commitment(self, commitment_id: str, contacts: list[str], version: int = 1, **fields) -> None:
         record = commitment(
             f"{self.project}-{commitment_id}",
             version=version,
@@ -135,9 +133,7 @@ async def billing_round(infrastructure, database_for, **notifier_settings):
     periods_database = await database_for("periods")
     notifier_database = await database_for("notifier")
     async with (
-        running_service(
-            periods, service_settings(infrastructure, "periods", periods_database.url)
-        ) as periods_service,
+        running_service(periods, service_settings(infrastructure, "periods", periods_database.url)) as periods_service,
         running_service(
             notifier,
             service_settings(

@@ -48,13 +48,9 @@ async def test_a_removed_member_is_not_revived_by_an_older_upsert_arriving_late(
     async with (await database_for("periods")).pool.acquire() as connection:
         await apply_member_upserted(connection, member(version=1, permission="admin"), erp_event(member()))
         assert await apply_member_removed(connection, removal(version=3))
-        assert not await apply_member_upserted(
-            connection, member(version=2, permission="admin"), erp_event(member())
-        )
+        assert not await apply_member_upserted(connection, member(version=2, permission="admin"), erp_event(member()))
         assert await commitments_permission(connection, "U-9", "P-100") == "none"
-        assert await apply_member_upserted(
-            connection, member(version=4, permission="standard"), erp_event(member())
-        )
+        assert await apply_member_upserted(connection, member(version=4, permission="standard"), erp_event(member()))
         assert await commitments_permission(connection, "U-9", "P-100") == "standard"
 
 
@@ -77,17 +73,13 @@ async def test_erp_events_in_both_kafka_modes_are_consumed_and_a_malformed_one_g
     structured = commitment("SC-1", project_id=project)
     binary = member("U-77", project_id=project, permission="admin", email="ops@acme.example")
     async with running_service(periods, service_settings(infrastructure, "periods", database.url)):
-        await publish(
-            bootstrap, ERP_COMMITMENTS, "SC-1", b'{"specversion": "1.0", "oops"', {"x-trace": project}
-        )
+        await publish(bootstrap, ERP_COMMITMENTS, "SC-1", b'{"specversion": "1.0", "oops"', {"x-trace": project})
         await publish_event(bootstrap, ERP_COMMITMENTS, "SC-1", erp_event(structured))
         value, headers = erp_event(binary).to_binary()
         await publish(bootstrap, ERP_DIRECTORY, "U-77", value, headers)
 
         async with topic_reader(bootstrap, dead_letter_topic("periods")) as dead_letters:
-            [dead] = await dead_letters.wait_for(
-                lambda record: ("x-trace", project.encode()) in record.headers
-            )
+            [dead] = await dead_letters.wait_for(lambda record: ("x-trace", project.encode()) in record.headers)
         headers = dict(dead.headers)
         assert dead.value == b'{"specversion": "1.0", "oops"'
         assert b"not a valid CloudEvent" in headers["dlq-error"]
@@ -109,9 +101,7 @@ async def wait_for_row(connection, query: str, within: float = 20) -> None:
 
 
 async def test_a_late_event_for_another_commitment_does_not_bring_back_an_older_project_name(database_for):
-    renamed = commitment(
-        "SC-A", version=5, project={**commitment().project.model_dump(), "name": "Harbour Tower II"}
-    )
+    renamed = commitment("SC-A", version=5, project={**commitment().project.model_dump(), "name": "Harbour Tower II"})
     async with (await database_for("periods")).pool.acquire() as connection:
         await apply_commitment(connection, renamed, T0 + timedelta(days=2))
         await apply_commitment(connection, commitment("SC-B", version=1), T0)

@@ -12,7 +12,7 @@ from deploy.mailcatcher import MailCatcher, _MaildirDelivery
 from shared.events import BILLING_PERIODS, BILLING_RESPONSES, InviteDeclined
 from shared.invite_links import read_invite_token
 from tests.factories import erp_event
-from tests.integration.billing_round import billing_round, recipients
+from tests.integration.billing_round import NOW, billing_round, recipients
 from tests.support import publish, publish_event, topic_reader
 
 
@@ -43,9 +43,7 @@ async def test_every_contact_of_every_invitable_commitment_gets_one_invite_and_n
 
     domain = round_.domain
     assert recipients(messages) == sorted(f"{name}@{domain}" for name in ("jane", "raj", "mei", "tom"))
-    assert {message["Subject"] for message in messages} == {
-        "Harbour Tower: Alex Admin has invited you to bill"
-    }
+    assert {message["Subject"] for message in messages} == {"Harbour Tower: Alex Admin has invited you to bill"}
     assert {message["Reply-To"] for message in messages} == {f"Alex Admin <alex@{domain}>"}
     jane = next(message for message in messages if message["To"].addresses[0].username == "jane")
     text = jane.get_body(("plain",)).get_content()
@@ -73,9 +71,7 @@ async def test_a_redelivered_billing_period_opened_sends_nothing_new(infrastruct
         period = await open_harbour_tower_round(round_)
         await round_.wait_for_mail(4)
         async with topic_reader(round_.bootstrap, BILLING_PERIODS) as reader:
-            [record] = await reader.wait_for(
-                lambda r: json.loads(r.value)["data"].get("period_id") == period["id"]
-            )
+            [record] = await reader.wait_for(lambda r: json.loads(r.value)["data"].get("period_id") == period["id"])
         # The same event again, and the same period under a new event id (as after a crash of the relay).
         await publish(
             round_.bootstrap,
@@ -97,9 +93,7 @@ async def test_invites_wait_while_the_mail_server_is_down_and_all_arrive_when_it
     async with billing_round(infrastructure, database_for, smtp_port=port) as round_:
         await open_harbour_tower_round(round_)
         async with asyncio.timeout(20):
-            while not await round_.notifier_pool.fetchval(
-                "SELECT count(*) FROM deliveries WHERE attempts > 0"
-            ):
+            while not await round_.notifier_pool.fetchval("SELECT count(*) FROM deliveries WHERE attempts > 0"):
                 await asyncio.sleep(0.1)
         assert round_.mail() == []
         catcher = MailCatcher(tmp_path / "mail", smtp_port=port, http_port=0)
@@ -138,9 +132,7 @@ async def test_a_permanent_refusal_marks_the_delivery_failed_and_publishes_invit
     assert f"raj@{round_.domain}" not in recipients(round_.mail())
 
 
-async def test_an_administrator_resends_the_same_invites_until_the_due_date_and_not_after(
-    infrastructure, database_for
-):
+async def test_an_administrator_resends_the_same_invites_until_the_due_date_and_not_after(infrastructure, database_for):
     async with billing_round(infrastructure, database_for) as round_:
         period = await open_harbour_tower_round(round_)
         first = await round_.wait_for_mail(4)
@@ -176,9 +168,7 @@ async def test_a_contact_added_while_the_period_is_open_is_invited_then(infrastr
     assert len(messages) == 6
 
 
-async def test_a_reminder_goes_once_at_its_time_to_contacts_who_have_not_declined(
-    infrastructure, database_for
-):
+async def test_a_reminder_goes_once_at_its_time_to_contacts_who_have_not_declined(infrastructure, database_for):
     async with billing_round(infrastructure, database_for) as round_:
         period = await open_harbour_tower_round(round_, reminder_days_before_due=2)
         await round_.wait_for_mail(4)
@@ -187,7 +177,12 @@ async def test_a_reminder_goes_once_at_its_time_to_contacts_who_have_not_decline
         declined = InviteDeclined(
             invite_id=raj["invite_id"],
             period_id=period["id"],
+            project_id=round_.project,
             commitment_id=raj["commitment"]["commitment_id"],
+            contact=raj["contact"],
+            answer="no",
+            responded_at=NOW,
+            due_at=raj["due_at"],
         )
         await publish_event(round_.bootstrap, BILLING_RESPONSES, raj["invite_id"], erp_event(declined))
         async with asyncio.timeout(20):
@@ -223,9 +218,7 @@ class RefusingMailServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: SMTP(self._handler, hostname="refusing"), "127.0.0.1", 0
-        )
+        self._server = await loop.create_server(lambda: SMTP(self._handler, hostname="refusing"), "127.0.0.1", 0)
 
     @property
     def port(self) -> int:

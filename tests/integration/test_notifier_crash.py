@@ -69,8 +69,7 @@ async def test_a_notifier_killed_mid_sending_leaves_no_contact_without_an_invite
     notifier_database = await database_for("notifier")
     group = f"notifier-{uuid.uuid4().hex[:8]}"
     contacts = [
-        {"user_id": f"{project}-{n}", "name": f"Contact {n}", "email": f"contact{n}@{domain}"}
-        for n in range(CONTACTS)
+        {"user_id": f"{project}-{n}", "name": f"Contact {n}", "email": f"contact{n}@{domain}"} for n in range(CONTACTS)
     ]
     admin = member(f"{project}-admin", project_id=project, permission="admin", email=f"alex@{domain}")
     bootstrap = infrastructure.bootstrap_servers

@@ -21,9 +21,7 @@ def closed_event(period_id: str) -> BillingPeriodClosed:
     )
 
 
-async def test_each_event_is_published_exactly_once_when_the_relay_is_restarted_mid_batch(
-    infrastructure, database_for
-):
+async def test_each_event_is_published_exactly_once_when_the_relay_is_restarted_mid_batch(infrastructure, database_for):
     database = await database_for("periods")
     pool = database.pool
     broker = create_broker(service_settings(infrastructure, "periods", database.url))
@@ -76,9 +74,7 @@ async def test_each_event_is_published_exactly_once_when_the_relay_is_restarted_
             on_kafka = [json.loads(r.value)["id"] for r in records if r.key == aggregate.encode()]
             in_outbox = [event.id for event in recorded if event.subject == aggregate]
             assert on_kafka == in_outbox, "one aggregate's events keep their order under its key"
-        assert {record.headers[0] for record in records} == {
-            ("content-type", b"application/cloudevents+json")
-        }
+        assert {record.headers[0] for record in records} == {("content-type", b"application/cloudevents+json")}
     finally:
         await broker.stop()
         await pool.close()
@@ -176,11 +172,7 @@ async def test_a_relay_that_dies_between_kafka_and_the_mark_repeats_that_event_w
         wanted = {event.id for event in recorded}
         async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
             await reader.wait_for(lambda record: json.loads(record.value)["id"] in wanted, count=11)
-            ids = [
-                json.loads(r.value)["id"]
-                for r in await reader.drain(1.5)
-                if json.loads(r.value)["id"] in wanted
-            ]
+            ids = [json.loads(r.value)["id"] for r in await reader.drain(1.5) if json.loads(r.value)["id"] in wanted]
         await relay.stop()
     finally:
         await broker.stop()

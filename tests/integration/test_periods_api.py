@@ -25,14 +25,10 @@ async def api(infrastructure, database_for):
     project = f"P-{uuid.uuid4().hex[:8]}"
     other_project = f"P-{uuid.uuid4().hex[:8]}"
     people = {
-        "admin": member(
-            "U-1", project_id=project, permission="admin", name="Alex Admin", email="alex@acme.example"
-        ),
+        "admin": member("U-1", project_id=project, permission="admin", name="Alex Admin", email="alex@acme.example"),
         "standard": member("U-2", project_id=project, permission="standard", email="sam@acme.example"),
         "read_only": member("U-3", project_id=project, permission="read_only", email="robin@acme.example"),
-        "other_admin": member(
-            "U-5", project_id=other_project, permission="admin", email="olive@acme.example"
-        ),
+        "other_admin": member("U-5", project_id=other_project, permission="admin", email="olive@acme.example"),
     }
     async with database.pool.acquire() as connection:
         await apply_commitment(connection, commitment(f"SC-{project}", project_id=project))
@@ -56,9 +52,7 @@ class Api:
 
     def as_(self, who: str) -> dict:
         person = self._people[who]
-        return {
-            "Authorization": f"Bearer {issue_session_token(self._settings, person.user_id, person.email)}"
-        }
+        return {"Authorization": f"Bearer {issue_session_token(self._settings, person.user_id, person.email)}"}
 
     async def open(self, dates=NOVEMBER, who="admin", project=None) -> httpx.Response:
         return await self.client.post(
@@ -107,22 +101,16 @@ async def test_an_administrator_opens_a_period_and_billing_period_opened_is_publ
 
 async def test_opening_the_next_period_closes_the_open_one_and_announces_both(api, infrastructure):
     november = (await api.open()).json()
-    december = await api.open(
-        {"start_date": "2026-12-01", "end_date": "2026-12-31", "due_date": "2027-01-06"}
-    )
+    december = await api.open({"start_date": "2026-12-01", "end_date": "2026-12-31", "due_date": "2027-01-06"})
     assert december.status_code == 201, december.text
 
-    listed = (
-        await api.client.get(f"/api/projects/{api.project}/billing-periods", headers=api.as_("admin"))
-    ).json()
+    listed = (await api.client.get(f"/api/projects/{api.project}/billing-periods", headers=api.as_("admin"))).json()
     assert [(p["start_date"], p["status"]) for p in listed] == [
         ("2026-12-01", "open"),
         ("2026-11-01", "closed"),
     ]
     async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
-        [closed] = await reader.wait_for(
-            lambda r: period_events(reader, november["id"])(r) and b"closed" in r.value
-        )
+        [closed] = await reader.wait_for(lambda r: period_events(reader, november["id"])(r) and b"closed" in r.value)
     assert json.loads(closed.value)["data"]["reason"] == "superseded_by_new_period"
 
 
@@ -156,18 +144,14 @@ async def test_an_unknown_project_is_a_404_that_says_so(api):
 
 
 async def test_dates_in_the_wrong_order_are_a_422_that_says_which(api):
-    response = await api.open(
-        {"start_date": "2026-11-30", "end_date": "2026-11-01", "due_date": "2026-12-05"}
-    )
+    response = await api.open({"start_date": "2026-11-30", "end_date": "2026-11-01", "due_date": "2026-12-05"})
     assert response.status_code == 422
     assert response.json()["detail"].startswith("The start date 2026-11-30 is after the end date 2026-11-01")
 
 
 async def test_an_overlapping_period_is_a_409_naming_the_period_it_overlaps(api):
     await api.open()
-    response = await api.open(
-        {"start_date": "2026-11-15", "end_date": "2026-12-15", "due_date": "2026-12-20"}
-    )
+    response = await api.open({"start_date": "2026-11-15", "end_date": "2026-12-15", "due_date": "2026-12-20"})
     assert response.status_code == 409
     assert "overlap the billing period 2026-11-01 to 2026-11-30" in response.json()["detail"]
 

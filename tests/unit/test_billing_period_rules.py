@@ -20,9 +20,7 @@ NOW = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
 
 
 def open_november(existing=(), now=NOW) -> BillingPeriod:
-    return open_period(
-        SYDNEY, list(existing), date(2026, 11, 1), date(2026, 11, 30), date(2026, 12, 5), ADMIN, now
-    )
+    return open_period(SYDNEY, list(existing), date(2026, 11, 1), date(2026, 11, 30), date(2026, 12, 5), ADMIN, now)
 
 
 def test_due_date_passes_at_midnight_at_the_start_of_the_next_day_in_the_project_time_zone():
@@ -90,9 +88,7 @@ def test_periods_of_a_project_cannot_overlap():
 def test_opening_a_new_period_closes_the_open_one():
     november = open_november()
     november.events.clear()
-    december = open_period(
-        SYDNEY, [november], date(2026, 12, 1), date(2026, 12, 31), date(2027, 1, 5), ADMIN, NOW
-    )
+    december = open_period(SYDNEY, [november], date(2026, 12, 1), date(2026, 12, 31), date(2027, 1, 5), ADMIN, NOW)
     assert november.status == "closed"
     [closed] = november.events
     assert isinstance(closed, BillingPeriodClosed)

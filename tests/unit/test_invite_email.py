@@ -76,15 +76,10 @@ def test_yes_and_no_link_to_the_responses_page_of_this_invite_with_the_answer_ch
 
 
 def test_a_project_name_with_a_newline_cannot_add_a_header():
-    message = sent(
-        invite(project_name="Harbour Tower\r\nBcc: everyone@example.com", invited_by_name="Alex\nX: 1")
-    )
+    message = sent(invite(project_name="Harbour Tower\r\nBcc: everyone@example.com", invited_by_name="Alex\nX: 1"))
     assert message["Bcc"] is None
     assert message["X"] is None
-    assert (
-        message["Subject"].strip()
-        == "Harbour Tower Bcc: everyone@example.com: Alex X: 1 has invited you to bill"
-    )
+    assert message["Subject"].strip() == "Harbour Tower Bcc: everyone@example.com: Alex X: 1 has invited you to bill"
 
 
 def test_names_from_the_erp_are_shown_as_text_in_the_html_never_as_markup():

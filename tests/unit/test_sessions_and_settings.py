@@ -42,10 +42,7 @@ def test_production_refuses_to_start_with_the_default_secret():
 
 def test_each_service_uses_its_own_database_on_the_configured_server():
     settings = Settings(database_url="postgresql://app:pw@db.internal:5432/postgres?sslmode=require")
-    assert (
-        settings.service_database_url("claims")
-        == "postgresql://app:pw@db.internal:5432/claims?sslmode=require"
-    )
+    assert settings.service_database_url("claims") == "postgresql://app:pw@db.internal:5432/claims?sslmode=require"
 
 
 def test_production_refuses_a_short_secret():

@@ -1,0 +1,135 @@
+"""The page behind the emailed link: `GET` shows the invite and changes nothing; the answer is a `POST`."""
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from services.responses import handlers
+from services.responses.domain import InviteToAnswer
+from shared.csrf import csrf_token, csrf_token_is_valid
+from shared.errors import ProblemForPerson
+from shared.invite_links import read_invite_token
+
+router = APIRouter(tags=["invite pages"])
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+PREPARING_SECONDS = 5
+
+
+@router.get("/invites/{token}", response_class=HTMLResponse)
+async def show_invite(request: Request, token: str, answer: str | None = None, recorded: str | None = None):
+    invite_id = _invite_id(request, token)
+    if invite_id is None:
+        return _invalid_link(request)
+    async with request.app.state.pool.acquire() as connection:
+        invite = await handlers.find_invite(connection, invite_id)
+    if invite is None:
+        return _preparing(request)
+    preselected = answer if answer in ("yes", "no") else None
+    return _invite_page(request, token, invite, preselected=preselected, recorded=recorded)
+
+
+@router.post("/invites/{token}", response_class=HTMLResponse)
+async def answer_invite(request: Request, token: str, answer: str = Form(""), csrf_token: str = Form("")) -> Response:
+    invite_id = _invite_id(request, token)
+    if invite_id is None:
+        return _invalid_link(request)
+    settings = request.app.state.settings
+    if not csrf_token_is_valid(settings, csrf_token, invite_id):
+        return _message(
+            request,
+            403,
+            "Please answer from the invite page",
+            "Your answer was not recorded because the form did not come from your invite page, or it was "
+            "open for more than a day. Open the link in your email again and choose Yes or No there.",
+        )
+    if answer not in ("yes", "no"):
+        return _message(
+            request, 400, "Please choose Yes or No", "Open the link in your email again and choose Yes or No."
+        )
+    try:
+        invite = await handlers.answer_invite(request.app.state.pool, invite_id, answer, request.app.state.clock())
+    except ProblemForPerson as problem:
+        async with request.app.state.pool.acquire() as connection:
+            invite = await handlers.find_invite(connection, invite_id)
+        return _invite_page(request, token, invite, problem=str(problem), status_code=problem.status_code)
+    if invite is None:
+        return _preparing(request, status_code=409)
+    if answer == "yes":
+        return RedirectResponse(_claim_url(request, invite), status_code=303)
+    return RedirectResponse(f"/invites/{token}?recorded=no", status_code=303)
+
+
+def _invite_id(request: Request, token: str) -> str | None:
+    try:
+        return read_invite_token(request.app.state.settings, token)
+    except PermissionError:
+        return None
+
+
+def _invite_page(
+    request: Request,
+    token: str,
+    invite: InviteToAnswer,
+    *,
+    preselected: str | None = None,
+    recorded: str | None = None,
+    problem: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    now = request.app.state.clock()
+    due_passed = invite.due_date_has_passed(now)
+    closed = invite.period_status != "open"
+    context = {
+        "invite": invite,
+        "billing_period": f"{_day(invite.start_date)} to {_day(invite.end_date)}",
+        "due_date": _day(invite.due_date),
+        "due_passed": due_passed,
+        "closed": closed,
+        "can_say_yes": not due_passed and not closed and invite.answer != "yes",
+        "preselected": preselected,
+        "recorded": recorded if invite.answer == "no" else None,
+        "problem": problem,
+        "action": f"/invites/{token}",
+        "csrf_token": csrf_token(request.app.state.settings, invite.invite_id),
+        "claim_url": _claim_url(request, invite),
+    }
+    return templates.TemplateResponse(request, "invite.html", context, status_code=status_code)
+
+
+def _claim_url(request: Request, invite: InviteToAnswer) -> str:
+    base = request.app.state.settings.claims_public_url.rstrip("/")
+    return f"{base}/claims/new?{urlencode({'commitment': invite.commitment_id, 'period': invite.period_id})}"
+
+
+def _invalid_link(request: Request) -> HTMLResponse:
+    return _message(
+        request,
+        400,
+        "This invite link is not valid",
+        "The link may have been changed or cut short, for example when it was copied. Open it again from your "
+        "email; if it still does not work, ask the person who invited you to send the invite again.",
+    )
+
+
+def _preparing(request: Request, status_code: int = 202) -> HTMLResponse:
+    return _message(
+        request,
+        status_code,
+        "Your invite is being prepared",
+        f"Your invite has only just been sent and is still being set up. This page will refresh in "
+        f"{PREPARING_SECONDS} seconds.",
+        refresh_seconds=PREPARING_SECONDS,
+    )
+
+
+def _message(request: Request, status_code: int, heading: str, message: str, refresh_seconds: int = 0):
+    context = {"heading": heading, "message": message, "refresh_seconds": refresh_seconds}
+    return templates.TemplateResponse(request, "message.html", context, status_code=status_code)
+
+
+def _day(day) -> str:
+    return f"{day.day} {day:%B %Y}"

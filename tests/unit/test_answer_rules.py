@@ -1,0 +1,79 @@
+"""Answering an invite (rules 10 to 12), pure."""
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from services.responses.domain import InviteToAnswer, decide
+from shared.errors import Conflict, NotAllowed
+
+DUE_AT = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
+BEFORE = DUE_AT - timedelta(days=1)
+AFTER = DUE_AT + timedelta(seconds=1)
+
+INVITE = InviteToAnswer(
+    invite_id="i-1",
+    period_id="p-1",
+    project_id="P-100",
+    project_name="Harbour Tower",
+    project_timezone="Australia/Sydney",
+    commitment_id="SC-0042",
+    commitment_number="SC-0042",
+    commitment_title="Formwork and concrete",
+    vendor_name="Concrete Co",
+    contact_user_id="U-9",
+    contact_name="Jane Citizen",
+    contact_email="jane@concreteco.example",
+    invited_by_name="Alex Admin",
+    invited_by_email="alex@acme.example",
+    start_date=date(2026, 11, 1),
+    end_date=date(2026, 11, 30),
+    due_date=date(2026, 12, 5),
+    due_at=DUE_AT,
+    period_status="open",
+    answer=None,
+)
+
+
+def test_a_first_answer_is_recorded():
+    assert decide(INVITE, "yes", BEFORE, may_answer=True, designated=True)
+    assert decide(INVITE, "no", BEFORE, may_answer=True, designated=True)
+
+
+def test_the_same_answer_again_records_nothing():
+    assert not decide(replace(INVITE, answer="no"), "no", BEFORE, may_answer=True, designated=True)
+    assert not decide(replace(INVITE, answer="yes"), "yes", BEFORE, may_answer=True, designated=True)
+
+
+def test_a_no_can_become_a_yes_before_the_due_date():
+    assert decide(replace(INVITE, answer="no"), "yes", BEFORE, may_answer=True, designated=True)
+
+
+def test_a_yes_stands():
+    with pytest.raises(Conflict, match="already said Yes"):
+        decide(replace(INVITE, answer="yes"), "no", BEFORE, may_answer=True, designated=True)
+
+
+def test_yes_after_the_due_date_is_refused_naming_who_to_ask():
+    with pytest.raises(Conflict, match=r"due date .* has passed.*ask Alex Admin \(alex@acme.example\)"):
+        decide(INVITE, "yes", AFTER, may_answer=True, designated=True)
+
+
+def test_no_after_the_due_date_is_still_recorded():
+    assert decide(INVITE, "no", AFTER, may_answer=True, designated=True)
+
+
+def test_without_read_only_permission_no_answer_is_recorded():
+    with pytest.raises(NotAllowed, match="Read Only"):
+        decide(INVITE, "no", BEFORE, may_answer=False, designated=True)
+
+
+def test_a_contact_taken_off_the_commitment_cannot_answer():
+    with pytest.raises(NotAllowed, match="no longer a progress claim contact of SC-0042"):
+        decide(INVITE, "yes", BEFORE, may_answer=True, designated=False)
+
+
+def test_a_closed_period_takes_no_answers():
+    with pytest.raises(Conflict, match="closed"):
+        decide(replace(INVITE, period_status="closed"), "no", BEFORE, may_answer=True, designated=True)
