@@ -7,6 +7,7 @@ With ITB_TEST_CONTAINERS=1 (where a Docker engine runs) Kafka and PostgreSQL com
 import asyncio
 import contextlib
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ def infrastructure() -> Iterator[Infrastructure]:
     state = Path(tempfile.mkdtemp(prefix="itb-tests-"))
     state.chmod(0o755)  # PostgreSQL runs as 'nobody' when the tests run as root
     with contextlib.ExitStack() as started:
+        started.callback(shutil.rmtree, state, ignore_errors=True)  # last, once everything has stopped
         if os.environ.get("ITB_TEST_CONTAINERS") == "1":
             bootstrap, database_server = started.enter_context(_containers())
         else:

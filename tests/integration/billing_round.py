@@ -61,6 +61,18 @@ class BillingRound:
         )
         await publish_event(self.bootstrap, ERP_DIRECTORY, admin.user_id, erp_event(admin))
 
+    async def publish_member(self, name: str, permission: str = "read_only") -> None:
+        """One of the round's contacts as a member of the project (contacts need Read Only to answer)."""
+        contact = self.contact(name)
+        record = member(
+            contact["user_id"],
+            project_id=self.project,
+            permission=permission,
+            name=contact["name"],
+            email=contact["email"],
+        )
+        await publish_event(self.bootstrap, ERP_DIRECTORY, record.user_id, erp_event(record))
+
     @property
     def bootstrap(self) -> str:
         return self.infrastructure.bootstrap_servers

@@ -1,0 +1,94 @@
+"""The contact's journey in a real browser (headless Chromium): from the invite email to the answer."""
+
+import json
+import re
+import shutil
+from datetime import UTC, datetime
+
+import pytest
+
+from services.claims.app import definition as claims
+from services.responses.app import definition as responses
+from shared.events import BILLING_RESPONSES
+from tests.integration.billing_round import billing_round
+from tests.integration.test_notifier import open_harbour_tower_round
+from tests.support import running_service, service_settings, topic_reader
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="Chromium is not installed: `apt-get install -y chromium` (Debian) runs the browser tests.",
+)
+
+
+@pytest.fixture
+async def browser():
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking"],
+        )
+        # A phone: the contact opens the email on one.
+        context = await chromium.new_context(viewport={"width": 360, "height": 740}, java_script_enabled=False)
+        yield context
+        await chromium.close()
+
+
+def link(message, answer: str) -> str:
+    html = message.get_body(("html",)).get_content()
+    return next(href for href in re.findall(r'href="([^"]+)"', html) if href.endswith(f"answer={answer}"))
+
+
+async def test_a_contact_follows_the_emailed_link_and_answers_on_a_phone(infrastructure, database_for, browser):
+    claims_database = await database_for("claims")
+    responses_database = await database_for("responses")
+    async with (
+        running_service(claims, service_settings(infrastructure, "claims", claims_database.url)) as claims_service,
+        running_service(
+            responses,
+            service_settings(
+                infrastructure, "responses", responses_database.url, claims_public_url=claims_service.base_url
+            ),
+        ) as responses_service,
+    ):
+        public = {"responses_public_url": responses_service.base_url}
+        async with billing_round(infrastructure, database_for, **public) as round_:
+            responses_service.app.state.clock.set(datetime(2026, 11, 2, 3, 0, tzinfo=UTC))
+            for contact in ("jane", "raj", "mei"):
+                await round_.publish_member(contact)
+            period = await open_harbour_tower_round(round_)
+            messages = {m["To"].addresses[0].username: m for m in await round_.wait_for_mail(4)}
+            page = await browser.new_page()
+
+            # Jane says No: the page asks for the click, records it and says so.
+            await page.goto(link(messages["jane"], "no"))
+            while "being prepared" in await page.content():  # the email can outrun InviteSent
+                await page.wait_for_timeout(500)
+                await page.reload()
+            assert await page.get_by_text("Do you want to bill this period?").is_visible()
+            await page.get_by_role("button", name="No").click()
+            await page.get_by_text("Your response has been recorded").wait_for()
+            async with topic_reader(round_.bootstrap, BILLING_RESPONSES) as reader:
+                [declined] = await reader.wait_for(
+                    lambda r: (
+                        (e := json.loads(r.value))["data"]["contact"]["email"].startswith("jane@")
+                        and e["data"]["period_id"] == period["id"]
+                    )
+                )
+            assert json.loads(declined.value)["type"] == "billing.invite.declined.v1"
+
+            # Raj says Yes and is sent on to the New Progress Claim page for his commitment and period.
+            await page.goto(link(messages["raj"], "yes"))
+            await page.get_by_role("button", name="Yes").click()
+            await page.wait_for_url(f"{claims_service.base_url}/claims/new?**")
+            assert page.url == (
+                f"{claims_service.base_url}/claims/new?commitment={round_.project}-SC-1&period={period['id']}"
+            )
+
+            # After the due date, Mei sees the banner and no way to say Yes.
+            responses_service.app.state.clock.set(datetime(2026, 12, 5, 13, 1, tzinfo=UTC))
+            await page.goto(link(messages["mei"], "yes"))
+            assert await page.get_by_text("The due date has passed.").is_visible()
+            assert await page.get_by_role("button", name="Yes").count() == 0
