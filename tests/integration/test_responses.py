@@ -10,8 +10,16 @@ import pytest
 
 from services.responses import handlers
 from services.responses.app import definition as responses
+from shared.csrf import csrf_token
 from shared.erp import apply_commitment, apply_member_removed, apply_member_upserted
-from shared.events import BILLING_RESPONSES, InvitedCommitment, InviteSent, Person
+from shared.events import (
+    BILLING_RESPONSES,
+    BillingPeriodClosed,
+    BillingPeriodDueDateChanged,
+    InvitedCommitment,
+    InviteSent,
+    Person,
+)
 from shared.invite_links import invite_token
 from tests.factories import commitment, erp_event, member, removal
 from tests.support import running_service, service_settings, topic_reader
@@ -206,3 +214,36 @@ async def test_an_invite_whose_email_outran_its_event_gets_a_page_that_refreshes
     assert response.status_code == 202
     assert "being prepared" in response.text
     assert '<meta http-equiv="refresh" content="5">' in response.text
+
+
+async def test_a_moved_due_date_moves_the_page_with_it(page):
+    await page.seed()
+    earlier = BillingPeriodDueDateChanged(
+        period_id=page.period_id,
+        project_id=page.project,
+        previous_due_date=date(2026, 12, 5),
+        due_date=date(2026, 11, 19),
+        due_at=datetime(2026, 11, 19, 13, 0, tzinfo=UTC),
+        changed_by=Person(id="U-1", name="Alex Admin", email="alex@acme.example"),
+        changed_at=BEFORE - timedelta(days=1),
+    )
+    async with page.pool.acquire() as connection:
+        await handlers.due_date_changed(connection, erp_event(earlier), earlier)
+    shown = await page.open()
+    assert "19 November 2026" in shown.text
+    assert "The due date has passed." in shown.text
+
+
+async def test_a_closed_period_says_so_and_takes_no_answer(page):
+    await page.seed()
+    closed = BillingPeriodClosed(
+        period_id=page.period_id, project_id=page.project, closed_at=BEFORE, reason="closed_by_administrator"
+    )
+    async with page.pool.acquire() as connection:
+        await handlers.period_closed(connection, erp_event(closed), closed)
+    shown = await page.open()
+    assert "This billing period is closed" in shown.text
+    assert 'name="answer"' not in shown.text
+    refused = await page.answer("no", csrf=csrf_token(page.service.settings, page.invite_id))
+    assert refused.status_code == 409
+    assert await page.events() == []
