@@ -4,7 +4,7 @@ The notifier puts it in the email; the responses service reads it back. It does 
 may do depends on the period's due date, which the responses page checks.
 """
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadData, URLSafeSerializer
 
 from shared.settings import Settings
 
@@ -19,7 +19,7 @@ def read_invite_token(settings: Settings, token: str) -> str:
     """The invite id in the token; raises PermissionError when the token was not made by us or was altered."""
     try:
         return URLSafeSerializer(settings.secret_key, salt=_SALT).loads(token)
-    except BadSignature as error:
+    except BadData as error:
         raise PermissionError("This invite link is not valid: it may have been altered or cut short.") from error
 
 

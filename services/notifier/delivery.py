@@ -34,9 +34,11 @@ log = logging.getLogger(__name__)
 _PENDING = """
     SELECT d.delivery_id, d.kind, d.message_id, d.attempts, i.*, p.project_id, p.project_name,
            p.project_timezone, p.start_date, p.end_date, p.due_date, p.due_at, p.status AS period_status,
-           p.opened_by
+           p.opened_by,
+           EXISTS (SELECT 1 FROM claimed_commitments c
+                   WHERE c.period_id = i.period_id AND c.commitment_id = i.commitment_id) AS claimed
     FROM deliveries d JOIN invites i USING (invite_id) JOIN periods p USING (period_id)
-    WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+    WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND NOT d.delivery_id = ANY($2::bigint[])
     ORDER BY d.next_attempt_at, d.delivery_id
     LIMIT $1
 """
@@ -46,24 +48,27 @@ class DeliveryWorker(ListeningWorker):
     channel = "deliveries"
     lock_key = 0x17B0_0002
 
-    def __init__(self, resources: ServiceResources, mailer: SmtpMailer, batch_size: int = 200):
+    def __init__(self, resources: ServiceResources, mailer: SmtpMailer):
         super().__init__(resources.settings.service_database_url())
         self._pool = resources.pool
         self._settings = resources.settings
         self._clock = resources.clock
         self._mailer = mailer
         self._retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
-        self._batch_size = batch_size
+        # Sends under way, by delivery id: never fetched again while in flight. A few per SMTP connection
+        # wait their turn, so a slow send holds up only its own connection, and each finished one makes room.
+        self._in_flight: dict[int, asyncio.Task] = {}
+        self._most_in_flight = 4 * resources.settings.smtp_connections
 
     async def work(self, connection: asyncpg.Connection) -> timedelta | None:
-        now = self._clock()
         async with self._pool.acquire() as reminders, reminders.transaction():
-            await handlers.schedule_reminders(reminders, now)
-        batch = await connection.fetch(_PENDING, self._batch_size)
-        # Concurrently, so one slow send does not hold the others up; the mailer bounds how many at once.
-        await asyncio.gather(*(self._deliver(row) for row in batch))
-        if len(batch) == self._batch_size:
-            return timedelta(0)
+            await handlers.schedule_reminders(reminders, self._clock())
+        room = self._most_in_flight - len(self._in_flight)
+        if room > 0:
+            for row in await connection.fetch(_PENDING, room, list(self._in_flight)):
+                task = asyncio.create_task(self._deliver(row))
+                self._in_flight[row["delivery_id"]] = task
+                task.add_done_callback(lambda _, delivery=row["delivery_id"]: self._sent(delivery))
         # Backoff is wall-clock time (the database's), unlike due dates, which follow the service clock.
         return await connection.fetchval(
             """
@@ -72,9 +77,28 @@ class DeliveryWorker(ListeningWorker):
             """
         )
 
+    def _sent(self, delivery_id: int) -> None:
+        self._in_flight.pop(delivery_id, None)
+        self.wake()
+
+    async def stop(self, grace_seconds: float = 10) -> None:
+        await super().stop(grace_seconds)
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight.values()), timeout=grace_seconds)
+
     async def _deliver(self, row: asyncpg.Record) -> None:
+        try:
+            await self._attempt(row)
+        except Exception:
+            # The row stays pending and is tried again; nothing else waits for this one.
+            log.exception("delivery attempt failed", extra={"delivery_id": row["delivery_id"]})
+
+    async def _attempt(self, row: asyncpg.Record) -> None:
         if not may_send(row["due_at"], row["period_status"], self._clock()):
             await self._finish(row, "cancelled", "the due date passed or the period closed before sending")
+            return
+        if row["kind"] == "reminder" and (row["declined"] or row["claimed"]):
+            await self._finish(row, "cancelled", "the contact declined or claimed before the reminder went")
             return
         try:
             message = build_message(_invite_email(row), self._settings, self._clock())

@@ -3,6 +3,7 @@
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 INVITABLE_STATUSES = {
     "subcontract": {"approved", "complete"},
@@ -36,8 +37,12 @@ def may_send(due_at: datetime, period_status: str, now: datetime) -> bool:
     return period_status == "open" and now < due_at
 
 
-def reminder_at(due_at: datetime, days_before_due: int | None) -> datetime | None:
-    return due_at - timedelta(days=days_before_due) if days_before_due else None
+def reminder_at(due_at: datetime, days_before_due: int | None, timezone: str) -> datetime | None:
+    """The same wall-clock time as the due instant, that many days earlier in the project's time zone."""
+    if not days_before_due:
+        return None
+    local = due_at.astimezone(ZoneInfo(timezone))
+    return (local - timedelta(days=days_before_due)).astimezone(ZoneInfo("UTC"))
 
 
 @dataclass(frozen=True)
@@ -49,5 +54,6 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> timedelta:
         """How long to wait after the given number of failed attempts."""
-        seconds = min(self.first_delay_seconds * 2 ** max(attempts - 1, 0), self.max_delay_seconds)
+        doublings = min(max(attempts - 1, 0), 30)  # past the ceiling long before; keeps the number finite
+        seconds = min(self.first_delay_seconds * 2**doublings, self.max_delay_seconds)
         return timedelta(seconds=seconds)

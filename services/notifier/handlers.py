@@ -29,6 +29,7 @@ Clock = Callable[[], datetime]
 
 async def period_opened(connection: asyncpg.Connection, event: CloudEvent, opened: BillingPeriodOpened) -> None:
     """Invite every contact of every invitable commitment of the project (rule 5)."""
+    await _lock_project(connection, opened.project_id)
     if not await repository.store_period(connection, opened):
         return
     async for commitment in repository.commitments_of_project(connection, opened.project_id):
@@ -39,6 +40,7 @@ def commitment_changed(clock: Clock):
     """ERP commitments, stored by version; a newly invitable one, or a new contact, is invited (rule 8)."""
 
     async def handle(connection: asyncpg.Connection, event: CloudEvent, commitment: CommitmentUpserted) -> None:
+        await _lock_project(connection, commitment.project.id)
         if not await apply_commitment(connection, commitment, event.time):
             return
         stored = await connection.fetchrow(
@@ -48,6 +50,11 @@ def commitment_changed(clock: Clock):
             await _invite_commitment(connection, period_id, commitment.project.id, stored)
 
     return handle
+
+
+async def _lock_project(connection: asyncpg.Connection, project_id: str) -> None:
+    """A period opening and a commitment arriving at once would each miss the other; one waits instead."""
+    await connection.execute("SELECT pg_advisory_xact_lock(hashtext('project:' || $1))", project_id)
 
 
 async def _invite_commitment(
@@ -126,7 +133,7 @@ async def schedule_reminders(connection: asyncpg.Connection, now: datetime) -> i
     claimed (rule 9). The flag on the period, set in the same transaction, makes it durable and single."""
     periods = await connection.fetch(
         """
-        SELECT period_id, due_at, reminder_days_before_due FROM periods
+        SELECT period_id, due_at, reminder_days_before_due, project_timezone FROM periods
         WHERE status = 'open' AND NOT reminders_scheduled AND reminder_days_before_due IS NOT NULL
           AND due_at > $1
         FOR UPDATE SKIP LOCKED
@@ -135,7 +142,7 @@ async def schedule_reminders(connection: asyncpg.Connection, now: datetime) -> i
     )
     scheduled = 0
     for period in periods:
-        if now < reminder_at(period["due_at"], period["reminder_days_before_due"]):
+        if now < reminder_at(period["due_at"], period["reminder_days_before_due"], period["project_timezone"]):
             continue
         invites = await connection.fetch(
             """

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -70,10 +70,6 @@ def build_message(email: InviteEmail, settings: Settings, now: datetime) -> Emai
     message.set_content(_templates.get_template("invite.txt").render(context))
     message.add_alternative(_templates.get_template("invite.html").render(context), subtype="html")
     return message
-
-
-def sender_address(settings: Settings) -> str:
-    return parseaddr(settings.mail_from)[1]
 
 
 def _day(day: date) -> str:

@@ -122,24 +122,27 @@ async def find_invite(connection: asyncpg.Connection, invite_id: str) -> InviteT
 async def answer_invite(pool: asyncpg.Pool, invite_id: str, answer: str, now: datetime) -> InviteToAnswer | None:
     """Record the contact's answer and announce it; a repeated answer records and announces nothing.
 
-    None when the invite is not known here yet (its InviteSent has not arrived)."""
+    None when the invite, or the ERP records that say who may answer it, have not arrived here yet."""
     async with pool.acquire() as connection, connection.transaction():
         # The lock makes a double click or a second tab wait, then find the answer already given.
         await connection.execute("SELECT 1 FROM invites WHERE invite_id = $1 FOR UPDATE", uuid.UUID(invite_id))
         invite = await find_invite(connection, invite_id)
         if invite is None:
             return None
+        membership_known = await connection.fetchval(
+            "SELECT true FROM erp_project_members WHERE user_id = $1 AND project_id = $2",
+            invite.contact_user_id,
+            invite.project_id,
+        )
+        contacts = await connection.fetchval(
+            "SELECT invoice_contacts FROM erp_commitments WHERE commitment_id = $1", invite.commitment_id
+        )
+        if not membership_known or contacts is None:
+            return None
         may_answer = holds(
             await commitments_permission(connection, invite.contact_user_id, invite.project_id), "read_only"
         )
-        designated = await connection.fetchval(
-            """
-            SELECT EXISTS (SELECT 1 FROM erp_commitments, jsonb_array_elements(invoice_contacts) AS contact
-                           WHERE commitment_id = $1 AND contact ->> 'user_id' = $2)
-            """,
-            invite.commitment_id,
-            invite.contact_user_id,
-        )
+        designated = any(contact["user_id"] == invite.contact_user_id for contact in contacts)
         if not decide(invite, answer, now, may_answer, designated):
             return invite
         await connection.execute(

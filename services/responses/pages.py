@@ -97,7 +97,7 @@ def _invite_page(
         "csrf_token": csrf_token(request.app.state.settings, invite.invite_id),
         "claim_url": _claim_url(request, invite),
     }
-    return templates.TemplateResponse(request, "invite.html", context, status_code=status_code)
+    return _render(request, "invite.html", context, status_code)
 
 
 def _claim_url(request: Request, invite: InviteToAnswer) -> str:
@@ -128,7 +128,14 @@ def _preparing(request: Request, status_code: int = 202) -> HTMLResponse:
 
 def _message(request: Request, status_code: int, heading: str, message: str, refresh_seconds: int = 0):
     context = {"heading": heading, "message": message, "refresh_seconds": refresh_seconds}
-    return templates.TemplateResponse(request, "message.html", context, status_code=status_code)
+    return _render(request, "message.html", context, status_code)
+
+
+def _render(request: Request, template: str, context: dict, status_code: int) -> HTMLResponse:
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    # The link's token is the contact's key to the invite: no Referer carries it to the next page.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _day(day) -> str:

@@ -88,19 +88,18 @@ async def test_a_notifier_killed_mid_sending_leaves_no_contact_without_an_invite
                 "end_date": (today + timedelta(days=30)).isoformat(),
                 "due_date": (today + timedelta(days=10)).isoformat(),
             }
-            async with httpx.AsyncClient(base_url=periods_service.base_url) as client, asyncio.timeout(30):
-                while True:
-                    known = await notifier_database.pool.fetchval(
-                        "SELECT count(*) FROM erp_commitments WHERE project_id = $1", project
-                    )
-                    response = await client.post(
-                        f"/api/projects/{project}/billing-periods",
-                        json=dates,
-                        headers={"Authorization": f"Bearer {token}"},
-                    )
-                    if known and response.status_code == 201:
-                        break
-                    await asyncio.sleep(0.2)
+            headers = {"Authorization": f"Bearer {token}"}
+            async with httpx.AsyncClient(base_url=periods_service.base_url, headers=headers) as client:
+                async with asyncio.timeout(60):  # until the ERP events have reached both services
+                    while not (
+                        await notifier_database.pool.fetchval(
+                            "SELECT count(*) FROM erp_commitments WHERE project_id = $1", project
+                        )
+                        and (await client.get(f"/api/projects/{project}/billing-periods")).status_code == 200
+                    ):
+                        await asyncio.sleep(0.2)
+                response = await client.post(f"/api/projects/{project}/billing-periods", json=dates)
+                assert response.status_code == 201, response.text
 
             async with asyncio.timeout(60):
                 while not await sent_count(notifier_database.pool):

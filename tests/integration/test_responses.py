@@ -1,5 +1,6 @@
 """The invite page and its answers over real HTTP, against the real database and broker."""
 
+import asyncio
 import json
 import re
 import uuid
@@ -100,6 +101,7 @@ async def test_the_page_shows_the_invite_and_opening_it_changes_nothing(page):
     await page.seed()
     response = await page.open("?answer=yes")
     assert response.status_code == 200
+    assert response.headers["Referrer-Policy"] == "no-referrer"  # the link's token stays on this page
     for expected in (
         "Harbour Tower",
         "SC-0042 Formwork and concrete",
@@ -132,9 +134,23 @@ async def test_no_records_the_answer_shows_a_confirmation_and_publishes_invite_d
 
 async def test_a_double_click_records_one_answer_and_one_event(page):
     await page.seed()
-    first, second = await page.answer("no"), await page.answer("no")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', (await page.open()).text).group(1)
+    # Both clicks at once, as from two tabs or an impatient finger.
+    first, second = await asyncio.gather(page.answer("no", csrf=csrf), page.answer("no", csrf=csrf))
     assert (first.status_code, second.status_code) == (303, 303)
+    again = await page.answer("no", csrf=csrf)  # and a replayed POST later
+    assert again.status_code == 303
     assert await page.events() == ["billing.invite.declined.v1"]
+
+
+async def test_an_answer_before_the_erp_records_arrive_waits_rather_than_being_refused(page):
+    await page.seed()
+    async with page.pool.acquire() as connection:
+        await connection.execute("DELETE FROM erp_project_members")
+    response = await page.answer("no")
+    assert response.status_code == 409
+    assert "being prepared" in response.text
+    assert await page.events() == []
 
 
 async def test_no_then_yes_before_the_due_date_gives_both_events_in_order_and_yes_leads_to_the_claim(page):

@@ -64,8 +64,14 @@ def test_nothing_is_sent_once_the_due_date_has_passed_or_the_period_is_closed():
 
 
 def test_a_reminder_falls_the_given_number_of_days_before_the_due_instant():
-    assert reminder_at(DUE_AT, 2) == datetime(2026, 12, 3, 13, 0, tzinfo=UTC)
-    assert reminder_at(DUE_AT, None) is None
+    assert reminder_at(DUE_AT, 2, "Australia/Sydney") == datetime(2026, 12, 3, 13, 0, tzinfo=UTC)
+    assert reminder_at(DUE_AT, None, "Australia/Sydney") is None
+
+
+def test_a_reminder_keeps_its_local_time_across_a_daylight_saving_change():
+    # Due at midnight Sydney time on 6 October 2026 (UTC+11); two days earlier, 4 October 00:00, was UTC+10.
+    due_at = datetime(2026, 10, 5, 13, 0, tzinfo=UTC)
+    assert reminder_at(due_at, 2, "Australia/Sydney") == datetime(2026, 10, 3, 14, 0, tzinfo=UTC)
 
 
 def test_retries_back_off_doubling_up_to_a_ceiling():
