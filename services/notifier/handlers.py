@@ -46,6 +46,17 @@ def commitment_changed(clock: Clock):
         stored = await connection.fetchrow(
             "SELECT * FROM erp_commitments WHERE commitment_id = $1", commitment.commitment_id
         )
+        # Someone taken off the commitment gets no more mail about it.
+        await connection.execute(
+            """
+            UPDATE deliveries d SET status = 'cancelled', last_reply = 'no longer a contact of the commitment'
+            FROM invites i
+            WHERE d.invite_id = i.invite_id AND d.status = 'pending' AND i.commitment_id = $1
+              AND NOT i.contact_user_id = ANY($2::text[])
+            """,
+            commitment.commitment_id,
+            [contact.user_id for contact in commitment.invoice_contacts],
+        )
         for period_id in await repository.open_periods_of_project(connection, commitment.project.id, clock()):
             await _invite_commitment(connection, period_id, commitment.project.id, stored)
 
@@ -63,6 +74,8 @@ async def _invite_commitment(
     reason = skip_reason(commitment["kind"], commitment["status"], len(commitment["invoice_contacts"]))
     if reason is None:
         await repository.add_invites(connection, period_id, commitment)
+    elif await repository.has_invites(connection, period_id, commitment["commitment_id"]):
+        return  # invited already this period: a later change of status takes nothing back
     elif await repository.record_skip(connection, period_id, commitment["commitment_id"], reason):
         await outbox.record(
             connection,

@@ -30,7 +30,13 @@ class SmtpMailer:
         async with self._slots:
             client = await self._connection()
             try:
-                await client.send_message(message)
+                try:
+                    await client.send_message(message)
+                except aiosmtplib.SMTPServerDisconnected:
+                    # The server dropped the reused connection while it was idle: once more on a new one.
+                    client.close()
+                    client = await self._connection(reuse=False)
+                    await client.send_message(message)
             except aiosmtplib.SMTPRecipientsRefused as refused:
                 await _close(client)
                 [reply] = refused.recipients
@@ -47,8 +53,8 @@ class SmtpMailer:
         while self._idle:
             await _close(self._idle.pop())
 
-    async def _connection(self) -> aiosmtplib.SMTP:
-        while self._idle:
+    async def _connection(self, reuse: bool = True) -> aiosmtplib.SMTP:
+        while reuse and self._idle:
             client = self._idle.pop()
             if client.is_connected:
                 return client

@@ -94,6 +94,14 @@ async def add_deliveries(
     return len(added)
 
 
+async def has_invites(connection: asyncpg.Connection, period_id: str, commitment_id: str) -> bool:
+    return await connection.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM invites WHERE period_id = $1 AND commitment_id = $2)",
+        uuid.UUID(period_id),
+        commitment_id,
+    )
+
+
 async def record_skip(connection: asyncpg.Connection, period_id: str, commitment_id: str, reason: str) -> bool:
     inserted = await connection.fetchval(
         """

@@ -251,3 +251,28 @@ class _RefusingDelivery(_MaildirDelivery):
             return "550 5.1.1 No such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+
+async def test_a_contact_taken_off_the_commitment_before_the_mail_goes_gets_none(
+    infrastructure, database_for, tmp_path
+):
+    port = free_port()
+    async with billing_round(infrastructure, database_for, smtp_port=port) as round_:
+        await open_harbour_tower_round(round_)
+        await round_.publish_commitment("SC-1", ["jane"], version=2, status="approved")  # Raj is taken off
+        async with asyncio.timeout(20):
+            while not await round_.notifier_pool.fetchval(
+                "SELECT 1 FROM deliveries JOIN invites USING (invite_id) WHERE contact_email = $1 "
+                "AND status = 'cancelled'",
+                f"raj@{round_.domain}",
+            ):
+                await asyncio.sleep(0.1)
+        catcher = MailCatcher(tmp_path / "mail", smtp_port=port, http_port=0)
+        await catcher.start()
+        try:
+            round_.maildir = tmp_path / "mail"
+            await round_.wait_for_mail(3)
+            await asyncio.sleep(1)
+        finally:
+            await catcher.stop()
+    assert recipients(round_.mail()) == sorted(f"{name}@{round_.domain}" for name in ("jane", "mei", "tom"))
