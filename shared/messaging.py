@@ -150,7 +150,7 @@ async def _apply_with_retries(
 
 async def send_to_dead_letters(broker: KafkaBroker, service: str, message: KafkaMessage, error: str) -> None:
     raw = message.raw_message
-    headers = {name: _header_text(value) for name, value in message.headers.items()}
+    headers = dict(message.headers)
     headers.update(
         {
             "dlq-error": error[:2000],
@@ -166,10 +166,6 @@ async def send_to_dead_letters(broker: KafkaBroker, service: str, message: Kafka
         # Without the dead letter the message must not be committed: pause, then let FastStream redeliver it.
         await asyncio.sleep(1)
         raise
-
-
-def _header_text(value: str | bytes) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 async def create_topics(bootstrap_servers: str, partitions: int = 3, replication_factor: int = 1) -> None:

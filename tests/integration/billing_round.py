@@ -124,6 +124,18 @@ class BillingRound:
                 await asyncio.sleep(0.1)
         return messages
 
+    async def settled(self, period_id: str, within: float = 30) -> None:
+        """Until no email of the period waits to be sent: each was sent, failed for good or was cancelled."""
+        async with asyncio.timeout(within):
+            while await self.notifier_pool.fetchval(
+                """
+                SELECT count(*) FROM deliveries JOIN invites USING (invite_id)
+                WHERE period_id = $1 AND status = 'pending'
+                """,
+                uuid.UUID(period_id),
+            ):
+                await asyncio.sleep(0.1)
+
     async def invite_events(self, period_id: str, count: int, type_suffix: str = "sent.v1") -> list[dict]:
         async with topic_reader(self.bootstrap, BILLING_INVITES) as reader:
             records = await reader.wait_for(

@@ -10,6 +10,7 @@ from aiosmtpd.smtp import SMTP
 
 from deploy.embedded import free_port
 from deploy.mailcatcher import MailCatcher, _MaildirDelivery
+from services.notifier.handlers import schedule_reminders
 from shared.events import BILLING_PERIODS, BILLING_RESPONSES, InviteDeclined
 from shared.invite_links import read_invite_token
 from tests.factories import erp_event
@@ -39,7 +40,7 @@ async def test_every_contact_of_every_invitable_commitment_gets_one_invite_and_n
         messages = await round_.wait_for_mail(4)
         sent = await round_.invite_events(period["id"], count=4)
         skipped = await round_.invite_events(period["id"], count=2, type_suffix="skipped.v1")
-        await asyncio.sleep(1)
+        await round_.settled(period["id"])
         messages = round_.mail()
 
     domain = round_.domain
@@ -91,8 +92,7 @@ async def test_a_redelivered_billing_period_opened_sends_nothing_new(infrastruct
             uuid.UUID(period["id"]),
         )
         assert deliveries == 4
-        round_.wake_notifier()
-        await asyncio.sleep(1)
+        await round_.settled(period["id"])
         assert len(round_.mail()) == 4
 
 
@@ -101,9 +101,12 @@ async def test_invites_wait_while_the_mail_server_is_down_and_all_arrive_when_it
 ):
     port = free_port()
     async with billing_round(infrastructure, database_for, smtp_port=port) as round_:
-        await open_harbour_tower_round(round_)
+        period = await open_harbour_tower_round(round_)
         async with asyncio.timeout(20):
-            while not await round_.notifier_pool.fetchval("SELECT count(*) FROM deliveries WHERE attempts > 0"):
+            while not await round_.notifier_pool.fetchval(
+                "SELECT count(*) FROM deliveries JOIN invites USING (invite_id) WHERE period_id = $1 AND attempts > 0",
+                uuid.UUID(period["id"]),
+            ):
                 await asyncio.sleep(0.1)
         assert round_.mail() == []
         catcher = MailCatcher(tmp_path / "mail", smtp_port=port, http_port=0)
@@ -111,7 +114,7 @@ async def test_invites_wait_while_the_mail_server_is_down_and_all_arrive_when_it
         try:
             round_.maildir = tmp_path / "mail"
             messages = await round_.wait_for_mail(4)
-            await asyncio.sleep(1)
+            await round_.settled(period["id"])
         finally:
             await catcher.stop()
     assert len(round_.mail()) == len(messages) == 4
@@ -169,12 +172,12 @@ async def test_an_administrator_resends_the_same_invites_until_the_due_date_and_
 
 async def test_a_contact_added_while_the_period_is_open_is_invited_then(infrastructure, database_for):
     async with billing_round(infrastructure, database_for) as round_:
-        await open_harbour_tower_round(round_)
+        period = await open_harbour_tower_round(round_)
         await round_.wait_for_mail(4)
         await round_.publish_commitment("SC-1", ["jane", "raj", "lee"], version=2, status="approved")
         await round_.publish_commitment("SC-2", ["ana"], version=2, status="approved")
         messages = await round_.wait_for_mail(6)
-        await asyncio.sleep(1)
+        await round_.settled(period["id"])
     assert recipients(round_.mail()[4:]) == [f"ana@{round_.domain}", f"lee@{round_.domain}"]
     assert len(messages) == 6
 
@@ -202,17 +205,20 @@ async def test_a_reminder_goes_once_at_its_time_to_contacts_who_have_not_decline
             ):
                 await asyncio.sleep(0.1)
 
-        # A minute before the reminder time (two days before the due instant): nothing.
-        round_.notifier.app.state.clock.set(datetime(2026, 12, 3, 12, 59, tzinfo=UTC))
-        round_.wake_notifier()
-        await asyncio.sleep(1.5)
-        assert len(round_.mail()) == 4
+        # The schedule, asked at given times (the worker's own clock still says November):
+        # a minute before the reminder time (two days before the due instant) nothing, then once, then never.
+        async def schedule_at(moment: datetime) -> int:
+            async with round_.notifier_pool.acquire() as connection, connection.transaction():
+                return await schedule_reminders(connection, moment)
+
+        assert await schedule_at(datetime(2026, 12, 3, 12, 59, tzinfo=UTC)) == 0
+        assert await schedule_at(datetime(2026, 12, 3, 13, 1, tzinfo=UTC)) == 3
+        assert await schedule_at(datetime(2026, 12, 3, 13, 2, tzinfo=UTC)) == 0
 
         round_.notifier.app.state.clock.set(datetime(2026, 12, 3, 13, 1, tzinfo=UTC))
         round_.wake_notifier()
         messages = await round_.wait_for_mail(7)
-        round_.wake_notifier()
-        await asyncio.sleep(1.5)
+        await round_.settled(period["id"])
     reminders = [m for m in round_.mail() if m["Subject"].startswith("Reminder: ")]
     assert recipients(reminders) == sorted(f"{name}@{round_.domain}" for name in ("jane", "mei", "tom"))
     assert len(messages) == len(round_.mail()) == 7
@@ -258,7 +264,7 @@ async def test_a_contact_taken_off_the_commitment_before_the_mail_goes_gets_none
 ):
     port = free_port()
     async with billing_round(infrastructure, database_for, smtp_port=port) as round_:
-        await open_harbour_tower_round(round_)
+        period = await open_harbour_tower_round(round_)
         await round_.publish_commitment("SC-1", ["jane"], version=2, status="approved")  # Raj is taken off
         async with asyncio.timeout(20):
             while not await round_.notifier_pool.fetchval(
@@ -272,7 +278,7 @@ async def test_a_contact_taken_off_the_commitment_before_the_mail_goes_gets_none
         try:
             round_.maildir = tmp_path / "mail"
             await round_.wait_for_mail(3)
-            await asyncio.sleep(1)
+            await round_.settled(period["id"])
         finally:
             await catcher.stop()
     assert recipients(round_.mail()) == sorted(f"{name}@{round_.domain}" for name in ("jane", "mei", "tom"))

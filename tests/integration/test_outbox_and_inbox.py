@@ -90,17 +90,24 @@ async def test_the_relay_is_woken_by_the_commit_rather_than_a_timer(database_for
 
     relay = outbox.OutboxRelay(database.url, publish, safety_poll_seconds=600)
     relay.start()
-    try:
-        await asyncio.sleep(0.5)  # let it listen
+
+    async def record(aggregate_id: str) -> None:
         async with pool.acquire() as connection, connection.transaction():
             await outbox.record(
                 connection,
                 service="periods",
                 topic=BILLING_PERIODS,
                 aggregate_type="billing_period",
-                aggregate_id="woken",
-                event=closed_event("woken"),
+                aggregate_id=aggregate_id,
+                event=closed_event(aggregate_id),
             )
+
+    try:
+        # Once the first event is out, the relay listens (it listens before its first pass) and then waits
+        # ten minutes for its next poll: only the notification can bring the second one out in time.
+        await record("first")
+        assert await asyncio.wait_for(published.get(), 10) == b"first"
+        await record("woken")
         assert await asyncio.wait_for(published.get(), 10) == b"woken"
     finally:
         await relay.stop()
