@@ -247,6 +247,16 @@ class RefusingMailServer:
         self._server.close()
 
 
+async def _wait_for_delivery_of(round_, contact_email: str, status: str) -> None:
+    async with asyncio.timeout(20):
+        while not await round_.notifier_pool.fetchval(
+            "SELECT 1 FROM deliveries JOIN invites USING (invite_id) WHERE contact_email = $1 AND status = $2",
+            contact_email,
+            status,
+        ):
+            await asyncio.sleep(0.1)
+
+
 class _RefusingDelivery(_MaildirDelivery):
     def __init__(self, box: mailbox.Maildir, refuse: str):
         super().__init__(box)
@@ -265,14 +275,10 @@ async def test_a_contact_taken_off_the_commitment_before_the_mail_goes_gets_none
     port = free_port()
     async with billing_round(infrastructure, database_for, smtp_port=port) as round_:
         period = await open_harbour_tower_round(round_)
+        raj = f"raj@{round_.domain}"
+        await _wait_for_delivery_of(round_, raj, "pending")  # the mail server is away: it waits
         await round_.publish_commitment("SC-1", ["jane"], version=2, status="approved")  # Raj is taken off
-        async with asyncio.timeout(20):
-            while not await round_.notifier_pool.fetchval(
-                "SELECT 1 FROM deliveries JOIN invites USING (invite_id) WHERE contact_email = $1 "
-                "AND status = 'cancelled'",
-                f"raj@{round_.domain}",
-            ):
-                await asyncio.sleep(0.1)
+        await _wait_for_delivery_of(round_, raj, "cancelled")
         catcher = MailCatcher(tmp_path / "mail", smtp_port=port, http_port=0)
         await catcher.start()
         try:
