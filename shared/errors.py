@@ -22,3 +22,7 @@ class NotFound(ProblemForPerson):
 
 class Conflict(ProblemForPerson):
     status_code = 409
+
+
+class TooManyAttempts(ProblemForPerson):
+    status_code = 429

@@ -18,6 +18,7 @@ BILLING_PERIODS = "billing.periods"
 BILLING_INVITES = "billing.invites"
 BILLING_RESPONSES = "billing.responses"
 BILLING_CLAIMS = "billing.claims"
+ACCOUNTS = "accounts"
 SERVICES = ("periods", "notifier", "responses", "claims")
 
 
@@ -32,6 +33,7 @@ ALL_TOPICS = (
     BILLING_INVITES,
     BILLING_RESPONSES,
     BILLING_CLAIMS,
+    ACCOUNTS,
     *(dead_letter_topic(service) for service in SERVICES),
 )
 
@@ -275,9 +277,74 @@ class InviteDeclined(InviteAnswered):
     TYPE: ClassVar[str] = "billing.invite.declined.v1"
 
 
+# --- Progress claims (published by services/claims on billing.claims) ---
+
+
+class ClaimTotals(Contract):
+    """The money of a claim (rule 17), in the project's currency; decimal strings on the wire."""
+
+    currency: str
+    total_completed_and_stored: Decimal
+    retention: Decimal
+    total_earned_less_retention: Decimal
+    less_previous_claims: Decimal
+    current_payment_due: Decimal
+
+
 class ProgressClaimCreated(Contract):
     TYPE: ClassVar[str] = "billing.claim.created.v1"
 
     claim_id: str
     period_id: str
+    project_id: str
     commitment_id: str
+    contact: Contact  # whom the claim is for
+    created_by: Person  # the contact, or the administrator who made it on their behalf
+    on_behalf: bool
+    cause: Literal["invite_accepted", "claim_page", "administrator"]
+    created_at: datetime
+
+
+class ProgressClaimSubmitted(Contract):
+    TYPE: ClassVar[str] = "billing.claim.submitted.v1"
+
+    claim_id: str
+    period_id: str
+    project_id: str
+    commitment_id: str
+    contact: Contact
+    submitted_by: Person
+    submitted_at: datetime
+    totals: ClaimTotals
+
+
+class ClaimAttemptRejected(Contract):
+    TYPE: ClassVar[str] = "billing.claim.attempt_rejected.v1"
+
+    period_id: str
+    project_id: str
+    commitment_id: str
+    attempted_by: Person
+    attempt: Literal["invite_accepted", "create", "save", "submit"]
+    reason: Literal["due_date_passed"]
+    due_at: datetime
+    attempted_at: datetime
+
+
+# --- Accounts (published by services/claims on accounts) ---
+
+
+class PasswordLinkRequested(Contract):
+    """Someone asked to set or reset their password; the notifier emails them a one-time link.
+
+    The event carries no secret: the link's token is `request_id` signed with the shared secret
+    (`shared.password_links`), and the claims service accepts it once, before `expires_at`."""
+
+    TYPE: ClassVar[str] = "accounts.password_link_requested.v1"
+
+    request_id: str
+    user_id: str
+    name: str
+    email: str
+    requested_at: datetime
+    expires_at: datetime

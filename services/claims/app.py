@@ -1,10 +1,37 @@
-"""Bootstrap: the claims service's routers and subscriptions."""
+"""Bootstrap: the claims service's pages, API and what it consumes."""
 
+from services.claims import handlers
+from services.claims.api import router as api_router
+from services.claims.pages import router as pages_router
 from shared.erp import erp_routes
+from shared.events import (
+    BILLING_INVITES,
+    BILLING_RESPONSES,
+    ERP_COMMITMENTS,
+    CommitmentUpserted,
+    InviteAccepted,
+    InviteDeclined,
+    InviteSent,
+)
+from shared.messaging import Route
+from shared.period_view import period_routes
 from shared.service import ServiceDefinition
+
+
+def subscriptions(clock):
+    routes = erp_routes() | period_routes()
+    routes[ERP_COMMITMENTS] = {CommitmentUpserted.TYPE: Route(CommitmentUpserted, handlers.commitment_upserted)}
+    routes[BILLING_INVITES] = {InviteSent.TYPE: Route(InviteSent, handlers.invite_sent)}
+    routes[BILLING_RESPONSES] = {
+        InviteAccepted.TYPE: Route(InviteAccepted, handlers.invite_accepted),
+        InviteDeclined.TYPE: Route(InviteDeclined, handlers.invite_declined),
+    }
+    return routes
+
 
 definition = ServiceDefinition(
     name="claims",
     title="Invite to Bill: claims",
-    subscriptions=lambda clock: erp_routes(),
+    routers=[pages_router, api_router],
+    subscriptions=subscriptions,
 )

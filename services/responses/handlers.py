@@ -1,7 +1,7 @@
 """What the responses service keeps from events, and recording an answer (with its event, via the outbox)."""
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
 import asyncpg
 
@@ -11,9 +11,6 @@ from shared.envelope import CloudEvent
 from shared.erp import commitments_permission, holds
 from shared.events import (
     BILLING_RESPONSES,
-    BillingPeriodClosed,
-    BillingPeriodDueDateChanged,
-    BillingPeriodOpened,
     Contact,
     InviteAccepted,
     InviteDeclined,
@@ -47,36 +44,6 @@ async def invite_sent(connection: asyncpg.Connection, event: CloudEvent, sent: I
         sent.end_date,
         sent.due_date,
         sent.due_at,
-    )
-
-
-async def period_opened(connection, event: CloudEvent, opened: BillingPeriodOpened) -> None:
-    await _due_date(connection, opened.period_id, opened.due_date, opened.due_at, opened.opened_at)
-
-
-async def due_date_changed(connection, event: CloudEvent, changed: BillingPeriodDueDateChanged) -> None:
-    await _due_date(connection, changed.period_id, changed.due_date, changed.due_at, changed.changed_at)
-
-
-async def _due_date(connection, period_id: str, due_date: date, due_at: datetime, as_of: datetime) -> None:
-    await connection.execute(
-        """
-        INSERT INTO periods AS current (period_id, due_date, due_at, due_as_of) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (period_id) DO UPDATE SET
-            due_date = excluded.due_date, due_at = excluded.due_at, due_as_of = excluded.due_as_of
-        WHERE current.due_as_of IS NULL OR current.due_as_of < excluded.due_as_of
-        """,
-        uuid.UUID(period_id),
-        due_date,
-        due_at,
-        as_of,
-    )
-
-
-async def period_closed(connection, event: CloudEvent, closed: BillingPeriodClosed) -> None:
-    await connection.execute(
-        "INSERT INTO periods (period_id, closed) VALUES ($1, true) ON CONFLICT (period_id) DO UPDATE SET closed = true",
-        uuid.UUID(closed.period_id),
     )
 
 

@@ -5,16 +5,16 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from services.responses import handlers
 from services.responses.domain import InviteToAnswer
 from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
 from shared.invite_links import read_invite_token
+from shared.pages import message_page, render, templates_for
 
 router = APIRouter(tags=["invite pages"])
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = templates_for(Path(__file__).parent / "templates")
 
 PREPARING_SECONDS = 5
 
@@ -97,7 +97,7 @@ def _invite_page(
         "csrf_token": csrf_token(request.app.state.settings, invite.invite_id),
         "claim_url": _claim_url(request, invite),
     }
-    return _render(request, "invite.html", context, status_code)
+    return render(templates, request, "invite.html", context, status_code)
 
 
 def _claim_url(request: Request, invite: InviteToAnswer) -> str:
@@ -127,15 +127,7 @@ def _preparing(request: Request, status_code: int = 202) -> HTMLResponse:
 
 
 def _message(request: Request, status_code: int, heading: str, message: str, refresh_seconds: int = 0):
-    context = {"heading": heading, "message": message, "refresh_seconds": refresh_seconds}
-    return _render(request, "message.html", context, status_code)
-
-
-def _render(request: Request, template: str, context: dict, status_code: int) -> HTMLResponse:
-    response = templates.TemplateResponse(request, template, context, status_code=status_code)
-    # The link's token is the contact's key to the invite: no Referer carries it to the next page.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return message_page(templates, request, status_code, heading, message, refresh_seconds=refresh_seconds)
 
 
 def _day(day) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from services.responses import handlers
 from services.responses.app import definition as responses
+from shared import period_view
 from shared.csrf import csrf_token
 from shared.erp import apply_commitment, apply_member_removed, apply_member_upserted
 from shared.events import (
@@ -244,7 +245,7 @@ async def test_a_moved_due_date_moves_the_page_with_it(page):
         changed_at=BEFORE - timedelta(days=1),
     )
     async with page.pool.acquire() as connection:
-        await handlers.due_date_changed(connection, erp_event(earlier), earlier)
+        await period_view.due_date_changed(connection, erp_event(earlier), earlier)
     shown = await page.open()
     assert "19 November 2026" in shown.text
     assert "The due date has passed." in shown.text
@@ -256,7 +257,7 @@ async def test_a_closed_period_says_so_and_takes_no_answer(page):
         period_id=page.period_id, project_id=page.project, closed_at=BEFORE, reason="closed_by_administrator"
     )
     async with page.pool.acquire() as connection:
-        await handlers.period_closed(connection, erp_event(closed), closed)
+        await period_view.period_closed(connection, erp_event(closed), closed)
     shown = await page.open()
     assert "This billing period is closed" in shown.text
     assert 'name="answer"' not in shown.text

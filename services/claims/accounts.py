@@ -1,0 +1,155 @@
+"""Accounts: passwords (Argon2id), one-time links to set them, and logins throttled per account and address.
+
+The users themselves come from the ERP's directory (`erp_users`); an account is only their password.
+Nothing a person is told depends on whether an email is known, so the pages cannot be used to find users.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from shared import outbox
+from shared.erp import find_person, user_id_for_email
+from shared.errors import InvalidRequest, NotAllowed, TooManyAttempts
+from shared.events import ACCOUNTS, PasswordLinkRequested, Person
+from shared.password_links import LINK_LIFETIME
+
+MINIMUM_PASSWORD_LENGTH = 10
+THROTTLE_WINDOW = timedelta(minutes=15)
+FAILURES_PER_ACCOUNT = 5
+FAILURES_PER_ADDRESS = 20
+
+_hasher = PasswordHasher()  # Argon2id with the library's recommended cost
+# Checked when the email is unknown, so that an unknown email takes as long to refuse as a wrong password.
+_UNKNOWN_USER_HASH = _hasher.hash("no account has this password")
+
+WRONG_LOGIN = "The email or password is not right. Check both and try again, or set a new password."
+
+
+def check_new_password(password: str) -> None:
+    if len(password) < MINIMUM_PASSWORD_LENGTH:
+        raise InvalidRequest(f"Choose a password of at least {MINIMUM_PASSWORD_LENGTH} characters.")
+
+
+async def set_password(connection: asyncpg.Connection, user_id: str, password: str, now: datetime) -> None:
+    check_new_password(password)
+    await connection.execute(
+        """
+        INSERT INTO accounts (user_id, password_hash, changed_at) VALUES ($1, $2, $3)
+        ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, changed_at = excluded.changed_at
+        """,
+        user_id,
+        _hasher.hash(password),
+        now,
+    )
+
+
+async def request_password_link(connection: asyncpg.Connection, email: str, now: datetime) -> None:
+    """Announce a one-time link for the user with this email, if there is one (the caller says the same either
+    way)."""
+    user_id = await user_id_for_email(connection, email)
+    person = await find_person(connection, user_id) if user_id else None
+    if person is None:
+        return
+    request_id = str(uuid.uuid4())
+    await connection.execute(
+        "INSERT INTO password_requests (request_id, user_id, requested_at, expires_at) VALUES ($1, $2, $3, $4)",
+        uuid.UUID(request_id),
+        person.id,
+        now,
+        now + LINK_LIFETIME,
+    )
+    await outbox.record(
+        connection,
+        service="claims",
+        topic=ACCOUNTS,
+        aggregate_type="user",
+        aggregate_id=person.id,
+        event=PasswordLinkRequested(
+            request_id=request_id,
+            user_id=person.id,
+            name=person.name,
+            email=person.email,
+            requested_at=now,
+            expires_at=now + LINK_LIFETIME,
+        ),
+    )
+
+
+async def usable_password_request(connection: asyncpg.Connection, request_id: str, now: datetime) -> str:
+    """The user id the request is for; NotAllowed when the link was used already or has expired."""
+    row = await connection.fetchrow(
+        "SELECT user_id, expires_at, used_at FROM password_requests WHERE request_id = $1", uuid.UUID(request_id)
+    )
+    if row is None or row["used_at"] is not None or row["expires_at"] <= now:
+        raise NotAllowed(
+            "This password link has been used already or has expired. Ask for a new one from the login page."
+        )
+    return row["user_id"]
+
+
+async def use_password_link(connection: asyncpg.Connection, request_id: str, password: str, now: datetime) -> Person:
+    """Set the password through the link, once; every other link the user was sent stops working too."""
+    await connection.execute("SELECT 1 FROM password_requests WHERE request_id = $1 FOR UPDATE", uuid.UUID(request_id))
+    user_id = await usable_password_request(connection, request_id, now)
+    await set_password(connection, user_id, password, now)
+    await connection.execute(
+        "UPDATE password_requests SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL", user_id, now
+    )
+    person = await find_person(connection, user_id)
+    assert person is not None, "a password request is only made for a known user"
+    return person
+
+
+async def log_in(pool: asyncpg.Pool, email: str, password: str, address: str, now: datetime) -> Person:
+    """The user, when the email and password match; TooManyAttempts or NotAllowed (one message) otherwise."""
+    account_key, address_key = f"account:{email.strip().lower()}", f"address:{address}"
+    async with pool.acquire() as connection:
+        await _refuse_when_throttled(connection, account_key, address_key, now)
+        user_id = await user_id_for_email(connection, email.strip())
+        password_hash = (
+            await connection.fetchval("SELECT password_hash FROM accounts WHERE user_id = $1", user_id)
+            if user_id
+            else None
+        )
+        if _verify(password_hash or _UNKNOWN_USER_HASH, password) and password_hash and user_id:
+            await connection.execute("DELETE FROM login_failures WHERE throttle_key = $1", account_key)
+            person = await find_person(connection, user_id)
+            assert person is not None
+            return person
+        await connection.executemany(
+            "INSERT INTO login_failures (throttle_key, failed_at) VALUES ($1, $2)",
+            [(account_key, now), (address_key, now)],
+        )
+    raise NotAllowed(WRONG_LOGIN)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def _refuse_when_throttled(connection: asyncpg.Connection, account_key: str, address_key: str, now) -> None:
+    since = now - THROTTLE_WINDOW
+    await connection.execute("DELETE FROM login_failures WHERE failed_at < $1", since)
+    failures = {
+        row["throttle_key"]: row["failures"]
+        for row in await connection.fetch(
+            """
+            SELECT throttle_key, count(*) AS failures FROM login_failures
+            WHERE throttle_key = ANY($1::text[]) AND failed_at >= $2 GROUP BY throttle_key
+            """,
+            [account_key, address_key],
+            since,
+        )
+    }
+    if failures.get(account_key, 0) >= FAILURES_PER_ACCOUNT or failures.get(address_key, 0) >= FAILURES_PER_ADDRESS:
+        minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
+        raise TooManyAttempts(
+            f"Too many attempts to log in. Wait {minutes} minutes and try again, or set a new password."
+        )

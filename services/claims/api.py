@@ -1,0 +1,147 @@
+"""The claims API: bearer tokens for API clients, and the administrators' claims (on a contact's behalf, and
+the claims of a period)."""
+
+import uuid
+from dataclasses import asdict
+from decimal import Decimal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, EmailStr, Field
+
+from services.claims import accounts, actions
+from services.claims.actions import ClaimView, NotArrivedYet
+from shared.errors import NotFound
+from shared.sessions import CurrentSession, issue_session_token
+
+router = APIRouter(prefix="/api", tags=["claims API"])
+
+
+class Credentials(BaseModel):
+    email: EmailStr
+    password: str = Field(min_length=1)
+
+
+class SessionToken(BaseModel):
+    token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class OnBehalfRequest(BaseModel):
+    contact_user_id: str = Field(min_length=1, description="The progress claim contact the claim is made for.")
+
+
+class ClaimLineOut(BaseModel):
+    line_id: str
+    cost_code: str
+    description: str
+    scheduled_value: Decimal
+    previous: Decimal
+    this_period: Decimal
+    materials_stored: Decimal
+    total_to_date: Decimal
+    percent_complete: Decimal
+    balance_to_finish: Decimal
+    retention: Decimal
+
+
+class ClaimOut(BaseModel):
+    claim_id: str
+    period_id: str
+    project_id: str
+    commitment_id: str
+    commitment_number: str
+    status: str
+    contact: dict
+    created_by: dict
+    on_behalf: bool
+    currency: str
+    retention_percent: Decimal
+    lines: list[ClaimLineOut]
+    total_completed_and_stored: Decimal
+    retention: Decimal
+    total_earned_less_retention: Decimal
+    less_previous_claims: Decimal
+    current_payment_due: Decimal
+
+
+@router.post("/sessions", status_code=201)
+async def create_session(request: Request, credentials: Credentials) -> SessionToken:
+    """A bearer token for the email and password (throttled like the login page)."""
+    settings = request.app.state.settings
+    address = request.client.host if request.client else "unknown"
+    person = await accounts.log_in(
+        request.app.state.pool, credentials.email, credentials.password, address, request.app.state.clock()
+    )
+    return SessionToken(
+        token=issue_session_token(settings, person.id, person.email), expires_in=settings.session_max_age_seconds
+    )
+
+
+@router.post("/billing-periods/{period_id}/commitments/{commitment_id}/claims", status_code=201)
+async def create_claim_on_behalf(
+    request: Request, session: CurrentSession, period_id: str, commitment_id: str, body: OnBehalfRequest
+) -> ClaimOut:
+    """An administrator creates the claim for a named contact, before or after the due date (rule 15)."""
+    view = await actions.create_on_behalf(
+        request.app.state.pool,
+        session.user_id,
+        _period_id(period_id),
+        commitment_id,
+        body.contact_user_id,
+        request.app.state.clock(),
+    )
+    return _claim_out(view)
+
+
+@router.get("/billing-periods/{period_id}/claims")
+async def claims_of_period(request: Request, session: CurrentSession, period_id: str) -> list[ClaimOut]:
+    views = await actions.claims_of_period(
+        request.app.state.pool, session.user_id, _period_id(period_id), request.app.state.clock()
+    )
+    return [_claim_out(view) for view in views]
+
+
+@router.get("/claims/{claim_id}")
+async def claim(request: Request, session: CurrentSession, claim_id: str) -> ClaimOut:
+    try:
+        view = await actions.view_claim(
+            request.app.state.pool, session.user_id, _uuid(claim_id, "progress claim"), request.app.state.clock()
+        )
+    except NotArrivedYet as error:
+        raise NotFound("The claim's period or commitment has not reached the claims service yet.") from error
+    return _claim_out(view)
+
+
+def _period_id(period_id: str) -> str:
+    return _uuid(period_id, "billing period")
+
+
+def _uuid(text: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError as error:
+        raise NotFound(f"There is no {what} {text}.") from error
+
+
+def _claim_out(view: ClaimView) -> ClaimOut:
+    claim, money = view.claim, view.worked_out
+    return ClaimOut(
+        claim_id=claim.claim_id,
+        period_id=claim.period_id,
+        project_id=claim.project_id,
+        commitment_id=claim.commitment_id,
+        commitment_number=view.commitment.number,
+        status=claim.status,
+        contact=claim.contact.model_dump(),
+        created_by=claim.created_by.model_dump(),
+        on_behalf=claim.on_behalf,
+        currency=view.commitment.currency,
+        retention_percent=money.retention_percent,
+        lines=[ClaimLineOut(**asdict(line)) for line in money.lines],
+        total_completed_and_stored=money.total_completed_and_stored,
+        retention=money.retention,
+        total_earned_less_retention=money.total_earned_less_retention,
+        less_previous_claims=money.less_previous_claims,
+        current_payment_due=money.current_payment_due,
+    )

@@ -1,0 +1,121 @@
+"""The money of a progress claim (rule 17): per schedule of values line and in total, in Decimal, to the cent.
+
+Each line's retention is rounded half-up to the cent and the totals are the sums of the lines, so the page's
+columns always add up to its totals. "Less previous claims" is what the commitment's previous claim earned
+less retention, so claim after claim the payments due add up to what has been earned.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def to_cents(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class AmountError(ValueError):
+    """An amount a person typed that cannot be claimed; the message says why, next to the field."""
+
+
+def parse_amount(text: str) -> Decimal:
+    """An amount as typed ("1,250.50", "$80", "" for nothing), or AmountError saying what is wrong."""
+    cleaned = text.strip().replace(",", "").removeprefix("$").strip()
+    if not cleaned:
+        return ZERO
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation as error:
+        raise AmountError("Enter an amount in dollars and cents, such as 1250.50.") from error
+    if not amount.is_finite():
+        raise AmountError("Enter an amount in dollars and cents, such as 1250.50.")
+    if amount < 0:
+        raise AmountError("Enter an amount of zero or more.")
+    if amount != amount.quantize(CENT):
+        raise AmountError("Enter the amount to the cent: at most two digits after the point.")
+    return amount.quantize(CENT)
+
+
+@dataclass(frozen=True)
+class LineInput:
+    line_id: str
+    cost_code: str
+    description: str
+    scheduled_value: Decimal
+    previous: Decimal  # work completed in previous claims
+    this_period: Decimal
+    materials_stored: Decimal
+
+
+@dataclass(frozen=True)
+class Line:
+    line_id: str
+    cost_code: str
+    description: str
+    scheduled_value: Decimal
+    previous: Decimal
+    this_period: Decimal
+    materials_stored: Decimal
+    total_to_date: Decimal
+    percent_complete: Decimal  # of the scheduled value, to one decimal place
+    balance_to_finish: Decimal
+    retention: Decimal
+
+
+@dataclass(frozen=True)
+class Claim:
+    lines: tuple[Line, ...]
+    retention_percent: Decimal
+    scheduled_value: Decimal
+    total_completed_and_stored: Decimal
+    retention: Decimal
+    total_earned_less_retention: Decimal
+    less_previous_claims: Decimal
+    current_payment_due: Decimal
+
+
+def over_claimed(line: LineInput) -> bool:
+    return line.previous + line.this_period + line.materials_stored > line.scheduled_value
+
+
+def work_out(lines: Sequence[LineInput], retention_percent: Decimal, previously_earned: Decimal) -> Claim:
+    """The claim's columns and totals; `previously_earned` is the previous claim's earned less retention."""
+    worked = tuple(_line(line, retention_percent) for line in lines)
+    total = sum((line.total_to_date for line in worked), ZERO)
+    retention = sum((line.retention for line in worked), ZERO)
+    earned = total - retention
+    return Claim(
+        lines=worked,
+        retention_percent=retention_percent,
+        scheduled_value=sum((line.scheduled_value for line in worked), ZERO),
+        total_completed_and_stored=total,
+        retention=retention,
+        total_earned_less_retention=earned,
+        less_previous_claims=previously_earned,
+        current_payment_due=earned - previously_earned,
+    )
+
+
+def _line(line: LineInput, retention_percent: Decimal) -> Line:
+    total = line.previous + line.this_period + line.materials_stored
+    percent = (
+        (total * 100 / line.scheduled_value).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        if line.scheduled_value
+        else Decimal("0.0")
+    )
+    return Line(
+        line_id=line.line_id,
+        cost_code=line.cost_code,
+        description=line.description,
+        scheduled_value=line.scheduled_value,
+        previous=line.previous,
+        this_period=line.this_period,
+        materials_stored=line.materials_stored,
+        total_to_date=total,
+        percent_complete=percent,
+        balance_to_finish=line.scheduled_value - total,
+        retention=to_cents(total * retention_percent / 100),
+    )

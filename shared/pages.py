@@ -1,0 +1,40 @@
+"""What every service's web pages share: the base template and message page, and how a page is rendered."""
+
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+_SHARED_TEMPLATES = Path(__file__).parent / "templates"
+
+
+def templates_for(service_templates: Path) -> Jinja2Templates:
+    """The service's own templates, then the shared ones (`base.html`, `message.html`); always autoescaped."""
+    loader = ChoiceLoader([FileSystemLoader(service_templates), FileSystemLoader(_SHARED_TEMPLATES)])
+    return Jinja2Templates(env=Environment(loader=loader, autoescape=select_autoescape(default=True)))
+
+
+def render(
+    templates: Jinja2Templates, request: Request, template: str, context: dict, status_code: int = 200
+) -> HTMLResponse:
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    # Links may carry a token that is someone's key (an invite, a password link): no Referer takes it along.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def message_page(
+    templates: Jinja2Templates,
+    request: Request,
+    status_code: int,
+    heading: str,
+    message: str,
+    *,
+    refresh_seconds: int = 0,
+    link: tuple[str, str] | None = None,
+) -> HTMLResponse:
+    """A page that says one thing; `link` is (text, url) for where to go next."""
+    context = {"heading": heading, "message": message, "refresh_seconds": refresh_seconds, "link": link}
+    return render(templates, request, "message.html", context, status_code)

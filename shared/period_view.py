@@ -1,0 +1,73 @@
+"""A service's own view of billing periods, kept from `billing.periods` in its `periods` table.
+
+Events may come in any order: `due_as_of` is the time of the event that set the due date, so an older one
+arriving late changes nothing; the dates of an opening fill in whenever it arrives; a closure is final.
+"""
+
+import uuid
+from datetime import date, datetime
+
+import asyncpg
+
+from shared.envelope import CloudEvent
+from shared.events import (
+    BILLING_PERIODS,
+    BillingPeriodClosed,
+    BillingPeriodDueDateChanged,
+    BillingPeriodOpened,
+)
+from shared.messaging import Route
+
+
+async def period_opened(connection: asyncpg.Connection, event: CloudEvent, opened: BillingPeriodOpened) -> None:
+    await connection.execute(
+        """
+        INSERT INTO periods (period_id, project_id, start_date, end_date) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (period_id) DO UPDATE SET
+            project_id = excluded.project_id, start_date = excluded.start_date, end_date = excluded.end_date
+        """,
+        uuid.UUID(opened.period_id),
+        opened.project_id,
+        opened.start_date,
+        opened.end_date,
+    )
+    await _due_date(connection, opened.period_id, opened.due_date, opened.due_at, opened.opened_at)
+
+
+async def due_date_changed(
+    connection: asyncpg.Connection, event: CloudEvent, changed: BillingPeriodDueDateChanged
+) -> None:
+    await _due_date(connection, changed.period_id, changed.due_date, changed.due_at, changed.changed_at)
+
+
+async def period_closed(connection: asyncpg.Connection, event: CloudEvent, closed: BillingPeriodClosed) -> None:
+    await connection.execute(
+        "INSERT INTO periods (period_id, closed) VALUES ($1, true) ON CONFLICT (period_id) DO UPDATE SET closed = true",
+        uuid.UUID(closed.period_id),
+    )
+
+
+async def _due_date(connection, period_id: str, due_date: date, due_at: datetime, as_of: datetime) -> None:
+    await connection.execute(
+        """
+        INSERT INTO periods AS current (period_id, due_date, due_at, due_as_of) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (period_id) DO UPDATE SET
+            due_date = excluded.due_date, due_at = excluded.due_at, due_as_of = excluded.due_as_of
+        WHERE current.due_as_of IS NULL OR current.due_as_of < excluded.due_as_of
+        """,
+        uuid.UUID(period_id),
+        due_date,
+        due_at,
+        as_of,
+    )
+
+
+def period_routes() -> dict[str, dict[str, Route]]:
+    """The `billing.periods` routes that keep the view, for `shared.messaging.consume`."""
+    return {
+        BILLING_PERIODS: {
+            BillingPeriodOpened.TYPE: Route(BillingPeriodOpened, period_opened),
+            BillingPeriodDueDateChanged.TYPE: Route(BillingPeriodDueDateChanged, due_date_changed),
+            BillingPeriodClosed.TYPE: Route(BillingPeriodClosed, period_closed),
+        }
+    }

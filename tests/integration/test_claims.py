@@ -1,0 +1,435 @@
+"""The claims service over real HTTP and PostgreSQL: login, the claim page, the due date, claims made on a
+contact's behalf, and who may do what (rule 19). ERP records and periods are stored through the service's
+own handlers here; tests/integration/test_claims_events.py sends them through Kafka."""
+
+import re
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import pytest
+
+from services.claims import accounts
+from services.claims.app import definition as claims
+from shared import period_view
+from shared.erp import apply_commitment, apply_member_upserted
+from shared.events import BillingPeriodOpened, Person
+from tests.factories import commitment, erp_event, member
+from tests.support import running_service, service_settings
+
+DUE_AT = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)  # the end of 5 December in Sydney
+BEFORE = datetime(2026, 11, 20, tzinfo=UTC)
+AFTER = DUE_AT + timedelta(seconds=1)
+PASSWORD = "correct horse battery"
+
+JANE = ("U-9", "Jane Citizen", "read_only")  # progress claim contact of the commitment
+RAJ = ("U-10", "Raj Singh", "read_only")  # contact of another commitment only
+NELL = ("U-11", "Nell Jones", "none")  # designated on the commitment, but no Commitments permission
+ALEX = ("U-1", "Alex Admin", "admin")  # the contractor's administrator
+
+
+@pytest.fixture
+async def desk(infrastructure, database_for):
+    database = await database_for("claims")
+    settings = service_settings(infrastructure, "claims", database.url)
+    async with running_service(claims, settings) as service:
+        service.app.state.clock.set(BEFORE)
+        desk = ClaimsDesk(service, database.pool)
+        await desk.seed()
+        yield desk
+        for client in desk.clients:
+            await client.aclose()
+
+
+class ClaimsDesk:
+    def __init__(self, service, pool):
+        self.service = service
+        self.pool = pool
+        self.clients: list[httpx.AsyncClient] = []
+        self.project = f"P-{uuid.uuid4().hex[:8]}"
+        self.commitment_id = f"{self.project}-SC-1"
+        self.period_id = str(uuid.uuid4())
+        self.domain = f"{self.project.lower()}.example"
+
+    def email(self, user) -> str:
+        return f"{user[1].split()[0].lower()}@{self.domain}"
+
+    def contact(self, user) -> dict:
+        return {"user_id": user[0], "name": user[1], "email": self.email(user)}
+
+    async def seed(self) -> None:
+        sheet = commitment(
+            self.commitment_id,
+            project_id=self.project,
+            invoice_contacts=[self.contact(JANE), self.contact(NELL)],
+            schedule_of_values=[
+                {"line_id": "1", "cost_code": "03-300", "description": "Footings", "scheduled_value": "125000.00"},
+                {
+                    "line_id": "2",
+                    "cost_code": "03-400",
+                    "description": "<script>Walls</script>",
+                    "scheduled_value": "80000.00",
+                },
+            ],
+        )
+        other = commitment(f"{self.project}-SC-2", project_id=self.project, invoice_contacts=[self.contact(RAJ)])
+        opened = BillingPeriodOpened(
+            period_id=self.period_id,
+            project_id=self.project,
+            project_name="Harbour Tower",
+            project_timezone="Australia/Sydney",
+            start_date=date(2026, 11, 1),
+            end_date=date(2026, 11, 30),
+            due_date=date(2026, 12, 5),
+            due_at=DUE_AT,
+            opened_by=Person(id=ALEX[0], name=ALEX[1], email=self.email(ALEX)),
+            opened_at=BEFORE,
+        )
+        async with self.pool.acquire() as connection:
+            await apply_commitment(connection, sheet)
+            await apply_commitment(connection, other)
+            for user in (JANE, RAJ, NELL, ALEX):
+                person = member(
+                    user[0], project_id=self.project, permission=user[2], name=user[1], email=self.email(user)
+                )
+                await apply_member_upserted(connection, person, erp_event(person))
+                await accounts.set_password(connection, user[0], PASSWORD, BEFORE)
+            await period_view.period_opened(connection, erp_event(opened), opened)
+
+    def at(self, moment: datetime) -> None:
+        self.service.app.state.clock.set(moment)
+
+    def browser(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=self.service.base_url)
+        self.clients.append(client)
+        return client
+
+    async def logged_in(self, user) -> httpx.AsyncClient:
+        client = self.browser()
+        response = await log_in(client, self.email(user), PASSWORD)
+        assert response.status_code == 303, response.text
+        return client
+
+    @property
+    def new_claim_url(self) -> str:
+        return f"/claims/new?commitment={self.commitment_id}&period={self.period_id}"
+
+    async def open_claim(self, user) -> tuple[httpx.AsyncClient, str]:
+        """The user's browser, and the claim page's path after following /claims/new."""
+        client = await self.logged_in(user)
+        response = await client.get(self.new_claim_url)
+        assert response.status_code == 303, response.text
+        return client, response.headers["location"]
+
+    async def events(self, event_type: str) -> list[dict]:
+        rows = await self.pool.fetch("SELECT envelope FROM outbox WHERE event_type = $1 ORDER BY position", event_type)
+        return [row["envelope"]["data"] for row in rows]
+
+    async def api_token(self, user) -> str:
+        async with httpx.AsyncClient(base_url=self.service.base_url) as client:
+            response = await client.post("/api/sessions", json={"email": self.email(user), "password": PASSWORD})
+        assert response.status_code == 201, response.text
+        return response.json()["token"]
+
+    async def create_on_behalf(self, user, contact_user_id: str = JANE[0]) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.service.base_url) as client:
+            return await client.post(
+                f"/api/billing-periods/{self.period_id}/commitments/{self.commitment_id}/claims",
+                json={"contact_user_id": contact_user_id},
+                headers={"Authorization": f"Bearer {await self.api_token(user)}"},
+            )
+
+
+def csrf_of(page: httpx.Response, action: str | None = None) -> str:
+    """The CSRF token of the page's form that posts to `action` (or of its first form)."""
+    form = page.text if action is None else page.text[page.text.index(f'action="{action}"') :]
+    return re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+
+
+async def log_in(client: httpx.AsyncClient, email: str, password: str, next: str = "/claims") -> httpx.Response:
+    form = await client.get("/login", params={"next": next})
+    return await client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_of(form), "next": next}
+    )
+
+
+async def fill_in(client: httpx.AsyncClient, claim_path: str, action: str, **amounts: str) -> httpx.Response:
+    page = await client.get(claim_path)
+    fields = {name.replace("__", "."): value for name, value in amounts.items()}
+    return await client.post(claim_path, data={"csrf_token": csrf_of(page, claim_path), "action": action, **fields})
+
+
+# --- Logging in ---
+
+
+async def test_the_claim_link_asks_for_login_and_returns_there_after_it(desk):
+    browser = desk.browser()
+    asked = await browser.get(desk.new_claim_url)
+    assert asked.status_code == 303
+    assert asked.headers["location"].startswith("/login?next=")
+    login_page = await browser.get(asked.headers["location"])
+    assert "Log in to make your progress claim" in login_page.text
+    logged_in = await log_in(browser, desk.email(JANE), PASSWORD, next=desk.new_claim_url)
+    assert logged_in.headers["location"] == desk.new_claim_url
+    cookie = logged_in.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    claim = await browser.get(desk.new_claim_url, follow_redirects=True)
+    assert claim.status_code == 200
+    assert "New Progress Claim" in claim.text and "Footings" in claim.text
+
+
+async def test_a_login_link_cannot_send_anyone_to_another_site(desk):
+    response = await log_in(desk.browser(), desk.email(JANE), PASSWORD, next="//evil.example/claims")
+    assert response.headers["location"] == "/claims"
+
+
+async def test_a_wrong_password_and_an_unknown_email_are_refused_alike(desk):
+    wrong = await log_in(desk.browser(), desk.email(JANE), "not the password")
+    unknown = await log_in(desk.browser(), f"nobody@{desk.domain}", "not the password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert accounts.WRONG_LOGIN in wrong.text and accounts.WRONG_LOGIN in unknown.text
+    api = httpx.AsyncClient(base_url=desk.service.base_url)
+    desk.clients.append(api)
+    by_api = await api.post("/api/sessions", json={"email": f"nobody@{desk.domain}", "password": "x"})
+    assert by_api.status_code == 403 and by_api.json()["detail"] == accounts.WRONG_LOGIN
+
+
+async def test_login_is_throttled_per_account_even_with_the_right_password(desk):
+    for _ in range(accounts.FAILURES_PER_ACCOUNT):
+        assert (await log_in(desk.browser(), desk.email(JANE), "guess")).status_code == 401
+    throttled = await log_in(desk.browser(), desk.email(JANE), PASSWORD)
+    assert throttled.status_code == 429
+    assert "Too many attempts" in throttled.text
+    # Another account from the same address is not locked out by Jane's.
+    assert (await log_in(desk.browser(), desk.email(RAJ), PASSWORD)).status_code == 303
+    desk.at(BEFORE + accounts.THROTTLE_WINDOW + timedelta(seconds=1))
+    assert (await log_in(desk.browser(), desk.email(JANE), PASSWORD)).status_code == 303
+
+
+async def test_login_is_throttled_per_address_across_accounts(desk):
+    for number in range(accounts.FAILURES_PER_ADDRESS):
+        await log_in(desk.browser(), f"guess{number}@{desk.domain}", "guess")
+    assert (await log_in(desk.browser(), desk.email(RAJ), PASSWORD)).status_code == 429
+
+
+async def test_logging_out_ends_the_session(desk):
+    browser = await desk.logged_in(JANE)
+    page = await browser.get("/claims")
+    assert "My invites and claims" in page.text
+    assert (await browser.post("/logout", data={})).status_code == 403  # no CSRF token
+    logged_out = await browser.post("/logout", data={"csrf_token": csrf_of(page, "/logout")})
+    assert logged_out.status_code == 303
+    assert (await browser.get("/claims")).headers["location"].startswith("/login")
+
+
+# --- Setting a password by emailed link ---
+
+
+async def test_a_password_link_is_announced_only_for_a_known_email_and_the_page_says_the_same(desk):
+    browser = desk.browser()
+    form = await browser.get("/password/new")
+    known = await browser.post("/password/new", data={"email": desk.email(RAJ), "csrf_token": csrf_of(form)})
+    unknown = await browser.post("/password/new", data={"email": f"who@{desk.domain}", "csrf_token": csrf_of(form)})
+    assert known.status_code == unknown.status_code == 200
+    assert known.text.replace(desk.email(RAJ), "EMAIL") == unknown.text.replace(f"who@{desk.domain}", "EMAIL")
+    [requested] = await desk.events("accounts.password_link_requested.v1")
+    assert requested["user_id"] == RAJ[0] and requested["email"] == desk.email(RAJ)
+    assert "token" not in str(requested)
+
+
+async def test_a_password_link_sets_the_password_once_and_logs_in(desk):
+    from shared.password_links import password_link_token
+
+    async with desk.pool.acquire() as connection:
+        await accounts.request_password_link(connection, desk.email(RAJ), BEFORE)
+    [requested] = await desk.events("accounts.password_link_requested.v1")
+    link = f"/password/{password_link_token(desk.service.settings, requested['request_id'])}"
+    browser = desk.browser()
+    form = await browser.get(link)
+    assert form.status_code == 200
+    short = await browser.post(link, data={"password": "short", "confirmation": "short", "csrf_token": csrf_of(form)})
+    assert short.status_code == 422 and "at least 10 characters" in short.text
+    new_password = "a much better password"
+    done = await browser.post(
+        link, data={"password": new_password, "confirmation": new_password, "csrf_token": csrf_of(form)}
+    )
+    assert done.status_code == 303
+    assert "Your password is set" in (await browser.get(done.headers["location"])).text
+    assert (await log_in(desk.browser(), desk.email(RAJ), new_password)).status_code == 303
+    again = await desk.browser().get(link)
+    assert again.status_code == 410 and "used already or has expired" in again.text
+    altered = await desk.browser().get(link[:-2] + ("AA" if not link.endswith("AA") else "BB"))
+    assert altered.status_code == 400
+
+
+# --- Who may make the claim (rule 19) ---
+
+
+async def test_the_right_contact_gets_the_claim_page_with_the_commitments_lines(desk):
+    browser, claim_path = await desk.open_claim(JANE)
+    page = await browser.get(claim_path)
+    assert page.status_code == 200
+    for expected in ("SC-1", "Footings", "125,000.00", "&lt;script&gt;Walls&lt;/script&gt;", "Save draft", "Submit"):
+        assert expected in page.text
+    assert "<script>Walls" not in page.text
+    [created] = await desk.events("billing.claim.created.v1")
+    assert created["cause"] == "claim_page" and created["on_behalf"] is False
+    assert created["contact"]["user_id"] == JANE[0]
+
+
+@pytest.mark.parametrize("user", [RAJ, NELL], ids=["contact of another commitment", "no Commitments permission"])
+async def test_others_are_refused_with_a_clear_page(desk, user):
+    browser = await desk.logged_in(user)
+    response = await browser.get(desk.new_claim_url)
+    assert response.status_code == 403
+    assert "You cannot make this progress claim" in response.text
+    assert "Read Only" in response.text
+    assert await desk.pool.fetchval("SELECT count(*) FROM claims") == 0
+
+
+async def test_an_administrator_sees_the_contacts_claim_but_does_not_make_one_by_opening_the_link(desk):
+    administrator = await desk.logged_in(ALEX)
+    before = await administrator.get(desk.new_claim_url)
+    assert before.status_code == 404 and "on a contact&#39;s behalf" in before.text
+    _, claim_path = await desk.open_claim(JANE)
+    assert (await administrator.get(claim_path)).status_code == 200
+    assert (await (await desk.logged_in(RAJ)).get(claim_path)).status_code == 403
+
+
+# --- Filling in and submitting ---
+
+
+async def test_the_money_is_worked_out_on_the_server_and_submitting_announces_it(desk):
+    browser, claim_path = await desk.open_claim(JANE)
+    saved = await fill_in(browser, claim_path, "save", this_period__1="30,000", stored__1="2500", this_period__2="8000")
+    assert saved.status_code == 303
+    page = await browser.get(saved.headers["location"])
+    assert "Your draft has been saved" in page.text
+    assert re.search(r'id="total-completed">40,500.00<', page.text)
+    assert re.search(r'id="retention">2,025.00<', page.text)
+    assert re.search(r'id="current-payment-due">AUD 38,475.00<', page.text)
+    submitted = await fill_in(
+        browser, claim_path, "submit", this_period__1="30000.00", stored__1="2500.00", this_period__2="8000.00"
+    )
+    assert submitted.status_code == 303
+    page = await browser.get(submitted.headers["location"])
+    assert "Submitted, under review" in page.text and "Submit</button>" not in page.text
+    [event] = await desk.events("billing.claim.submitted.v1")
+    assert event["totals"] == {
+        "currency": "AUD",
+        "total_completed_and_stored": "40500.00",
+        "retention": "2025.00",
+        "total_earned_less_retention": "38475.00",
+        "less_previous_claims": "0.00",
+        "current_payment_due": "38475.00",
+    }
+    assert event["submitted_by"]["id"] == JANE[0]
+    again = await browser.post(claim_path, data={"csrf_token": csrf_of(page, claim_path), "action": "submit"})
+    assert again.status_code == 409 and len(await desk.events("billing.claim.submitted.v1")) == 1
+
+
+async def test_amounts_that_cannot_be_claimed_get_a_message_next_to_the_field_and_nothing_is_saved(desk):
+    browser, claim_path = await desk.open_claim(JANE)
+    response = await fill_in(
+        browser, claim_path, "submit", this_period__1="-5", stored__1="ten", this_period__2="80000.01"
+    )
+    assert response.status_code == 422
+    assert re.search(r'id="this_period.1-error">Enter an amount of zero or more', response.text)
+    assert re.search(r'id="stored.1-error">Enter an amount in dollars and cents', response.text)
+    assert 'value="-5"' in response.text  # what was typed is shown again
+    over = await fill_in(browser, claim_path, "submit", this_period__2="80000.01")
+    assert over.status_code == 422
+    assert re.search(r'id="this_period.2-error">This claims more than the line&#39;s scheduled value', over.text)
+    assert await desk.pool.fetchval("SELECT count(*) FROM claim_lines") == 0
+    assert await desk.events("billing.claim.submitted.v1") == []
+
+
+async def test_a_claim_form_without_its_csrf_token_changes_nothing(desk):
+    browser, claim_path = await desk.open_claim(JANE)
+    response = await browser.post(claim_path, data={"action": "submit", "this_period.1": "100"})
+    assert response.status_code == 403
+    stolen = csrf_of(await browser.get(claim_path), claim_path)
+    raj = await desk.logged_in(RAJ)  # another user's session with Jane's token
+    assert (await raj.post(claim_path, data={"csrf_token": stolen, "action": "submit"})).status_code == 403
+    for path, data in (
+        ("/login", {"email": desk.email(JANE), "password": PASSWORD}),
+        ("/password/new", {"email": desk.email(JANE)}),
+    ):
+        assert (await desk.browser().post(path, data=data)).status_code == 403
+    assert await desk.events("billing.claim.submitted.v1") == []
+    assert await desk.events("accounts.password_link_requested.v1") == []
+
+
+# --- The due date, and claims on a contact's behalf ---
+
+
+async def test_after_the_due_date_a_contact_is_refused_and_the_attempt_announced(desk):
+    browser = await desk.logged_in(JANE)
+    desk.at(AFTER)
+    response = await browser.get(desk.new_claim_url)
+    assert response.status_code == 409
+    assert "due date for this billing period has passed" in response.text
+    assert "create the claim on your behalf" in response.text
+    assert await desk.pool.fetchval("SELECT count(*) FROM claims") == 0
+    [rejected] = await desk.events("billing.claim.attempt_rejected.v1")
+    assert rejected["reason"] == "due_date_passed" and rejected["attempt"] == "create"
+    assert rejected["attempted_by"]["id"] == JANE[0]
+
+
+async def test_a_contact_cannot_submit_after_the_due_date_but_an_administrator_creates_the_claim_on_their_behalf(desk):
+    browser = await desk.logged_in(JANE)
+    desk.at(AFTER)
+    created = await desk.create_on_behalf(ALEX)
+    assert created.status_code == 201, created.text
+    claim = created.json()
+    assert claim["on_behalf"] is True
+    assert claim["contact"]["user_id"] == JANE[0] and claim["created_by"]["id"] == ALEX[0]
+    assert [line["line_id"] for line in claim["lines"]] == ["1", "2"]
+    [event] = await desk.events("billing.claim.created.v1")
+    assert event["cause"] == "administrator" and event["created_by"]["id"] == ALEX[0]
+    assert event["contact"]["user_id"] == JANE[0]
+    page = await browser.get(f"/claims/{claim['claim_id']}")
+    assert "The due date has passed" in page.text and "Submit</button>" not in page.text
+    claim_path = f"/claims/{claim['claim_id']}"
+    refused = await browser.post(claim_path, data={"csrf_token": csrf_of(page, claim_path), "action": "submit"})
+    assert refused.status_code == 409
+    assert (await desk.events("billing.claim.attempt_rejected.v1"))[0]["attempt"] == "submit"
+    administrator = await desk.logged_in(ALEX)
+    submitted = await fill_in(administrator, f"/claims/{claim['claim_id']}", "submit", this_period__1="1000")
+    assert submitted.status_code == 303
+    [event] = await desk.events("billing.claim.submitted.v1")
+    assert event["submitted_by"]["id"] == ALEX[0] and event["contact"]["user_id"] == JANE[0]
+
+
+async def test_the_on_behalf_api_checks_who_asks_for_whom_and_makes_one_claim(desk):
+    url = f"/api/billing-periods/{desk.period_id}/commitments/{desk.commitment_id}/claims"
+    async with httpx.AsyncClient(base_url=desk.service.base_url) as client:
+        assert (await client.post(url, json={"contact_user_id": JANE[0]})).status_code == 401
+    assert (await desk.create_on_behalf(JANE)).status_code == 403
+    not_a_contact = await desk.create_on_behalf(ALEX, contact_user_id=RAJ[0])
+    assert not_a_contact.status_code == 422 and "not a progress claim contact" in not_a_contact.json()["detail"]
+    assert (await desk.create_on_behalf(ALEX)).status_code == 201
+    second = await desk.create_on_behalf(ALEX, contact_user_id=NELL[0])
+    assert second.status_code == 409 and "one claim per commitment per period" in second.json()["detail"]
+    token = await desk.api_token(ALEX)
+    async with httpx.AsyncClient(base_url=desk.service.base_url) as client:
+        listed = await client.get(
+            f"/api/billing-periods/{desk.period_id}/claims", headers={"Authorization": f"Bearer {token}"}
+        )
+        refused = await client.get(
+            f"/api/billing-periods/{desk.period_id}/claims",
+            headers={"Authorization": f"Bearer {await desk.api_token(JANE)}"},
+        )
+        unknown = await client.get(
+            f"/api/billing-periods/{uuid.uuid4()}/claims", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert [claim["contact"]["user_id"] for claim in listed.json()] == [JANE[0]]
+    assert refused.status_code == 403 and unknown.status_code == 404
+
+
+async def test_my_invites_and_claims_lists_the_contacts_own_claims(desk):
+    browser, claim_path = await desk.open_claim(JANE)
+    page = await browser.get("/claims")
+    assert claim_path in page.text and "Draft" in page.text
+    raj = await desk.logged_in(RAJ)
+    assert claim_path not in (await raj.get("/claims")).text
