@@ -1,5 +1,7 @@
-"""The contact's journey in a real browser (headless Chromium): from the invite email to the answer."""
+"""The contact's journey in a real browser (headless Chromium): from the invite email to the answer, and on
+through login to the submitted progress claim."""
 
+import asyncio
 import json
 import re
 import shutil
@@ -7,9 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.claims import accounts
 from services.claims.app import definition as claims
 from services.responses.app import definition as responses
-from shared.events import BILLING_RESPONSES
+from shared.events import BILLING_CLAIMS, BILLING_RESPONSES
 from tests.integration.billing_round import billing_round
 from tests.integration.test_notifier import open_harbour_tower_round
 from tests.support import running_service, service_settings, topic_reader
@@ -79,16 +82,50 @@ async def test_a_contact_follows_the_emailed_link_and_answers_on_a_phone(infrast
                 )
             assert json.loads(declined.value)["type"] == "billing.invite.declined.v1"
 
-            # Raj says Yes and is sent on to the New Progress Claim page for his commitment and period.
+            # Raj says Yes and is sent on to the New Progress Claim page, which asks him to log in first.
             await page.goto(link(messages["raj"], "yes"))
             await page.get_by_role("button", name="Yes").click()
-            await page.wait_for_url(f"{claims_service.base_url}/claims/new?**")
-            assert page.url == (
-                f"{claims_service.base_url}/claims/new?commitment={round_.project}-SC-1&period={period['id']}"
-            )
+            await page.wait_for_url(f"{claims_service.base_url}/login?**")
+            assert f"commitment%3D{round_.project}-SC-1%26period%3D{period['id']}" in page.url
+            await _give_password(claims_database.pool, f"raj@{round_.domain}", "raj's own password")
+            await page.get_by_label("Email").fill(f"raj@{round_.domain}")
+            await page.get_by_label("Password").fill("raj's own password")
+            await page.get_by_role("button", name="Log in").click()
+            while "being prepared" in await page.content():  # the period can outrun the answer's claim
+                await page.wait_for_timeout(500)
+                await page.reload()
+            assert await page.get_by_role("heading", name=re.compile("New Progress Claim: SC-1")).is_visible()
+
+            # He fills in the schedule of values; the server works out the money.
+            await page.get_by_label("Work completed this period, Footings").fill("30,000")
+            await page.get_by_label("Materials presently stored, Footings").fill("2500")
+            await page.get_by_role("button", name="Save draft").click()
+            await page.get_by_text("Your draft has been saved").wait_for()
+            assert await page.locator("#total-completed").inner_text() == "32,500.00"
+            assert await page.locator("#retention").inner_text() == "1,625.00"
+            assert await page.locator("#current-payment-due").inner_text() == "AUD 30,875.00"
+            await page.get_by_role("button", name="Submit").click()
+            await page.get_by_text("Your progress claim has been submitted").wait_for()
+            async with topic_reader(round_.bootstrap, BILLING_CLAIMS) as reader:
+                [submitted] = await reader.wait_for(
+                    lambda r: (
+                        (e := json.loads(r.value))["type"] == "billing.claim.submitted.v1"
+                        and e["data"]["period_id"] == period["id"]
+                    )
+                )
+            assert json.loads(submitted.value)["data"]["totals"]["current_payment_due"] == "30875.00"
 
             # After the due date, Mei sees the banner and no way to say Yes.
             responses_service.app.state.clock.set(datetime(2026, 12, 5, 13, 1, tzinfo=UTC))
             await page.goto(link(messages["mei"], "yes"))
             assert await page.get_by_text("The due date has passed.").is_visible()
             assert await page.get_by_role("button", name="Yes").count() == 0
+
+
+async def _give_password(pool, email: str, password: str) -> None:
+    """As `itb users set-password` would, once the claims service has heard of the user from the ERP."""
+    async with asyncio.timeout(20):
+        while (user_id := await pool.fetchval("SELECT user_id FROM erp_users WHERE email = $1", email)) is None:
+            await asyncio.sleep(0.1)
+    async with pool.acquire() as connection:
+        await accounts.set_password(connection, user_id, password, datetime.now(UTC))

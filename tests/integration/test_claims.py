@@ -122,8 +122,15 @@ class ClaimsDesk:
         return client, response.headers["location"]
 
     async def events(self, event_type: str) -> list[dict]:
+        """This test's events in the outbox (the service also replays earlier tests' events from the topics)."""
         rows = await self.pool.fetch("SELECT envelope FROM outbox WHERE event_type = $1 ORDER BY position", event_type)
-        return [row["envelope"]["data"] for row in rows]
+        events = [row["envelope"]["data"] for row in rows]
+        return [
+            data for data in events if self.period_id == data.get("period_id") or self.domain in data.get("email", "")
+        ]
+
+    async def claims(self) -> int:
+        return await self.pool.fetchval("SELECT count(*) FROM claims WHERE period_id = $1", uuid.UUID(self.period_id))
 
     async def api_token(self, user) -> str:
         async with httpx.AsyncClient(base_url=self.service.base_url) as client:
@@ -284,7 +291,7 @@ async def test_others_are_refused_with_a_clear_page(desk, user):
     assert response.status_code == 403
     assert "You cannot make this progress claim" in response.text
     assert "Read Only" in response.text
-    assert await desk.pool.fetchval("SELECT count(*) FROM claims") == 0
+    assert await desk.claims() == 0
 
 
 async def test_an_administrator_sees_the_contacts_claim_but_does_not_make_one_by_opening_the_link(desk):
@@ -340,7 +347,12 @@ async def test_amounts_that_cannot_be_claimed_get_a_message_next_to_the_field_an
     over = await fill_in(browser, claim_path, "submit", this_period__2="80000.01")
     assert over.status_code == 422
     assert re.search(r'id="this_period.2-error">This claims more than the line&#39;s scheduled value', over.text)
-    assert await desk.pool.fetchval("SELECT count(*) FROM claim_lines") == 0
+    assert (
+        await desk.pool.fetchval(
+            "SELECT count(*) FROM claim_lines WHERE claim_id = $1", uuid.UUID(claim_path.rsplit("/", 1)[1])
+        )
+        == 0
+    )
     assert await desk.events("billing.claim.submitted.v1") == []
 
 
@@ -370,7 +382,7 @@ async def test_after_the_due_date_a_contact_is_refused_and_the_attempt_announced
     assert response.status_code == 409
     assert "due date for this billing period has passed" in response.text
     assert "create the claim on your behalf" in response.text
-    assert await desk.pool.fetchval("SELECT count(*) FROM claims") == 0
+    assert await desk.claims() == 0
     [rejected] = await desk.events("billing.claim.attempt_rejected.v1")
     assert rejected["reason"] == "due_date_passed" and rejected["attempt"] == "create"
     assert rejected["attempted_by"]["id"] == JANE[0]
