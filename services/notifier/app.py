@@ -1,10 +1,12 @@
-"""Bootstrap: what the notifier consumes, and its delivery worker."""
+"""Bootstrap: what the notifier consumes, and its workers that send invites and password links."""
 
 from services.notifier import handlers
 from services.notifier.delivery import DeliveryWorker
 from services.notifier.mailer import SmtpMailer
+from services.notifier.password_delivery import PasswordMailWorker
 from shared.erp import erp_routes
 from shared.events import (
+    ACCOUNTS,
     BILLING_CLAIMS,
     BILLING_PERIODS,
     BILLING_RESPONSES,
@@ -16,6 +18,7 @@ from shared.events import (
     InviteAccepted,
     InviteDeclined,
     InvitesResendRequested,
+    PasswordLinkRequested,
     ProgressClaimCreated,
 )
 from shared.messaging import Route
@@ -38,11 +41,16 @@ def subscriptions(clock):
         InviteDeclined.TYPE: Route(InviteDeclined, handlers.invite_declined),
     }
     routes[BILLING_CLAIMS] = {ProgressClaimCreated.TYPE: Route(ProgressClaimCreated, handlers.claim_created)}
+    routes[ACCOUNTS] = {
+        PasswordLinkRequested.TYPE: Route(PasswordLinkRequested, handlers.password_link_requested),
+    }
     return routes
 
 
 def workers(resources: ServiceResources):
-    return [DeliveryWorker(resources, SmtpMailer(resources.settings))]
+    # One mailer for both: together they keep to the mail server's connection limit.
+    mailer = SmtpMailer(resources.settings)
+    return [DeliveryWorker(resources, mailer), PasswordMailWorker(resources, mailer)]
 
 
 definition = ServiceDefinition(

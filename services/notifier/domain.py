@@ -1,4 +1,4 @@
-"""Who is invited, and when invites and reminders may be sent (DESIGN.md rules 5 to 9), free of I/O."""
+"""Who is invited, and when invites, reminders and password links may be sent (rules 5 to 9), free of I/O."""
 
 import uuid
 from dataclasses import dataclass
@@ -35,6 +35,11 @@ def message_id(invite: str, kind: str, request: str = "") -> str:
 def may_send(due_at: datetime, period_status: str, now: datetime) -> bool:
     """No invite, resend or reminder goes out once the due date has passed or the period closed (rule 7)."""
     return period_status == "open" and now < due_at
+
+
+def may_send_password_link(expires_at: datetime, now: datetime) -> bool:
+    """A password link past its expiry would only be refused when followed: it is not sent at all."""
+    return now < expires_at
 
 
 def reminder_at(due_at: datetime, days_before_due: int | None, timezone: str) -> datetime | None:

@@ -21,6 +21,7 @@ from shared.events import (
     InviteDeclined,
     InviteSkipped,
     InvitesResendRequested,
+    PasswordLinkRequested,
     ProgressClaimCreated,
 )
 
@@ -171,3 +172,10 @@ async def schedule_reminders(connection: asyncpg.Connection, now: datetime) -> i
             "UPDATE periods SET reminders_scheduled = true WHERE period_id = $1", period["period_id"]
         )
     return scheduled
+
+
+async def password_link_requested(
+    connection: asyncpg.Connection, event: CloudEvent, request: PasswordLinkRequested
+) -> None:
+    """Only the row: the password mail worker sends it after this transaction commits (DESIGN.md section 3)."""
+    await repository.add_password_mail(connection, request)

@@ -4,20 +4,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime
-from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
+from services.notifier.email_format import add_body, day, new_message, one_line
 from shared.invite_links import invite_url
 from shared.settings import Settings
-
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 @dataclass(frozen=True)
@@ -48,33 +38,20 @@ def subject(email: InviteEmail) -> str:
 
 
 def build_message(email: InviteEmail, settings: Settings, now: datetime) -> EmailMessage:
-    message = EmailMessage()
     # Header values from the ERP are data, never header syntax: newlines cannot start a new header.
-    message["Subject"] = _one_line(subject(email))
-    message["From"] = settings.mail_from
-    message["To"] = Address(_one_line(email.contact_name), addr_spec=email.contact_email)
-    message["Reply-To"] = Address(_one_line(email.invited_by_name), addr_spec=email.invited_by_email)
-    message["Message-ID"] = email.message_id
-    message["Date"] = format_datetime(now)
-    message["Auto-Submitted"] = "auto-generated"
-
-    context = {
-        "email": email,
-        "subject": subject(email),
-        "billing_period": f"{_day(email.start_date)} to {_day(email.end_date)}",
-        "due_date": _day(email.due_date),
-        "due_time_zone": email.project_timezone,
-        "yes_url": invite_url(settings, email.invite_id, "yes"),
-        "no_url": invite_url(settings, email.invite_id, "no"),
-    }
-    message.set_content(_templates.get_template("invite.txt").render(context))
-    message.add_alternative(_templates.get_template("invite.html").render(context), subtype="html")
+    message = new_message(settings, subject(email), email.contact_name, email.contact_email, email.message_id, now)
+    message["Reply-To"] = Address(one_line(email.invited_by_name), addr_spec=email.invited_by_email)
+    add_body(
+        message,
+        "invite",
+        {
+            "email": email,
+            "subject": subject(email),
+            "billing_period": f"{day(email.start_date)} to {day(email.end_date)}",
+            "due_date": day(email.due_date),
+            "due_time_zone": email.project_timezone,
+            "yes_url": invite_url(settings, email.invite_id, "yes"),
+            "no_url": invite_url(settings, email.invite_id, "no"),
+        },
+    )
     return message
-
-
-def _day(day: date) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -1,4 +1,4 @@
-"""The notifier's tables: periods it heard of, invites, and the deliveries waiting to be sent."""
+"""The notifier's tables: periods it heard of, invites, the deliveries waiting to be sent, password mails."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -7,7 +7,7 @@ from datetime import datetime
 import asyncpg
 
 from services.notifier.domain import invite_id, message_id
-from shared.events import BillingPeriodOpened
+from shared.events import BillingPeriodOpened, PasswordLinkRequested
 
 
 async def store_period(connection: asyncpg.Connection, opened: BillingPeriodOpened) -> bool:
@@ -111,5 +111,24 @@ async def record_skip(connection: asyncpg.Connection, period_id: str, commitment
         uuid.UUID(period_id),
         commitment_id,
         reason,
+    )
+    return bool(inserted)
+
+
+async def add_password_mail(connection: asyncpg.Connection, request: PasswordLinkRequested) -> bool:
+    """The mail of one password link, written before it is sent; a request already here is left as it is."""
+    inserted = await connection.fetchval(
+        """
+        INSERT INTO password_mails (request_id, user_id, name, email, message_id, requested_at, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (request_id) DO NOTHING RETURNING true
+        """,
+        request.request_id,
+        request.user_id,
+        request.name,
+        request.email,
+        message_id(request.request_id, "password"),
+        request.requested_at,
+        request.expires_at,
     )
     return bool(inserted)

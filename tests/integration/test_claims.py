@@ -9,11 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from services.claims import accounts
+from services.claims import accounts, handlers
 from services.claims.app import definition as claims
 from shared import period_view
 from shared.erp import apply_commitment, apply_member_upserted
-from shared.events import BillingPeriodOpened, Person
+from shared.events import BillingPeriodOpened, InvitedCommitment, InviteSent, Person
+from shared.invite_links import invite_url
 from tests.factories import commitment, erp_event, member
 from tests.support import running_service, service_settings
 
@@ -57,6 +58,20 @@ class ClaimsDesk:
     def contact(self, user) -> dict:
         return {"user_id": user[0], "name": user[1], "email": self.email(user)}
 
+    def period_opened(self, period_id: str, start: date, end: date, due: date, due_at: datetime) -> BillingPeriodOpened:
+        return BillingPeriodOpened(
+            period_id=period_id,
+            project_id=self.project,
+            project_name="Harbour Tower",
+            project_timezone="Australia/Sydney",
+            start_date=start,
+            end_date=end,
+            due_date=due,
+            due_at=due_at,
+            opened_by=Person(id=ALEX[0], name=ALEX[1], email=self.email(ALEX)),
+            opened_at=BEFORE,
+        )
+
     async def seed(self) -> None:
         sheet = commitment(
             self.commitment_id,
@@ -73,18 +88,7 @@ class ClaimsDesk:
             ],
         )
         other = commitment(f"{self.project}-SC-2", project_id=self.project, invoice_contacts=[self.contact(RAJ)])
-        opened = BillingPeriodOpened(
-            period_id=self.period_id,
-            project_id=self.project,
-            project_name="Harbour Tower",
-            project_timezone="Australia/Sydney",
-            start_date=date(2026, 11, 1),
-            end_date=date(2026, 11, 30),
-            due_date=date(2026, 12, 5),
-            due_at=DUE_AT,
-            opened_by=Person(id=ALEX[0], name=ALEX[1], email=self.email(ALEX)),
-            opened_at=BEFORE,
-        )
+        opened = self.period_opened(self.period_id, date(2026, 11, 1), date(2026, 11, 30), date(2026, 12, 5), DUE_AT)
         async with self.pool.acquire() as connection:
             await apply_commitment(connection, sheet)
             await apply_commitment(connection, other)
@@ -445,3 +449,52 @@ async def test_my_invites_and_claims_lists_the_contacts_own_claims(desk):
     assert claim_path in page.text and "Draft" in page.text
     raj = await desk.logged_in(RAJ)
     assert claim_path not in (await raj.get("/claims")).text
+
+
+async def test_my_invites_lists_the_invites_still_to_answer_with_their_links(desk):
+    invite_id = str(uuid.uuid4())
+    sent = InviteSent(
+        invite_id=invite_id,
+        period_id=desk.period_id,
+        project_id=desk.project,
+        project_name="Harbour Tower",
+        project_timezone="Australia/Sydney",
+        commitment=InvitedCommitment(
+            commitment_id=desk.commitment_id, number="SC-1", title="Formwork", vendor_name="Concrete Co"
+        ),
+        contact=desk.contact(JANE),
+        invited_by=Person(id=ALEX[0], name=ALEX[1], email=desk.email(ALEX)),
+        start_date=date(2026, 11, 1),
+        end_date=date(2026, 11, 30),
+        due_date=date(2026, 12, 5),
+        due_at=DUE_AT,
+        sent_at=BEFORE,
+    )
+    async with desk.pool.acquire() as connection:
+        await handlers.invite_sent(connection, erp_event(sent), sent)
+    browser = await desk.logged_in(JANE)
+    page = await browser.get("/claims")
+    assert invite_url(desk.service.settings, invite_id) in page.text
+    assert "due 5 December 2026" in page.text
+    assert "No invites are waiting" in (await (await desk.logged_in(RAJ)).get("/claims")).text
+    desk.at(AFTER)  # an invite can no longer be answered after the due date
+    assert invite_url(desk.service.settings, invite_id) not in (await browser.get("/claims")).text
+
+
+async def test_the_next_periods_claim_carries_the_submitted_one_forward(desk):
+    browser, november = await desk.open_claim(JANE)
+    assert (await fill_in(browser, november, "submit", this_period__1="30000")).status_code == 303
+    december_id = str(uuid.uuid4())
+    december = desk.period_opened(
+        december_id, date(2026, 12, 1), date(2026, 12, 31), date(2027, 1, 5), datetime(2027, 1, 5, 13, tzinfo=UTC)
+    )
+    async with desk.pool.acquire() as connection:
+        await period_view.period_opened(connection, erp_event(december), december)
+    desk.period_id = december_id
+    _, claim_path = await desk.open_claim(JANE)
+    page = await fill_in(browser, claim_path, "save", this_period__1="20000")
+    page = await browser.get(page.headers["location"])
+    assert re.search(r"<td>125,000.00</td>\s*<td>30,000.00</td>", page.text)  # previous claims, per line
+    assert re.search(r'id="total-completed">50,000.00<', page.text)
+    assert re.search(r'id="less-previous">28,500.00<', page.text)  # November earned less 5% retention
+    assert re.search(r'id="current-payment-due">AUD 19,000.00<', page.text)
