@@ -12,6 +12,10 @@ class InvalidRequest(ProblemForPerson):
     status_code = 422
 
 
+class NotAuthenticated(ProblemForPerson):
+    status_code = 401
+
+
 class NotAllowed(ProblemForPerson):
     status_code = 403
 

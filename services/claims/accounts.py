@@ -13,7 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from shared import outbox
 from shared.erp import find_person, user_id_for_email
-from shared.errors import InvalidRequest, NotAllowed, TooManyAttempts
+from shared.errors import InvalidRequest, NotAllowed, NotAuthenticated, TooManyAttempts
 from shared.events import ACCOUNTS, PasswordLinkRequested, Person
 from shared.password_links import LINK_LIFETIME
 
@@ -105,7 +105,8 @@ async def use_password_link(connection: asyncpg.Connection, request_id: str, pas
 
 
 async def log_in(pool: asyncpg.Pool, email: str, password: str, address: str, now: datetime) -> Person:
-    """The user, when the email and password match; TooManyAttempts or NotAllowed (one message) otherwise."""
+    """The user, when the email and password match; TooManyAttempts or NotAuthenticated (one message for an
+    unknown email and a wrong password) otherwise."""
     account_key, address_key = f"account:{email.strip().lower()}", f"address:{address}"
     async with pool.acquire() as connection:
         await _refuse_when_throttled(connection, account_key, address_key, now)
@@ -124,7 +125,7 @@ async def log_in(pool: asyncpg.Pool, email: str, password: str, address: str, no
             "INSERT INTO login_failures (throttle_key, failed_at) VALUES ($1, $2)",
             [(account_key, now), (address_key, now)],
         )
-    raise NotAllowed(WRONG_LOGIN)
+    raise NotAuthenticated(WRONG_LOGIN)
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -56,8 +56,7 @@ async def log_in(
             request.app.state.pool, email, password, _address(request), request.app.state.clock()
         )
     except ProblemForPerson as problem:
-        status = 401 if problem.status_code == 403 else problem.status_code
-        return _login_form(request, next, email, problem=str(problem), status_code=status)
+        return _login_form(request, next, email, problem=str(problem), status_code=problem.status_code)
     response = RedirectResponse(_safe_next(next), status_code=303)
     token = issue_session_token(settings, person.id, person.email)
     set_session_cookie(response, settings, token, settings.claims_public_url)
@@ -214,11 +213,7 @@ async def change_claim(request: Request, claim_id: str) -> Response:
         return _message(
             request, 403, "Please use the claim page", _STALE_FORM, link=("Open the claim", f"/claims/{claim_id}")
         )
-    typed = {
-        name.split(".", 1)[1]: (str(form.get(name, "")), str(form.get(f"stored.{name.split('.', 1)[1]}", "")))
-        for name in form
-        if name.startswith("this_period.")
-    }
+    typed = _typed_amounts(form)
     submit = form.get("action") == "submit"
     try:
         await actions.change_claim(pool, session.user_id, claim_id, typed, submit, clock())
@@ -226,9 +221,7 @@ async def change_claim(request: Request, claim_id: str) -> Response:
         return _preparing(request)
     except FieldErrors as problem:
         view = await actions.view_claim(pool, session.user_id, claim_id, clock())
-        typed_text = {f"this_period.{line}": text[0] for line, text in typed.items()} | {
-            f"stored.{line}": text[1] for line, text in typed.items()
-        }
+        typed_text = {name: str(value) for name, value in form.items() if name.startswith(("this_period.", "stored."))}
         return _claim_page(
             request, session, view, problem=str(problem), errors=problem.errors, typed=typed_text, status_code=422
         )
@@ -245,6 +238,12 @@ _STALE_FORM = (
     "The form did not come from this site, or it was open for more than a day. Nothing was changed; "
     "please try again from the page."
 )
+
+
+def _typed_amounts(form) -> dict[str, tuple[str, str]]:
+    """line id -> (work completed this period, materials presently stored), as typed in the claim form."""
+    lines = [name.removeprefix("this_period.") for name in form if name.startswith("this_period.")]
+    return {line: (str(form.get(f"this_period.{line}", "")), str(form.get(f"stored.{line}", ""))) for line in lines}
 
 
 def _session(request: Request) -> Session | None:

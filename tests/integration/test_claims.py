@@ -202,7 +202,7 @@ async def test_a_wrong_password_and_an_unknown_email_are_refused_alike(desk):
     api = httpx.AsyncClient(base_url=desk.service.base_url)
     desk.clients.append(api)
     by_api = await api.post("/api/sessions", json={"email": f"nobody@{desk.domain}", "password": "x"})
-    assert by_api.status_code == 403 and by_api.json()["detail"] == accounts.WRONG_LOGIN
+    assert by_api.status_code == 401 and by_api.json()["detail"] == accounts.WRONG_LOGIN
 
 
 async def test_login_is_throttled_per_account_even_with_the_right_password(desk):
