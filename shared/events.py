@@ -48,6 +48,11 @@ class Contract(BaseModel):
 
 CommitmentsPermission = Literal["none", "read_only", "standard", "admin"]
 PERMISSION_RANK: dict[str, int] = {"none": 0, "read_only": 1, "standard": 2, "admin": 3}
+# The statuses in which a commitment is invited to bill, and may be billed (rule 5).
+INVITABLE_STATUSES = {
+    "subcontract": {"approved", "complete"},
+    "purchase_order": {"approved", "partially_received", "received"},
+}
 
 
 class ErpProject(Contract):

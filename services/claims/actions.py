@@ -63,6 +63,11 @@ async def open_new_claim(pool: asyncpg.Pool, user_id: str, period_id: str, commi
                     "administrator you can create one on a contact's behalf through the claims API."
                 )
             assert contact is not None
+            if not commitment.billable:
+                raise Conflict(
+                    f"{commitment.number} is not approved (its status is {commitment.status.replace('_', ' ')}), "
+                    "so no progress claim can be made for it yet."
+                )
             user = await _person(connection, user_id)
             refusal = await _refusal_after_due_date(connection, period, commitment, user, "create", now)
             if refusal is None:

@@ -9,7 +9,7 @@ import asyncpg
 
 from services.claims import money
 from shared.erp import commitments_permission, holds
-from shared.events import Contact, Person, ScheduleOfValuesLine
+from shared.events import INVITABLE_STATUSES, Contact, Person, ScheduleOfValuesLine
 
 EDITABLE = ("draft", "revise_and_resubmit")
 STATUS_NAMES = {
@@ -41,12 +41,18 @@ class Commitment:
     project_name: str
     company_name: str
     currency: str
+    kind: str
+    status: str
     number: str
     title: str
     vendor_name: str
     retention_percent: Decimal
     contacts: tuple[Contact, ...]
     lines: tuple[ScheduleOfValuesLine, ...]
+
+    @property
+    def billable(self) -> bool:
+        return self.status in INVITABLE_STATUSES[self.kind]
 
     def contact(self, user_id: str) -> Contact | None:
         return next((contact for contact in self.contacts if contact.user_id == user_id), None)
@@ -106,6 +112,8 @@ async def find_commitment(connection: asyncpg.Connection, commitment_id: str) ->
         project_name=row["project_name"],
         company_name=row["company_name"],
         currency=row["currency"],
+        kind=row["kind"],
+        status=row["status"],
         number=row["number"],
         title=row["title"],
         vendor_name=row["vendor_name"],

@@ -5,10 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-INVITABLE_STATUSES = {
-    "subcontract": {"approved", "complete"},
-    "purchase_order": {"approved", "partially_received", "received"},
-}
+from shared.events import INVITABLE_STATUSES
+
 _INVITE_NAMESPACE = uuid.UUID("5b0d6c62-4a0e-4b8e-9b59-1f6f0c9b7a11")
 
 

@@ -498,3 +498,15 @@ async def test_the_next_periods_claim_carries_the_submitted_one_forward(desk):
     assert re.search(r'id="total-completed">50,000.00<', page.text)
     assert re.search(r'id="less-previous">28,500.00<', page.text)  # November earned less 5% retention
     assert re.search(r'id="current-payment-due">AUD 19,000.00<', page.text)
+
+
+async def test_a_commitment_that_is_not_approved_cannot_be_claimed(desk):
+    draft = commitment(
+        desk.commitment_id, version=2, project_id=desk.project, status="draft", invoice_contacts=[desk.contact(JANE)]
+    )
+    async with desk.pool.acquire() as connection:
+        await apply_commitment(connection, draft)
+    browser = await desk.logged_in(JANE)
+    response = await browser.get(desk.new_claim_url)
+    assert response.status_code == 409 and "is not approved (its status is draft)" in response.text
+    assert await desk.claims() == 0
