@@ -1,15 +1,22 @@
-"""`itb`: everything a person runs by hand (start the stack, read its mail, get a session token)."""
+"""`itb`: everything a person runs by hand (start the stack, read its mail, get a session token, set a
+password)."""
 
 import argparse
 import asyncio
+import contextlib
+import getpass
 import os
 import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 
 from deploy.mailcatcher import NoSuchMessage
+from services.claims.accounts import check_new_password, set_password
 from shared.erp import user_id_for_email
+from shared.errors import InvalidRequest
 from shared.sessions import issue_session_token
 from shared.settings import Settings
 
@@ -44,10 +51,20 @@ def main(argv: list[str] | None = None) -> int:
     token = commands.add_parser("token", parents=[state], help="print a session token for a known user")
     token.add_argument("email")
 
+    users = commands.add_parser("users", help="manage the users' accounts")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    password = users_commands.add_parser(
+        "set-password", parents=[state], help="set a user's password for logging in to the claims pages"
+    )
+    password.add_argument("email")
+    password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first line of stdin (for scripts)"
+    )
+
     arguments = parser.parse_args(argv)
     try:
         return _COMMANDS[arguments.command](arguments)
-    except (RuntimeError, NoSuchMessage, UnknownUser) as error:
+    except (RuntimeError, NoSuchMessage, UnknownUser, InvalidRequest) as error:
         print(f"itb: {error}", file=sys.stderr)
         return 2
 
@@ -88,39 +105,97 @@ def _mail(arguments) -> int:
 
 
 def _token(arguments) -> int:
+    settings = _running_settings(arguments, "periods")
+    user_id = asyncio.run(_user_id(settings, arguments.email))
+    print(issue_session_token(settings, user_id, arguments.email))
+    return 0
+
+
+def _set_password(arguments) -> int:
+    password = _read_new_password(arguments.password_stdin)
+    settings = _running_settings(arguments, "claims")
+    asyncio.run(_store_password(settings, arguments.email, password))
+    print(f"Password set for {arguments.email}.")
+    return 0
+
+
+def _running_settings(arguments, service: str) -> Settings:
+    """Settings for a command run beside `itb up`: the database server and secret key of the running (or last)
+    stack unless DATABASE_URL or SECRET_KEY say otherwise, and the service's own database on that server,
+    found as the service finds it (its name, or DATABASE_NAME)."""
     from deploy.stack import read_stack_file
 
     config = _stack_settings(arguments)
     running = read_stack_file(config.state_dir)
     secret_file = config.state_dir / "secret_key"
-    overrides = {}
+    overrides = {"service_name": service}
     if "database_url" in running and "DATABASE_URL" not in os.environ:
         overrides["database_url"] = running["database_url"]
     if secret_file.exists() and "SECRET_KEY" not in os.environ:
         overrides["secret_key"] = secret_file.read_text().strip()
-    settings = Settings(**overrides)
-    user_id = asyncio.run(_user_id(settings.service_database_url("periods"), arguments.email))
-    if user_id is None:
-        raise UnknownUser(
-            f"No user with the email {arguments.email} is known; users arrive from the ERP's directory "
-            "events, so check the address or wait for the ERP."
-        )
-    print(issue_session_token(settings, user_id, arguments.email))
-    return 0
+    return Settings(**overrides)
 
 
-async def _user_id(database_url: str, email: str) -> str | None:
+@contextlib.asynccontextmanager
+async def _service_database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the service's own database; what goes wrong with it becomes a RuntimeError saying so."""
+    service = settings.service_name
     try:
-        connection = await asyncpg.connect(database_url)
-    except (OSError, asyncpg.PostgresError) as error:
-        raise RuntimeError(f"Cannot reach the periods database ({error}); is `itb up` running?") from error
+        connection = await asyncpg.connect(settings.service_database_url(), timeout=10)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        raise RuntimeError(
+            f"Cannot reach the {service} database ({error}); start the stack with `itb up`, "
+            "or point DATABASE_URL at the PostgreSQL server."
+        ) from error
     try:
-        return await user_id_for_email(connection, email)
+        yield connection
+    except asyncpg.PostgresError as error:
+        raise RuntimeError(
+            f"The {service} database failed ({error}); if its tables are missing, `itb init` migrates it."
+        ) from error
     finally:
         await connection.close()
 
 
-_COMMANDS = {"up": _up, "init": _init, "mail": _mail, "token": _token}
+async def _user_id(settings: Settings, email: str) -> str:
+    async with _service_database(settings) as connection:
+        return await _known_user_id(connection, email)
+
+
+async def _known_user_id(connection: asyncpg.Connection, email: str) -> str:
+    user_id = await user_id_for_email(connection, email)
+    if user_id is None:
+        raise UnknownUser(
+            f"No user with the email {email} is known; users arrive from the ERP's directory "
+            "events, so check the address or wait for the ERP."
+        )
+    return user_id
+
+
+async def _store_password(settings: Settings, email: str, password: str) -> None:
+    async with _service_database(settings) as connection, connection.transaction():
+        user_id = await _known_user_id(connection, email)
+        await set_password(connection, user_id, password, datetime.now(UTC))
+
+
+def _read_new_password(from_stdin: bool) -> str:
+    """The new password: the first line of stdin, or typed twice without being shown."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        check_new_password(password)
+        return password
+    try:
+        password = getpass.getpass("New password: ")
+        check_new_password(password)
+        if getpass.getpass("The same password again: ") != password:
+            raise InvalidRequest("The two passwords differ; run the command again and type the same one twice.")
+    except EOFError as error:
+        raise InvalidRequest("No password was typed; run the command again and type it twice.") from error
+    return password
+
+
+# `users set-password` is the only users command so far.
+_COMMANDS = {"up": _up, "init": _init, "mail": _mail, "token": _token, "users": _set_password}
 
 if __name__ == "__main__":
     sys.exit(main())

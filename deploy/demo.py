@@ -2,17 +2,24 @@
 
 One project in Australia/Sydney with a commitment of every kind that matters to an Invite to Bill round,
 and members holding each Commitments permission level. Event ids are derived from record and version, so
-publishing again on every `itb up` is a harmless redelivery.
+publishing again on every `itb up` is a harmless redelivery. Every member with an email gets a password for
+the claims pages.
 """
 
+import asyncio
 import calendar
+import secrets
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from services.claims.accounts import set_password
 from shared.envelope import CloudEvent
+from shared.erp import user_id_for_email
 from shared.events import ERP_COMMITMENTS, ERP_DIRECTORY, CommitmentUpserted, ProjectMemberUpserted
 
 ERP_SOURCE = "erp://acme-demo"
@@ -207,3 +214,43 @@ async def publish_demo_data(bootstrap_servers: str) -> int:
         return len(events)
     finally:
         await producer.stop()
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    """(email, name, company name) of every demo user who can log in: everyone with an email."""
+    return [(email, name, company["name"]) for _, name, email, company, _ in MEMBERS if email]
+
+
+def demo_passwords(saved: dict[str, str]) -> dict[str, str]:
+    """email -> password for every demo user who can log in: the saved one, or a new random one."""
+    return {email: saved.get(email) or secrets.token_urlsafe(9) for email, _, _ in demo_logins()}
+
+
+async def give_demo_passwords(claims_database_url: str, passwords: dict[str, str], within: float = 60) -> None:
+    """Set the passwords once the claims service has stored the demo users from the ERP's directory events
+    (a RuntimeError after `within` seconds)."""
+    connection = await asyncpg.connect(claims_database_url)
+    try:
+        user_ids = await _wait_for_users(connection, list(passwords), within)
+        now = datetime.now(UTC)
+        async with connection.transaction():
+            for email, password in passwords.items():
+                await set_password(connection, user_ids[email], password, now)
+    finally:
+        await connection.close()
+
+
+async def _wait_for_users(connection: asyncpg.Connection, emails: list[str], within: float) -> dict[str, str]:
+    deadline = time.monotonic() + within
+    while True:
+        user_ids = {email: await user_id_for_email(connection, email) for email in emails}
+        missing = [email for email, user_id in user_ids.items() if user_id is None]
+        if not missing:
+            return user_ids
+        if time.monotonic() >= deadline:
+            raise RuntimeError(
+                f"The claims service has not stored the demo users {', '.join(missing)} {within:g} seconds after "
+                "they were published, so they cannot be given passwords; the claims service's log "
+                "(logs/claims.log in the state folder) may say why."
+            )
+        await asyncio.sleep(0.5)

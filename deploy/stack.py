@@ -21,7 +21,15 @@ from pathlib import Path
 import asyncpg
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from deploy.demo import ADMINISTRATOR_EMAIL, DEMO_PROJECT_ID, demo_period_dates, publish_demo_data
+from deploy.demo import (
+    ADMINISTRATOR_EMAIL,
+    DEMO_PROJECT_ID,
+    demo_logins,
+    demo_passwords,
+    demo_period_dates,
+    give_demo_passwords,
+    publish_demo_data,
+)
 from deploy.embedded import (
     ChildProcess,
     ensure_port_free,
@@ -39,6 +47,7 @@ from shared.sessions import issue_session_token
 from shared.settings import SERVICE_PORTS, Settings
 
 STACK_FILE = "stack.json"
+DEMO_PASSWORDS_FILE = "demo_passwords.json"
 
 
 class StackSettings(BaseSettings):
@@ -148,6 +157,8 @@ class LocalStack:
         self._say(f"Demo data      {published} ERP events published on erp.commitments and erp.directory")
         (self.state / STACK_FILE).write_text(json.dumps({"database_url": database_url, "kafka": bootstrap}))
         self._explain_administrator(environment)
+        self._give_demo_passwords(environment)
+        self._say(f"Logs of every part: {self.state / 'logs'}\n")
 
     def _start_mail_catcher(self, smtp_port: int, logs: Path) -> None:
         ensure_port_free(smtp_port, "mail catcher (SMTP)", "ITB_SMTP_PORT")
@@ -187,8 +198,7 @@ class LocalStack:
         # Kept in the state folder so sessions survive a restart of the stack.
         secret_file = self.state / "secret_key"
         if not secret_file.exists():
-            with os.fdopen(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
-                file.write(secrets.token_urlsafe(32))
+            _write_private(secret_file, secrets.token_urlsafe(32))
         return secret_file.read_text().strip()
 
     def _explain_administrator(self, environment: dict) -> None:
@@ -208,8 +218,20 @@ class LocalStack:
             f"  export ITB_TOKEN={token}\n"
             f"  (a new one at any time: `itb token {ADMINISTRATOR_EMAIL}`)\n"
             '  curl -s -H "Authorization: Bearer $ITB_TOKEN" ' + periods + "\n"
-            f"Logs of every part: {self.state / 'logs'}\n"
         )
+
+    def _give_demo_passwords(self, environment: dict) -> None:
+        passwords_file = self.state / DEMO_PASSWORDS_FILE
+        passwords = saved_demo_passwords(passwords_file)
+        claims_database = Settings(database_url=environment["DATABASE_URL"]).service_database_url("claims")
+        asyncio.run(give_demo_passwords(claims_database, passwords))
+        claims = environment["CLAIMS_PUBLIC_URL"]
+        self._say(f"Log in as a demo user   {claims}/login")
+        self._say(f"My invites and claims   {claims}/claims")
+        for email, name, company in demo_logins():
+            self._say(f"  {email:<30} {passwords[email]}  {name}, {company}")
+        self._say(f"  (set again on every `itb up`, kept in {passwords_file};")
+        self._say("  `itb up --fresh` makes new ones)\n")
 
     def supervise(self) -> None:
         """Wait for a signal; if a part stops by itself, say which and stop the rest."""
@@ -266,6 +288,24 @@ def _open_demo_period(url: str, token: str) -> str:
         f"Demo period    {period['start_date']} to {period['end_date']}, due {period['due_date']}: "
         "the invites are in the mail catcher"
     )
+
+
+def saved_demo_passwords(passwords_file: Path) -> dict[str, str]:
+    """The demo passwords from the last `itb up`, so that the ones printed then keep working; new ones where
+    there are none."""
+    saved = json.loads(passwords_file.read_text()) if passwords_file.exists() else {}
+    passwords = demo_passwords(saved)
+    if passwords != saved:
+        _write_private(passwords_file, json.dumps(passwords, indent=2) + "\n")
+    return passwords
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file that only its owner can read (it holds secrets)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # also when the file was there already, readable by others
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 
 
 def read_stack_file(state_dir: Path) -> dict:

@@ -1,5 +1,6 @@
 """`itb up` (= `make up`) as a person runs it: the whole system with demo data, then SIGTERM ends it all."""
 
+import asyncio
 import json
 import os
 import shutil
@@ -12,10 +13,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import asyncpg
 import psutil
 import pytest
+from argon2 import PasswordHasher
 
-from deploy.embedded import free_port
+from deploy.demo import demo_logins
+from deploy.embedded import free_port, postgres_url
 from deploy.mailcatcher import list_messages
 from shared.events import SERVICES
 
@@ -90,6 +94,17 @@ def test_itb_up_runs_every_part_with_demo_data_and_sigterm_stops_every_process(s
         [period] = json.loads(body)
         assert (status, period["status"]) == (200, "open")
 
+        # Every demo user's password is printed beside the claims login page, kept privately, and set.
+        claims = f"http://127.0.0.1:{stack_environment['ITB_CLAIMS_PORT']}"
+        assert f"{claims}/login" in output and f"{claims}/claims" in output
+        printed_passwords = demo_passwords_in(printed)
+        passwords_file = Path(stack_environment["ITB_STATE_DIR"]) / "demo_passwords.json"
+        assert printed_passwords == json.loads(passwords_file.read_text())
+        assert passwords_file.stat().st_mode & 0o777 == 0o600
+        claims_database = postgres_url(int(stack_environment["ITB_POSTGRES_PORT"]), "claims")
+        password_hash = asyncio.run(stored_password_hash(claims_database, "U-9"))
+        assert PasswordHasher().verify(password_hash, printed_passwords["jane@concreteco.example"])
+
         # The demo period's invites reach the mail catcher: one per contact of the four invitable commitments.
         maildir = Path(stack_environment["ITB_STATE_DIR"]) / "mail"
         deadline = time.monotonic() + 30
@@ -111,6 +126,21 @@ def test_itb_up_runs_every_part_with_demo_data_and_sigterm_stops_every_process(s
     assert exit_code == 0
     left_behind = [command_line(process) for process in descendants if alive(process)]
     assert left_behind == []
+
+
+def demo_passwords_in(printed: list[str]) -> dict[str, str]:
+    """email -> password, from the banner's lines `  email  password  name, company`."""
+    emails = {email for email, _, _ in demo_logins()}
+    words = [line.split() for line in printed]
+    return {line[0]: line[1] for line in words if len(line) > 1 and line[0] in emails}
+
+
+async def stored_password_hash(database_url: str, user_id: str) -> str:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await connection.fetchval("SELECT password_hash FROM accounts WHERE user_id = $1", user_id)
+    finally:
+        await connection.close()
 
 
 def command_line(process: psutil.Process) -> str:
