@@ -107,6 +107,14 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     async def explain_problem(request: Request, problem: ProblemForPerson) -> JSONResponse:
         return JSONResponse({"detail": str(problem)}, problem.status_code)
 
+    @app.exception_handler(asyncpg.DataError)
+    async def explain_unstorable_input(request: Request, error: asyncpg.DataError) -> JSONResponse:
+        # Text PostgreSQL cannot hold (a NUL character, say) reached a query: the request's fault, not ours.
+        log.warning("request refused: its data cannot be stored", extra={"error": str(error)})
+        return JSONResponse(
+            {"detail": "The request holds characters that cannot be stored (such as a NUL character)."}, 422
+        )
+
     @app.exception_handler(RequestValidationError)
     async def explain_invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         problems = [

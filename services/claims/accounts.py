@@ -4,6 +4,7 @@ The users themselves come from the ERP's directory (`erp_users`); an account is 
 Nothing a person is told depends on whether an email is known, so the pages cannot be used to find users.
 """
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 
@@ -21,6 +22,8 @@ MINIMUM_PASSWORD_LENGTH = 10
 THROTTLE_WINDOW = timedelta(minutes=15)
 FAILURES_PER_ACCOUNT = 5
 FAILURES_PER_ADDRESS = 20
+LINKS_PER_EMAIL = 3  # more requests within the window send nothing more (the page says the same)
+LINK_REQUESTS_PER_ADDRESS = 20
 
 _hasher = PasswordHasher()  # Argon2id with the library's recommended cost
 # Checked when the email is unknown, so that an unknown email takes as long to refuse as a wrong password.
@@ -42,17 +45,20 @@ async def set_password(connection: asyncpg.Connection, user_id: str, password: s
         ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, changed_at = excluded.changed_at
         """,
         user_id,
-        _hasher.hash(password),
+        await asyncio.to_thread(_hasher.hash, password),  # Argon2id takes a while: the service goes on meanwhile
         now,
     )
 
 
-async def request_password_link(connection: asyncpg.Connection, email: str, now: datetime) -> None:
-    """Announce a one-time link for the user with this email, if there is one (the caller says the same either
-    way)."""
+async def request_password_link(connection: asyncpg.Connection, email: str, address: str, now: datetime) -> None:
+    """Announce a one-time link for the user with this email, if there is one and they have not just been sent
+    several (the caller says the same either way). Too many requests from one address are refused."""
+    address_key = f"link-address:{address}"
+    await _refuse_when_throttled(connection, {address_key: LINK_REQUESTS_PER_ADDRESS}, now)
+    await _record_attempts(connection, [address_key], now)
     user_id = await user_id_for_email(connection, email)
     person = await find_person(connection, user_id) if user_id else None
-    if person is None:
+    if person is None or await _recent_links(connection, person.id, now) >= LINKS_PER_EMAIL:
         return
     request_id = str(uuid.uuid4())
     await connection.execute(
@@ -101,31 +107,38 @@ async def use_password_link(connection: asyncpg.Connection, request_id: str, pas
     )
     person = await find_person(connection, user_id)
     assert person is not None, "a password request is only made for a known user"
+    # A new password lifts the lock that failed logins put on the account.
+    await connection.execute("DELETE FROM throttled_attempts WHERE throttle_key = $1", _account_key(person.email))
     return person
 
 
 async def log_in(pool: asyncpg.Pool, email: str, password: str, address: str, now: datetime) -> Person:
     """The user, when the email and password match; TooManyAttempts or NotAuthenticated (one message for an
     unknown email and a wrong password) otherwise."""
-    account_key, address_key = f"account:{email.strip().lower()}", f"address:{address}"
-    async with pool.acquire() as connection:
-        await _refuse_when_throttled(connection, account_key, address_key, now)
+    account_key, address_key = _account_key(email), f"address:{address}"
+    async with pool.acquire() as connection, connection.transaction():
+        # One attempt at a time per account, so that attempts sent all at once are counted too.
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", account_key)
+        await _refuse_when_throttled(
+            connection, {account_key: FAILURES_PER_ACCOUNT, address_key: FAILURES_PER_ADDRESS}, now
+        )
         user_id = await user_id_for_email(connection, email.strip())
         password_hash = (
             await connection.fetchval("SELECT password_hash FROM accounts WHERE user_id = $1", user_id)
             if user_id
             else None
         )
-        if _verify(password_hash or _UNKNOWN_USER_HASH, password) and password_hash and user_id:
-            await connection.execute("DELETE FROM login_failures WHERE throttle_key = $1", account_key)
-            person = await find_person(connection, user_id)
-            assert person is not None
+        matches = await asyncio.to_thread(_verify, password_hash or _UNKNOWN_USER_HASH, password)
+        person = await find_person(connection, user_id) if matches and password_hash and user_id else None
+        if person is not None:
+            await connection.execute("DELETE FROM throttled_attempts WHERE throttle_key = $1", account_key)
             return person
-        await connection.executemany(
-            "INSERT INTO login_failures (throttle_key, failed_at) VALUES ($1, $2)",
-            [(account_key, now), (address_key, now)],
-        )
+        await _record_attempts(connection, [account_key, address_key], now)
     raise NotAuthenticated(WRONG_LOGIN)
+
+
+def _account_key(email: str) -> str:
+    return f"account:{email.strip().lower()}"
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -135,22 +148,34 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-async def _refuse_when_throttled(connection: asyncpg.Connection, account_key: str, address_key: str, now) -> None:
+async def _recent_links(connection: asyncpg.Connection, user_id: str, now: datetime) -> int:
+    return await connection.fetchval(
+        "SELECT count(*) FROM password_requests WHERE user_id = $1 AND requested_at > $2",
+        user_id,
+        now - THROTTLE_WINDOW,
+    )
+
+
+async def _record_attempts(connection: asyncpg.Connection, keys: list[str], now: datetime) -> None:
+    await connection.executemany(
+        "INSERT INTO throttled_attempts (throttle_key, attempted_at) VALUES ($1, $2)", [(key, now) for key in keys]
+    )
+
+
+async def _refuse_when_throttled(connection: asyncpg.Connection, limits: dict[str, int], now: datetime) -> None:
+    """TooManyAttempts when any key has reached its limit within the window."""
     since = now - THROTTLE_WINDOW
-    await connection.execute("DELETE FROM login_failures WHERE failed_at < $1", since)
-    failures = {
-        row["throttle_key"]: row["failures"]
-        for row in await connection.fetch(
+    await connection.execute("DELETE FROM throttled_attempts WHERE attempted_at < $1", since)
+    counts = dict(
+        await connection.fetch(
             """
-            SELECT throttle_key, count(*) AS failures FROM login_failures
-            WHERE throttle_key = ANY($1::text[]) AND failed_at >= $2 GROUP BY throttle_key
+            SELECT throttle_key, count(*) FROM throttled_attempts
+            WHERE throttle_key = ANY($1::text[]) AND attempted_at >= $2 GROUP BY throttle_key
             """,
-            [account_key, address_key],
+            list(limits),
             since,
         )
-    }
-    if failures.get(account_key, 0) >= FAILURES_PER_ACCOUNT or failures.get(address_key, 0) >= FAILURES_PER_ADDRESS:
+    )
+    if any(counts.get(key, 0) >= limit for key, limit in limits.items()):
         minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
-        raise TooManyAttempts(
-            f"Too many attempts to log in. Wait {minutes} minutes and try again, or set a new password."
-        )
+        raise TooManyAttempts(f"Too many attempts. Wait {minutes} minutes and try again, or set a new password.")

@@ -1,17 +1,20 @@
-"""What a person can do with claims, for the pages and the API alike; each check says why, in full sentences.
+"""What a person can do with claims, for the pages and the API alike; each refusal says why, in full sentences.
 
-Contacts (rule 19: Read Only or more on the project's Commitments tool, designated on the commitment) create,
-fill in and submit their claims before the due date (rules 15, 16); administrators (Admin on that tool) may
-create a claim on a contact's behalf and fill it in while the period exists.
+Contacts create, fill in and submit their claims before the due date (rules 15, 16); administrators create a
+claim on a contact's behalf and fill it in while the period exists. Who is which is rule 19
+(`domain.role_for`). A contact's refused attempt after the due date is announced (ClaimAttemptRejected) in a
+transaction of its own, so that the refusal does not take the announcement back with it.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NoReturn
 
 import asyncpg
 
-from services.claims import handlers, money, repository
+from services.claims import domain, handlers, money, repository
+from services.claims.domain import Refusal, Role
 from services.claims.repository import ClaimRecord, Commitment, Period
 from shared import outbox
 from shared.erp import find_person, require_permission
@@ -21,10 +24,6 @@ from shared.events import BILLING_CLAIMS, ClaimTotals, Person, ProgressClaimSubm
 
 class NotArrivedYet(Exception):
     """The period or the commitment has not reached this service yet (topics are not ordered)."""
-
-
-class DueDatePassed(Conflict):
-    """A contact tried to create or change a claim after the due date; the attempt was announced."""
 
 
 class FieldErrors(InvalidRequest):
@@ -40,15 +39,17 @@ class ClaimView:
     claim: ClaimRecord
     commitment: Commitment
     period: Period
-    role: str
+    role: Role
+    refusal: Refusal | None  # why a contact could not change it now
     worked_out: money.Claim
-    can_edit: bool
-    due_passed: bool
-    entered_text: dict[str, str] = field(default_factory=dict)  # what was typed, shown again with errors
+
+    @property
+    def can_edit(self) -> bool:
+        return domain.may_edit(self.role, self.claim.status, self.refusal)
 
 
 async def open_new_claim(pool: asyncpg.Pool, user_id: str, period_id: str, commitment_id: str, now: datetime) -> str:
-    """The claim for the commitment and period, created when a contact may still make it (rule 16)."""
+    """The claim for the commitment and period, created when the user may still make it (rule 16)."""
     async with pool.acquire() as connection:
         async with connection.transaction():
             period, commitment = await _period_and_commitment(connection, period_id, commitment_id)
@@ -57,19 +58,13 @@ async def open_new_claim(pool: asyncpg.Pool, user_id: str, period_id: str, commi
             if existing is not None:
                 return existing.claim_id
             contact = commitment.contact(user_id)
-            if role == "administrator" and contact is None:
+            if contact is None:  # an administrator, who makes claims for a named contact
                 raise NotFound(
                     f"No progress claim has been made for {commitment.number} in this billing period yet. As an "
                     "administrator you can create one on a contact's behalf through the claims API."
                 )
-            assert contact is not None
-            if not commitment.billable:
-                raise Conflict(
-                    f"{commitment.number} is not approved (its status is {commitment.status.replace('_', ' ')}), "
-                    "so no progress claim can be made for it yet."
-                )
-            user = await _person(connection, user_id)
-            refusal = await _refusal_after_due_date(connection, period, commitment, user, "create", now)
+            _require_billable(commitment)
+            refusal = domain.contact_refusal(period.due_at, period.closed, now) if role == "contact" else None
             if refusal is None:
                 claim_id = await handlers.create_claim(
                     connection,
@@ -77,13 +72,13 @@ async def open_new_claim(pool: asyncpg.Pool, user_id: str, period_id: str, commi
                     project_id=commitment.project_id,
                     commitment_id=commitment_id,
                     contact=contact,
-                    created_by=user,
+                    created_by=await _person(connection, user_id),
                     cause="claim_page",
                     now=now,
                 )
                 # Another request may have made it a moment ago; then it is that one.
                 return claim_id or (await repository.find_claim_for(connection, period_id, commitment_id)).claim_id
-        raise refusal  # after the transaction: the rejected attempt is announced
+        await _refuse(connection, refusal, period, commitment, user_id, "create", now)
 
 
 async def create_on_behalf(
@@ -102,6 +97,7 @@ async def create_on_behalf(
                 f"You need Admin permission on the Commitments tool of project {commitment.project_id} to create "
                 "a claim on a contact's behalf."
             )
+        _require_billable(commitment)
         contact = commitment.contact(contact_user_id)
         if contact is None:
             raise InvalidRequest(
@@ -109,14 +105,13 @@ async def create_on_behalf(
                 + ", ".join(f"{c.user_id} ({c.name})" for c in commitment.contacts)
                 + "."
             )
-        administrator = await _person(connection, user_id)
         claim_id = await handlers.create_claim(
             connection,
             period_id=period_id,
             project_id=commitment.project_id,
             commitment_id=commitment_id,
             contact=contact,
-            created_by=administrator,
+            created_by=await _person(connection, user_id),
             cause="administrator",
             now=now,
         )
@@ -143,50 +138,21 @@ async def change_claim(
     """Save what was typed, and submit the claim when asked (rule 18); FieldErrors when an amount cannot be."""
     async with pool.acquire() as connection:
         async with connection.transaction():
-            view = await _change_claim(connection, user_id, claim_id, typed, submit, now)
-        if isinstance(view, DueDatePassed):
-            raise view  # after the transaction: the rejected attempt is announced
-        return view
-
-
-async def _change_claim(
-    connection: asyncpg.Connection,
-    user_id: str,
-    claim_id: str,
-    typed: dict[str, tuple[str, str]],
-    submit: bool,
-    now: datetime,
-) -> "ClaimView | DueDatePassed":
-    await repository.lock_claim(connection, claim_id)
-    claim = await repository.find_claim(connection, claim_id)
-    if claim is None:
-        raise NotFound("There is no such progress claim.")
-    view = await _view(connection, claim, user_id, now)
-    if view.role == "contact" and view.claim.editable:
-        user = await _person(connection, user_id)
-        refusal = await _refusal_after_due_date(
-            connection, view.period, view.commitment, user, "submit" if submit else "save", now
+            await repository.lock_claim(connection, claim_id)  # a second click waits, then finds it submitted
+            claim = await repository.find_claim(connection, claim_id)
+            if claim is None:
+                raise NotFound("There is no such progress claim.")
+            view = await _view(connection, claim, user_id, now)
+            if submit and claim.status == "under_review":
+                return view  # submitted by the click before this one
+            if view.can_edit:
+                return await _save(connection, view, user_id, typed, submit, now)
+            if view.refusal is None or claim.status not in domain.EDITABLE_STATUSES:
+                status = domain.STATUS_NAMES[claim.status].lower()
+                raise Conflict(f"This claim is {status} and can no longer be changed.")
+        await _refuse(
+            connection, view.refusal, view.period, view.commitment, user_id, "submit" if submit else "save", now
         )
-        if refusal is not None:
-            return refusal
-    if not view.can_edit:
-        raise Conflict(f"This claim is {repository.STATUS_NAMES[claim.status].lower()} and can no longer be changed.")
-    entered = _amounts(typed, view.commitment)
-    lines, previously_earned = await repository.line_inputs(connection, claim, view.commitment, view.period, entered)
-    over = {
-        f"this_period.{line.line_id}": "This claims more than the line's scheduled value "
-        f"({line.scheduled_value:,.2f}) in total, counting previous claims and stored materials."
-        for line in lines
-        if money.over_claimed(line)
-    }
-    if over:
-        raise FieldErrors(over)
-    await repository.save_lines(connection, claim_id, entered, now)
-    worked_out = money.work_out(lines, view.commitment.retention_percent, previously_earned)
-    if submit:
-        await repository.mark_submitted(connection, claim_id, worked_out, now)
-        await _announce_submission(connection, claim, view.commitment, worked_out, user_id, now)
-    return await _view(connection, await repository.find_claim(connection, claim_id), user_id, now)
 
 
 async def claims_of_period(pool: asyncpg.Pool, user_id: str, period_id: str, now: datetime) -> list[ClaimView]:
@@ -199,6 +165,35 @@ async def claims_of_period(pool: asyncpg.Pool, user_id: str, period_id: str, now
             await _view(connection, claim, user_id, now)
             for claim in await repository.claims_of_period(connection, period_id)
         ]
+
+
+async def _save(
+    connection: asyncpg.Connection,
+    view: ClaimView,
+    user_id: str,
+    typed: dict[str, tuple[str, str]],
+    submit: bool,
+    now: datetime,
+) -> ClaimView:
+    claim, commitment = view.claim, view.commitment
+    if submit:
+        _require_billable(commitment)
+    entered = _amounts(typed, commitment)
+    lines, previously_earned = await repository.line_inputs(connection, claim, commitment, view.period, entered)
+    over = {
+        f"this_period.{line.line_id}": "This claims more than the line's scheduled value "
+        f"({line.scheduled_value:,.2f}) in total, counting previous claims and stored materials."
+        for line in lines
+        if money.over_claimed(line)
+    }
+    if over:
+        raise FieldErrors(over)
+    await repository.save_lines(connection, claim.claim_id, entered, now)
+    worked_out = money.work_out(lines, commitment.retention_percent, previously_earned)
+    if submit:
+        await repository.mark_submitted(connection, claim.claim_id, worked_out, now)
+        await _announce_submission(connection, claim, commitment, worked_out, user_id, now)
+    return await _view(connection, await repository.find_claim(connection, claim.claim_id), user_id, now)
 
 
 def _amounts(typed: dict[str, tuple[str, str]], commitment: Commitment) -> dict[str, tuple[Decimal, Decimal]]:
@@ -226,16 +221,13 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
         raise NotArrivedYet()
     role = await _require_role(connection, user_id, commitment)
     lines, previously_earned = await repository.line_inputs(connection, claim, commitment, period)
-    due_passed = period.due_date_has_passed(now)
-    contact_may_edit = not due_passed and not period.closed
     return ClaimView(
         claim=claim,
         commitment=commitment,
         period=period,
         role=role,
+        refusal=domain.contact_refusal(period.due_at, period.closed, now),
         worked_out=money.work_out(lines, commitment.retention_percent, previously_earned),
-        can_edit=claim.editable and (role == "administrator" or contact_may_edit),
-        due_passed=due_passed,
     )
 
 
@@ -251,43 +243,59 @@ async def _period_and_commitment(
     return period, commitment
 
 
-async def _require_role(connection: asyncpg.Connection, user_id: str, commitment: Commitment) -> str:
+async def _require_role(connection: asyncpg.Connection, user_id: str, commitment: Commitment) -> Role:
     role = await repository.role_on(connection, user_id, commitment)
     if role is None:
         raise NotAllowed(
             f"You cannot see or make progress claims for {commitment.number}: that needs Read Only (or higher) "
             f"permission on the Commitments tool of {commitment.project_name} and being a progress claim contact "
-            f"of the commitment. Ask {commitment.company_name or 'the contractor'} to add you."
+            f"of the commitment. Ask {_contractor(commitment)} to add you."
         )
     return role
 
 
-async def _refusal_after_due_date(
-    connection: asyncpg.Connection, period: Period, commitment: Commitment, user: Person, attempt: str, now: datetime
-) -> DueDatePassed | None:
-    """For a contact: Conflict when the period is closed; after the due date, the attempt announced and the
-    refusal to raise once the announcement is committed."""
-    if period.closed:
+def _require_billable(commitment: Commitment) -> None:
+    if not commitment.billable:
         raise Conflict(
-            "This billing period is closed, so no progress claim can be made for it. Ask "
-            f"{commitment.company_name or 'the contractor'} about the next billing period."
+            f"{commitment.number} is not approved (its status is {commitment.status.replace('_', ' ')}), "
+            "so no progress claim can be made for it."
         )
-    if not period.due_date_has_passed(now):
-        return None
-    await handlers.reject_attempt(
-        connection,
-        period_id=period.period_id,
-        project_id=period.project_id,
-        commitment_id=commitment.commitment_id,
-        attempted_by=user,
-        attempt=attempt,
-        due_at=period.due_at,
-        now=now,
-    )
-    return DueDatePassed(
+
+
+async def _refuse(
+    connection: asyncpg.Connection,
+    refusal: Refusal,
+    period: Period,
+    commitment: Commitment,
+    user_id: str,
+    attempt: str,
+    now: datetime,
+) -> NoReturn:
+    """Refuse a contact's attempt, announcing it first when the due date has passed (rule 15)."""
+    if refusal == "period_closed":
+        raise Conflict(
+            f"This billing period is closed, so no progress claim can be made for it. Ask {_contractor(commitment)} "
+            "about the next billing period."
+        )
+    async with connection.transaction():
+        await handlers.reject_attempt(
+            connection,
+            period_id=period.period_id,
+            project_id=period.project_id,
+            commitment_id=commitment.commitment_id,
+            attempted_by=await _person(connection, user_id),
+            attempt=attempt,
+            due_at=period.due_at,
+            now=now,
+        )
+    raise Conflict(
         "The due date for this billing period has passed, so no progress claim can be created or submitted. "
-        f"Ask {commitment.company_name or 'the contractor'} to create the claim on your behalf."
+        f"Ask {_contractor(commitment)} to create the claim on your behalf."
     )
+
+
+def _contractor(commitment: Commitment) -> str:
+    return commitment.company_name or "the contractor"
 
 
 async def _person(connection: asyncpg.Connection, user_id: str) -> Person:

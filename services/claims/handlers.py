@@ -85,7 +85,20 @@ async def reject_attempt(
     due_at: datetime,
     now: datetime,
 ) -> None:
-    """Announce a contact's claim attempt after the due date (rule 15)."""
+    """Announce a contact's claim attempt after the due date (rule 15), once per kind of attempt: a refreshed
+    page announces nothing new."""
+    first = await connection.fetchval(
+        """
+        INSERT INTO refused_attempts (period_id, commitment_id, user_id, attempt) VALUES ($1, $2, $3, $4)
+        ON CONFLICT DO NOTHING RETURNING true
+        """,
+        uuid.UUID(period_id),
+        commitment_id,
+        attempted_by.id,
+        attempt,
+    )
+    if not first:
+        return
     await outbox.record(
         connection,
         service="claims",
@@ -145,6 +158,7 @@ async def invite_accepted(connection: asyncpg.Connection, event: CloudEvent, acc
             now=accepted.responded_at,
         )
         return
+    await _lock_commitment(connection, accepted.commitment_id)
     known = await connection.fetchval(
         "SELECT true FROM erp_commitments WHERE commitment_id = $1", accepted.commitment_id
     )
@@ -165,12 +179,18 @@ async def invite_accepted(connection: asyncpg.Connection, event: CloudEvent, acc
 
 async def commitment_upserted(connection: asyncpg.Connection, event: CloudEvent, commitment: CommitmentUpserted):
     """Store the commitment (by version), then make the claims of acceptances that were waiting for it."""
+    await _lock_commitment(connection, commitment.commitment_id)
     await apply_commitment(connection, commitment, event.time)
     waiting = await connection.fetch(
         "DELETE FROM waiting_acceptances WHERE commitment_id = $1 RETURNING acceptance", commitment.commitment_id
     )
     for row in waiting:
         await _claim_for_acceptance(connection, InviteAccepted.model_validate(row["acceptance"]))
+
+
+async def _lock_commitment(connection: asyncpg.Connection, commitment_id: str) -> None:
+    """An acceptance and its commitment arriving at once would each miss the other; one waits instead."""
+    await connection.execute("SELECT pg_advisory_xact_lock(hashtext('commitment:' || $1))", commitment_id)
 
 
 async def _claim_for_acceptance(connection: asyncpg.Connection, accepted: InviteAccepted) -> None:
@@ -192,6 +212,7 @@ async def _remember_answer(connection: asyncpg.Connection, invite_id: str, answe
         """
         INSERT INTO invite_answers (invite_id, answer) VALUES ($1, $2)
         ON CONFLICT (invite_id) DO UPDATE SET answer = excluded.answer
+        WHERE invite_answers.answer <> 'yes'  -- a Yes stands (rule 11)
         """,
         uuid.UUID(invite_id),
         answer,

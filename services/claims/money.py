@@ -21,6 +21,10 @@ class AmountError(ValueError):
     """An amount a person typed that cannot be claimed; the message says why, next to the field."""
 
 
+LARGEST = Decimal("999999999999.99")  # no schedule of values line comes near a trillion
+_NOT_AN_AMOUNT = "Enter an amount with at most two digits after the point, such as 1250.50."
+
+
 def parse_amount(text: str) -> Decimal:
     """An amount as typed ("1,250.50", "$80", "" for nothing), or AmountError saying what is wrong."""
     cleaned = text.strip().replace(",", "").removeprefix("$").strip()
@@ -29,9 +33,11 @@ def parse_amount(text: str) -> Decimal:
     try:
         amount = Decimal(cleaned)
     except InvalidOperation as error:
-        raise AmountError("Enter an amount in dollars and cents, such as 1250.50.") from error
+        raise AmountError(_NOT_AN_AMOUNT) from error
     if not amount.is_finite():
-        raise AmountError("Enter an amount in dollars and cents, such as 1250.50.")
+        raise AmountError(_NOT_AN_AMOUNT)
+    if abs(amount) > LARGEST:
+        raise AmountError("That amount is far larger than any line of the schedule of values.")
     if amount < 0:
         raise AmountError("Enter an amount of zero or more.")
     if amount != amount.quantize(CENT):

@@ -2,6 +2,7 @@
 the progress claim itself. Every form carries a CSRF token; the session is the signed cookie every service
 reads."""
 
+import secrets
 import uuid
 from pathlib import Path
 from urllib.parse import urlencode
@@ -11,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.claims import accounts, actions, repository
 from services.claims.actions import ClaimView, FieldErrors, NotArrivedYet
+from services.claims.domain import STATUS_NAMES
 from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
 from shared.invite_links import invite_url
@@ -24,20 +26,30 @@ templates.env.globals.update(
     day=lambda day: f"{day.day} {day:%B %Y}" if day else "",
     amount=lambda value: f"{value:,.2f}",
     plain=lambda value: "" if value == 0 else f"{value:.2f}",
-    status_names=repository.STATUS_NAMES,
+    status_names=STATUS_NAMES,
 )
 
 PREPARING_SECONDS = 5
-_LOGIN_CSRF = "login"
-_PASSWORD_REQUEST_CSRF = "password-request"
+# What a redirect asks the next page to confirm; by code, so that a link cannot put words on our pages.
+NOTICES = {
+    "logged-out": "You have logged out.",
+    "password-set": "Your password is set.",
+    "saved": "Your draft has been saved.",
+    "submitted": "Your progress claim has been submitted.",
+}
+# Forms shown before anyone is logged in are bound to a random value in a cookie of this browser, so that
+# another site cannot post them with a token it fetched for itself (and log a person in as someone else).
+_BROWSER_COOKIE = "itb_browser"
+_LOGIN_FORM = "login"
+_PASSWORD_REQUEST_FORM = "password-request"
 
 
 # --- Logging in and out ---
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, next: str = "/claims", email: str = "", notice: str = ""):
-    return _login_form(request, next, email, notice=notice)
+async def login_page(request: Request, next: str = "/claims", email: str = "", done: str = ""):
+    return _login_form(request, next, email, notice=NOTICES.get(done, ""))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -49,7 +61,7 @@ async def log_in(
     next: str = Form("/claims"),
 ) -> Response:
     settings = request.app.state.settings
-    if not csrf_token_is_valid(settings, csrf_token, _LOGIN_CSRF):
+    if not csrf_token_is_valid(settings, csrf_token, _anonymous_form(request, _LOGIN_FORM)):
         return _login_form(request, next, email, problem=_STALE_FORM, status_code=403)
     try:
         person = await accounts.log_in(
@@ -68,7 +80,7 @@ async def log_out(request: Request, csrf_token: str = Form("")) -> Response:
     session = _session(request)
     if session is not None and not csrf_token_is_valid(request.app.state.settings, csrf_token, _logout_csrf(session)):
         return _message(request, 403, "Please log out from the page", _STALE_FORM)
-    response = RedirectResponse("/login?" + urlencode({"notice": "You have logged out."}), status_code=303)
+    response = RedirectResponse("/login?done=logged-out", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
 
@@ -83,12 +95,17 @@ async def password_request_page(request: Request, email: str = ""):
 
 @router.post("/password/new", response_class=HTMLResponse)
 async def request_password_link(request: Request, email: str = Form(""), csrf_token: str = Form("")) -> Response:
-    if not csrf_token_is_valid(request.app.state.settings, csrf_token, _PASSWORD_REQUEST_CSRF):
+    if not csrf_token_is_valid(
+        request.app.state.settings, csrf_token, _anonymous_form(request, _PASSWORD_REQUEST_FORM)
+    ):
         return _password_request_form(request, email, problem=_STALE_FORM, status_code=403)
     if "@" not in email:
         return _password_request_form(request, email, problem="Enter your email address.", status_code=422)
-    async with request.app.state.pool.acquire() as connection, connection.transaction():
-        await accounts.request_password_link(connection, email, request.app.state.clock())
+    try:
+        async with request.app.state.pool.acquire() as connection, connection.transaction():
+            await accounts.request_password_link(connection, email, _address(request), request.app.state.clock())
+    except ProblemForPerson as problem:
+        return _password_request_form(request, email, problem=str(problem), status_code=problem.status_code)
     # The same answer whether or not the email is known: the page does not reveal who has an account.
     return _message(
         request,
@@ -129,7 +146,7 @@ async def set_password(
             person = await accounts.use_password_link(connection, request_id, password, request.app.state.clock())
     except ProblemForPerson as problem:
         return _password_form(request, token, request_id, problem=str(problem), status_code=problem.status_code)
-    response = RedirectResponse("/claims?" + urlencode({"notice": "Your password is set."}), status_code=303)
+    response = RedirectResponse("/claims?done=password-set", status_code=303)
     set_session_cookie(
         response, settings, issue_session_token(settings, person.id, person.email), settings.claims_public_url
     )
@@ -140,7 +157,7 @@ async def set_password(
 
 
 @router.get("/claims", response_class=HTMLResponse)
-async def my_invites_and_claims(request: Request, notice: str = "") -> Response:
+async def my_invites_and_claims(request: Request, done: str = "") -> Response:
     session = _session(request)
     if session is None:
         return _login_redirect(request)
@@ -151,7 +168,7 @@ async def my_invites_and_claims(request: Request, notice: str = "") -> Response:
     context = {
         "invites": invites,
         "claims": claims,
-        "notice": notice,
+        "notice": NOTICES.get(done, ""),
         "invite_url": lambda invite_id: invite_url(settings, str(invite_id)),
     }
     return _page(request, "my_claims.html", context)
@@ -185,51 +202,52 @@ async def new_claim(request: Request, commitment: str = "", period: str = "") ->
 
 
 @router.get("/claims/{claim_id}", response_class=HTMLResponse)
-async def show_claim(request: Request, claim_id: str, notice: str = "") -> Response:
+async def show_claim(request: Request, claim_id: str, done: str = "") -> Response:
     session = _session(request)
     if session is None:
         return _login_redirect(request)
     if not _is_uuid(claim_id):
-        return _message(
-            request, 404, "There is no such progress claim", "Check the link, or open My invites and claims."
-        )
+        return _no_such_claim(request)
     try:
         view = await actions.view_claim(request.app.state.pool, session.user_id, claim_id, request.app.state.clock())
     except NotArrivedYet:
         return _preparing(request)
     except ProblemForPerson as problem:
         return _problem_page(request, problem)
-    return _claim_page(request, session, view, notice=notice)
+    return _claim_page(request, session, view, notice=NOTICES.get(done, ""))
 
 
 @router.post("/claims/{claim_id}", response_class=HTMLResponse)
 async def change_claim(request: Request, claim_id: str) -> Response:
     session = _session(request)
-    if session is None or not _is_uuid(claim_id):
-        return _message(request, 401, "Please log in again", "Your session has ended; log in and try again.")
+    if session is None:
+        return RedirectResponse("/login?" + urlencode({"next": f"/claims/{claim_id}"}), status_code=303)
+    if not _is_uuid(claim_id):
+        return _no_such_claim(request)
     form = await request.form()
     pool, clock = request.app.state.pool, request.app.state.clock
     if not csrf_token_is_valid(request.app.state.settings, form.get("csrf_token"), _claim_csrf(session, claim_id)):
         return _message(
             request, 403, "Please use the claim page", _STALE_FORM, link=("Open the claim", f"/claims/{claim_id}")
         )
-    typed = _typed_amounts(form)
     submit = form.get("action") == "submit"
     try:
-        await actions.change_claim(pool, session.user_id, claim_id, typed, submit, clock())
+        await actions.change_claim(pool, session.user_id, claim_id, _typed_amounts(form), submit, clock())
     except NotArrivedYet:
         return _preparing(request)
-    except FieldErrors as problem:
-        view = await actions.view_claim(pool, session.user_id, claim_id, clock())
-        typed_text = {name: str(value) for name, value in form.items() if name.startswith(("this_period.", "stored."))}
-        return _claim_page(
-            request, session, view, problem=str(problem), errors=problem.errors, typed=typed_text, status_code=422
-        )
     except ProblemForPerson as problem:
-        view = await actions.view_claim(pool, session.user_id, claim_id, clock())
+        # The claim again, with the problem; or, when the claim itself is out of reach now, the problem alone.
+        try:
+            view = await actions.view_claim(pool, session.user_id, claim_id, clock())
+        except (ProblemForPerson, NotArrivedYet):
+            return _problem_page(request, problem)
+        if isinstance(problem, FieldErrors):
+            typed = {name: str(value) for name, value in form.items() if name.startswith(("this_period.", "stored."))}
+            return _claim_page(
+                request, session, view, problem=str(problem), errors=problem.errors, typed=typed, status_code=422
+            )
         return _claim_page(request, session, view, problem=str(problem), status_code=problem.status_code)
-    notice = "Your progress claim has been submitted." if submit else "Your draft has been saved."
-    return RedirectResponse(f"/claims/{claim_id}?" + urlencode({"notice": notice}), status_code=303)
+    return RedirectResponse(f"/claims/{claim_id}?done={'submitted' if submit else 'saved'}", status_code=303)
 
 
 # --- How the pages are put together ---
@@ -292,23 +310,29 @@ def _claim_page(
 def _login_form(
     request: Request, next: str, email: str, *, problem: str = "", notice: str = "", status_code: int = 200
 ):
-    context = {
-        "next": _safe_next(next),
-        "email": email,
-        "problem": problem,
-        "notice": notice,
-        "csrf_token": csrf_token(request.app.state.settings, _LOGIN_CSRF),
-    }
-    return _page(request, "login.html", context, status_code)
+    context = {"next": _safe_next(next), "email": email, "problem": problem, "notice": notice}
+    return _anonymous_page(request, "login.html", _LOGIN_FORM, context, status_code)
 
 
 def _password_request_form(request: Request, email: str, *, problem: str = "", status_code: int = 200):
-    context = {
-        "email": email,
-        "problem": problem,
-        "csrf_token": csrf_token(request.app.state.settings, _PASSWORD_REQUEST_CSRF),
-    }
-    return _page(request, "password_request.html", context, status_code)
+    context = {"email": email, "problem": problem}
+    return _anonymous_page(request, "password_request.html", _PASSWORD_REQUEST_FORM, context, status_code)
+
+
+def _anonymous_page(request: Request, template: str, form: str, context: dict, status_code: int) -> HTMLResponse:
+    """A page whose form is posted before login: its CSRF token is bound to this browser's cookie."""
+    browser = request.cookies.get(_BROWSER_COOKIE) or secrets.token_urlsafe(16)
+    token = csrf_token(request.app.state.settings, f"{form}:{browser}")
+    response = _page(request, template, context | {"csrf_token": token}, status_code)
+    if _BROWSER_COOKIE not in request.cookies:
+        secure = request.app.state.settings.claims_public_url.startswith("https://")
+        response.set_cookie(_BROWSER_COOKIE, browser, httponly=True, samesite="lax", secure=secure)
+    return response
+
+
+def _anonymous_form(request: Request, form: str) -> str:
+    """What the CSRF token of a form posted before login must be bound to (nothing valid without the cookie)."""
+    return f"{form}:{request.cookies.get(_BROWSER_COOKIE) or secrets.token_urlsafe(16)}"
 
 
 def _password_form(request: Request, token: str, request_id: str, *, problem: str = "", status_code: int = 200):
@@ -355,6 +379,10 @@ def _problem_page(request: Request, problem: ProblemForPerson) -> HTMLResponse:
     }
     heading = headings.get(problem.status_code, "This cannot be done")
     return _message(request, problem.status_code, heading, str(problem), link=("My invites and claims", "/claims"))
+
+
+def _no_such_claim(request: Request) -> HTMLResponse:
+    return _message(request, 404, "There is no such progress claim", "Check the link, or open My invites and claims.")
 
 
 def _preparing(request: Request) -> HTMLResponse:

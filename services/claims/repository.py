@@ -8,16 +8,9 @@ from decimal import Decimal
 import asyncpg
 
 from services.claims import money
-from shared.erp import commitments_permission, holds
+from services.claims.domain import Role, role_for
+from shared.erp import commitments_permission
 from shared.events import INVITABLE_STATUSES, Contact, Person, ScheduleOfValuesLine
-
-EDITABLE = ("draft", "revise_and_resubmit")
-STATUS_NAMES = {
-    "draft": "Draft",
-    "under_review": "Submitted, under review",
-    "approved": "Approved",
-    "revise_and_resubmit": "Revise and resubmit",
-}
 
 
 @dataclass(frozen=True)
@@ -72,10 +65,6 @@ class ClaimRecord:
     # line id -> (work completed this period, materials presently stored)
     entered: dict[str, tuple[Decimal, Decimal]]
 
-    @property
-    def editable(self) -> bool:
-        return self.status in EDITABLE
-
 
 async def find_period(connection: asyncpg.Connection, period_id: str) -> Period | None:
     """The period, once its opening has reached this service."""
@@ -123,14 +112,9 @@ async def find_commitment(connection: asyncpg.Connection, commitment_id: str) ->
     )
 
 
-async def role_on(connection: asyncpg.Connection, user_id: str, commitment: Commitment) -> str | None:
-    """'administrator', 'contact' or None, by rule 19."""
+async def role_on(connection: asyncpg.Connection, user_id: str, commitment: Commitment) -> Role | None:
     permission = await commitments_permission(connection, user_id, commitment.project_id)
-    if holds(permission, "admin"):
-        return "administrator"
-    if holds(permission, "read_only") and commitment.contact(user_id) is not None:
-        return "contact"
-    return None
+    return role_for(permission, commitment.contact(user_id) is not None)
 
 
 async def find_claim(connection: asyncpg.Connection, claim_id: str) -> ClaimRecord | None:

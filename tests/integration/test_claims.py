@@ -2,6 +2,7 @@
 contact's behalf, and who may do what (rule 19). ERP records and periods are stored through the service's
 own handlers here; tests/integration/test_claims_events.py sends them through Kafka."""
 
+import asyncio
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -217,6 +218,13 @@ async def test_login_is_throttled_per_account_even_with_the_right_password(desk)
     assert (await log_in(desk.browser(), desk.email(JANE), PASSWORD)).status_code == 303
 
 
+async def test_attempts_sent_all_at_once_are_counted_too(desk):
+    guesses = [log_in(desk.browser(), desk.email(JANE), f"guess {number}") for number in range(12)]
+    answers = await asyncio.gather(*guesses)
+    assert sum(answer.status_code == 401 for answer in answers) == accounts.FAILURES_PER_ACCOUNT
+    assert (await log_in(desk.browser(), desk.email(JANE), PASSWORD)).status_code == 429
+
+
 async def test_login_is_throttled_per_address_across_accounts(desk):
     for number in range(accounts.FAILURES_PER_ADDRESS):
         await log_in(desk.browser(), f"guess{number}@{desk.domain}", "guess")
@@ -252,7 +260,7 @@ async def test_a_password_link_sets_the_password_once_and_logs_in(desk):
     from shared.password_links import password_link_token
 
     async with desk.pool.acquire() as connection:
-        await accounts.request_password_link(connection, desk.email(RAJ), BEFORE)
+        await accounts.request_password_link(connection, desk.email(RAJ), "127.0.0.1", BEFORE)
     [requested] = await desk.events("accounts.password_link_requested.v1")
     link = f"/password/{password_link_token(desk.service.settings, requested['request_id'])}"
     browser = desk.browser()
@@ -335,8 +343,13 @@ async def test_the_money_is_worked_out_on_the_server_and_submitting_announces_it
         "current_payment_due": "38475.00",
     }
     assert event["submitted_by"]["id"] == JANE[0]
+    # A second click on Submit (or the page sent again) finds it submitted and announces nothing new.
     again = await browser.post(claim_path, data={"csrf_token": csrf_of(page, claim_path), "action": "submit"})
-    assert again.status_code == 409 and len(await desk.events("billing.claim.submitted.v1")) == 1
+    assert again.status_code == 303 and len(await desk.events("billing.claim.submitted.v1")) == 1
+    changed = await browser.post(
+        claim_path, data={"csrf_token": csrf_of(page, claim_path), "action": "save", "this_period.1": "1"}
+    )
+    assert changed.status_code == 409 and "can no longer be changed" in changed.text
 
 
 async def test_amounts_that_cannot_be_claimed_get_a_message_next_to_the_field_and_nothing_is_saved(desk):
@@ -346,7 +359,7 @@ async def test_amounts_that_cannot_be_claimed_get_a_message_next_to_the_field_an
     )
     assert response.status_code == 422
     assert re.search(r'id="this_period.1-error">Enter an amount of zero or more', response.text)
-    assert re.search(r'id="stored.1-error">Enter an amount in dollars and cents', response.text)
+    assert re.search(r'id="stored.1-error">Enter an amount with at most two digits', response.text)
     assert 'value="-5"' in response.text  # what was typed is shown again
     over = await fill_in(browser, claim_path, "submit", this_period__2="80000.01")
     assert over.status_code == 422
@@ -387,7 +400,8 @@ async def test_after_the_due_date_a_contact_is_refused_and_the_attempt_announced
     assert "due date for this billing period has passed" in response.text
     assert "create the claim on your behalf" in response.text
     assert await desk.claims() == 0
-    [rejected] = await desk.events("billing.claim.attempt_rejected.v1")
+    assert (await browser.get(desk.new_claim_url)).status_code == 409  # the page opened again
+    [rejected] = await desk.events("billing.claim.attempt_rejected.v1")  # announced once
     assert rejected["reason"] == "due_date_passed" and rejected["attempt"] == "create"
     assert rejected["attempted_by"]["id"] == JANE[0]
 
@@ -510,3 +524,24 @@ async def test_a_commitment_that_is_not_approved_cannot_be_claimed(desk):
     response = await browser.get(desk.new_claim_url)
     assert response.status_code == 409 and "is not approved (its status is draft)" in response.text
     assert await desk.claims() == 0
+
+
+async def test_a_login_form_posted_from_another_browser_is_refused(desk):
+    """Another site can fetch the login page for itself, but its token is bound to its own browser's cookie."""
+    attacker = desk.browser()
+    stolen = csrf_of(await attacker.get("/login"))
+    victim = desk.browser()
+    forged = await victim.post(
+        "/login", data={"email": desk.email(RAJ), "password": PASSWORD, "csrf_token": stolen, "next": "/claims"}
+    )
+    assert forged.status_code == 403 and "itb_session" not in forged.headers.get("set-cookie", "")
+
+
+async def test_characters_that_cannot_be_stored_get_a_clear_refusal(desk):
+    browser = desk.browser()
+    response = await log_in(browser, "jane\x00@example.com", PASSWORD)
+    assert response.status_code in (401, 422)
+    api = await browser.post("/api/sessions", json={"email": "jane@exa\x00mple.com", "password": "x"})
+    assert api.status_code == 422
+    nul = await (await desk.logged_in(JANE)).get(f"/claims/new?commitment=SC%00&period={desk.period_id}")
+    assert nul.status_code == 422 and "cannot be stored" in nul.text

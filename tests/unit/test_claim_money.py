@@ -78,10 +78,12 @@ def test_amounts_as_people_type_them(typed, amount):
     [
         ("-5", "zero or more"),
         ("12.345", "at most two digits"),
-        ("ten", "dollars and cents"),
-        ("NaN", "dollars and cents"),
-        ("Infinity", "dollars and cents"),
-        ("1e3x", "dollars and cents"),
+        ("ten", "such as 1250.50"),
+        ("NaN", "such as 1250.50"),
+        ("Infinity", "such as 1250.50"),
+        ("1e3x", "such as 1250.50"),
+        ("1e30", "far larger"),
+        ("1" * 40, "far larger"),
     ],
 )
 def test_amounts_that_cannot_be_claimed_say_why(typed, message):

@@ -69,6 +69,15 @@ CREATE TABLE waiting_acceptances (
 );
 CREATE INDEX waiting_acceptances_commitment ON waiting_acceptances (commitment_id);
 
+-- Contacts' attempts refused after the due date, each announced once (ClaimAttemptRejected).
+CREATE TABLE refused_attempts (
+    period_id     uuid NOT NULL,
+    commitment_id text NOT NULL,
+    user_id       text NOT NULL,
+    attempt       text NOT NULL,
+    PRIMARY KEY (period_id, commitment_id, user_id, attempt)
+);
+
 -- Passwords of the users the ERP's directory told us about (Argon2id hashes).
 CREATE TABLE accounts (
     user_id       text PRIMARY KEY,
@@ -85,17 +94,19 @@ CREATE TABLE password_requests (
     used_at      timestamptz
 );
 
--- Failed logins, per account and per address, for throttling.
-CREATE TABLE login_failures (
+-- Attempts that count towards a limit: failed logins per account and per address, password link requests
+-- per address (`throttle_key` says which).
+CREATE TABLE throttled_attempts (
     throttle_key text NOT NULL,
-    failed_at    timestamptz NOT NULL
+    attempted_at timestamptz NOT NULL
 );
-CREATE INDEX login_failures_key ON login_failures (throttle_key, failed_at);
+CREATE INDEX throttled_attempts_key ON throttled_attempts (throttle_key, attempted_at);
 
 -- migrate:down
-DROP TABLE login_failures;
+DROP TABLE throttled_attempts;
 DROP TABLE password_requests;
 DROP TABLE accounts;
+DROP TABLE refused_attempts;
 DROP TABLE waiting_acceptances;
 DROP TABLE claim_lines;
 DROP TABLE claims;
