@@ -2,13 +2,12 @@
 the claims of a period)."""
 
 import uuid
-from dataclasses import asdict
 from decimal import Decimal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, EmailStr, Field
 
-from services.claims import accounts, actions
+from services.claims import accounts, actions, money
 from services.claims.actions import ClaimView, NotArrivedYet
 from shared.errors import NotFound
 from shared.sessions import CurrentSession, issue_session_token
@@ -31,20 +30,6 @@ class OnBehalfRequest(BaseModel):
     contact_user_id: str = Field(min_length=1, description="The progress claim contact the claim is made for.")
 
 
-class ClaimLineOut(BaseModel):
-    line_id: str
-    cost_code: str
-    description: str
-    scheduled_value: Decimal
-    previous: Decimal
-    this_period: Decimal
-    materials_stored: Decimal
-    total_to_date: Decimal
-    percent_complete: Decimal
-    balance_to_finish: Decimal
-    retention: Decimal
-
-
 class ClaimOut(BaseModel):
     claim_id: str
     period_id: str
@@ -57,7 +42,7 @@ class ClaimOut(BaseModel):
     on_behalf: bool
     currency: str
     retention_percent: Decimal
-    lines: list[ClaimLineOut]
+    lines: list[money.Line]
     total_completed_and_stored: Decimal
     retention: Decimal
     total_earned_less_retention: Decimal
@@ -125,7 +110,7 @@ def _uuid(text: str, what: str) -> str:
 
 
 def _claim_out(view: ClaimView) -> ClaimOut:
-    claim, money = view.claim, view.worked_out
+    claim, worked_out = view.claim, view.worked_out
     return ClaimOut(
         claim_id=claim.claim_id,
         period_id=claim.period_id,
@@ -137,11 +122,11 @@ def _claim_out(view: ClaimView) -> ClaimOut:
         created_by=claim.created_by.model_dump(),
         on_behalf=claim.on_behalf,
         currency=view.commitment.currency,
-        retention_percent=money.retention_percent,
-        lines=[ClaimLineOut(**asdict(line)) for line in money.lines],
-        total_completed_and_stored=money.total_completed_and_stored,
-        retention=money.retention,
-        total_earned_less_retention=money.total_earned_less_retention,
-        less_previous_claims=money.less_previous_claims,
-        current_payment_due=money.current_payment_due,
+        retention_percent=worked_out.retention_percent,
+        lines=list(worked_out.lines),
+        total_completed_and_stored=worked_out.total_completed_and_stored,
+        retention=worked_out.retention,
+        total_earned_less_retention=worked_out.total_earned_less_retention,
+        less_previous_claims=worked_out.less_previous_claims,
+        current_payment_due=worked_out.current_payment_due,
     )

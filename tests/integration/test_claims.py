@@ -266,6 +266,8 @@ async def test_a_password_link_sets_the_password_once_and_logs_in(desk):
     browser = desk.browser()
     form = await browser.get(link)
     assert form.status_code == 200
+    forged = await browser.post(link, data={"password": "a long enough one", "confirmation": "a long enough one"})
+    assert forged.status_code == 403
     short = await browser.post(link, data={"password": "short", "confirmation": "short", "csrf_token": csrf_of(form)})
     assert short.status_code == 422 and "at least 10 characters" in short.text
     new_password = "a much better password"
