@@ -20,7 +20,7 @@ from shared.pages import message_page, render, templates_for
 from shared.password_links import read_password_link_token
 from shared.sessions import SESSION_COOKIE, Session, issue_session_token, read_session_token, set_session_cookie
 
-router = APIRouter(tags=["claim pages"])
+router = APIRouter(tags=["claim pages"], include_in_schema=False)
 templates = templates_for(Path(__file__).parent / "templates")
 templates.env.globals.update(
     day=lambda day: f"{day.day} {day:%B %Y}" if day else "",
@@ -260,7 +260,7 @@ _STALE_FORM = (
 
 def _typed_amounts(form) -> dict[str, tuple[str, str]]:
     """line id -> (work completed this period, materials presently stored), as typed in the claim form."""
-    lines = [name.removeprefix("this_period.") for name in form if name.startswith("this_period.")]
+    lines = {name.split(".", 1)[1] for name in form if name.startswith(("this_period.", "stored."))}
     return {line: (str(form.get(f"this_period.{line}", "")), str(form.get(f"stored.{line}", ""))) for line in lines}
 
 

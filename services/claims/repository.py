@@ -144,31 +144,47 @@ async def _claim_where(connection: asyncpg.Connection, condition: str, *argument
     )
 
 
-async def previous_claims(
-    connection: asyncpg.Connection, commitment_id: str, before: date
-) -> tuple[dict[str, Decimal], Decimal]:
-    """Work completed per line in the commitment's submitted claims of earlier periods, and what the latest of
-    them earned less retention (carried forward as "less previous claims")."""
-    rows = await connection.fetch(
-        """
-        SELECT l.line_id, sum(l.this_period) AS previous
-        FROM claims c JOIN periods p USING (period_id) JOIN claim_lines l USING (claim_id)
-        WHERE c.commitment_id = $1 AND p.start_date < $2 AND c.status IN ('under_review', 'approved')
+@dataclass(frozen=True)
+class PreviousClaims:
+    """What the commitment's submitted claims of earlier periods carry into this one (rule 17)."""
+
+    work: dict[str, Decimal]  # work completed per line, all of them together
+    stored: dict[str, Decimal]  # materials presently stored per line, as the latest of them left it
+    earned_less_retention: Decimal  # of the latest of them: "less previous claims"
+
+
+# The commitment's submitted claims of periods that start before this one's ($1 commitment, $2 start date).
+_EARLIER_CLAIMS = """
+    claims c JOIN periods p USING (period_id)
+    WHERE c.commitment_id = $1 AND p.start_date < $2 AND c.status IN ('under_review', 'approved')
+"""
+
+
+async def previous_claims(connection: asyncpg.Connection, commitment_id: str, before: date) -> PreviousClaims:
+    work = await connection.fetch(
+        f"""
+        SELECT l.line_id, sum(l.this_period) AS work
+        FROM claim_lines l WHERE l.claim_id IN (SELECT c.claim_id FROM {_EARLIER_CLAIMS})
         GROUP BY l.line_id
         """,
         commitment_id,
         before,
     )
-    earned = await connection.fetchval(
-        """
-        SELECT c.earned_less_retention FROM claims c JOIN periods p USING (period_id)
-        WHERE c.commitment_id = $1 AND p.start_date < $2 AND c.status IN ('under_review', 'approved')
-        ORDER BY p.start_date DESC LIMIT 1
-        """,
+    latest = await connection.fetchrow(
+        f"SELECT c.claim_id, c.earned_less_retention FROM {_EARLIER_CLAIMS} ORDER BY p.start_date DESC LIMIT 1",
         commitment_id,
         before,
     )
-    return {row["line_id"]: row["previous"] for row in rows}, earned or money.ZERO
+    if latest is None:
+        return PreviousClaims({}, {}, money.ZERO)
+    stored = await connection.fetch(
+        "SELECT line_id, materials_stored FROM claim_lines WHERE claim_id = $1", latest["claim_id"]
+    )
+    return PreviousClaims(
+        work={row["line_id"]: row["work"] for row in work},
+        stored={row["line_id"]: row["materials_stored"] for row in stored},
+        earned_less_retention=latest["earned_less_retention"],
+    )
 
 
 async def line_inputs(
@@ -178,22 +194,24 @@ async def line_inputs(
     period: Period,
     entered: dict[str, tuple[Decimal, Decimal]] | None = None,
 ) -> tuple[list[money.LineInput], Decimal]:
-    """The claim's lines as the money is worked out from them (with `entered` in place of what is saved)."""
-    previous, previously_earned = await previous_claims(connection, commitment.commitment_id, period.start_date)
-    amounts = entered if entered is not None else claim.entered
+    """The claim's lines as the money is worked out from them (with `entered` in place of what is saved).
+    A claim nothing was entered on yet starts with the materials the previous claim left stored."""
+    previous = await previous_claims(connection, commitment.commitment_id, period.start_date)
+    if entered is None:
+        entered = claim.entered or {line_id: (money.ZERO, stored) for line_id, stored in previous.stored.items()}
     lines = [
         money.LineInput(
             line_id=line.line_id,
             cost_code=line.cost_code,
             description=line.description,
             scheduled_value=line.scheduled_value,
-            previous=previous.get(line.line_id, money.ZERO),
-            this_period=amounts.get(line.line_id, (money.ZERO, money.ZERO))[0],
-            materials_stored=amounts.get(line.line_id, (money.ZERO, money.ZERO))[1],
+            previous=previous.work.get(line.line_id, money.ZERO),
+            this_period=entered.get(line.line_id, (money.ZERO, money.ZERO))[0],
+            materials_stored=entered.get(line.line_id, (money.ZERO, money.ZERO))[1],
         )
         for line in commitment.lines
     ]
-    return lines, previously_earned
+    return lines, previous.earned_less_retention
 
 
 async def save_lines(

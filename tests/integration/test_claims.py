@@ -499,7 +499,8 @@ async def test_my_invites_lists_the_invites_still_to_answer_with_their_links(des
 
 async def test_the_next_periods_claim_carries_the_submitted_one_forward(desk):
     browser, november = await desk.open_claim(JANE)
-    assert (await fill_in(browser, november, "submit", this_period__1="30000")).status_code == 303
+    submitted = await fill_in(browser, november, "submit", this_period__1="30000", stored__2="1000")
+    assert submitted.status_code == 303
     december_id = str(uuid.uuid4())
     december = desk.period_opened(
         december_id, date(2026, 12, 1), date(2026, 12, 31), date(2027, 1, 5), datetime(2027, 1, 5, 13, tzinfo=UTC)
@@ -508,12 +509,14 @@ async def test_the_next_periods_claim_carries_the_submitted_one_forward(desk):
         await period_view.period_opened(connection, erp_event(december), december)
     desk.period_id = december_id
     _, claim_path = await desk.open_claim(JANE)
+    fresh = await browser.get(claim_path)
+    assert 'id="stored.2" name="stored.2" value="1000.00"' in fresh.text  # still stored, until it is changed
     page = await fill_in(browser, claim_path, "save", this_period__1="20000")
     page = await browser.get(page.headers["location"])
     assert re.search(r">125,000.00</td>\s*<td data-label=\"Work completed in previous claims\">30,000.00<", page.text)
     assert re.search(r'id="total-completed">50,000.00<', page.text)
-    assert re.search(r'id="less-previous">28,500.00<', page.text)  # November earned less 5% retention
-    assert re.search(r'id="current-payment-due">AUD 19,000.00<', page.text)
+    assert re.search(r'id="less-previous">29,450.00<', page.text)  # November's 31,000 less 5% retention
+    assert re.search(r'id="current-payment-due">AUD 18,050.00<', page.text)
 
 
 async def test_a_commitment_that_is_not_approved_cannot_be_claimed(desk):
