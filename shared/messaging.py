@@ -10,11 +10,13 @@ nothing is skipped.
 """
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -68,6 +70,28 @@ def outbox_publisher(broker: KafkaBroker):
     return publish
 
 
+UNDECODABLE_HEADERS = "itb-undecodable-headers"
+
+
+async def _tolerant_parser(record: ConsumerRecord, parse: Callable[[ConsumerRecord], Awaitable[KafkaMessage]]):
+    """FastStream reads every header as UTF-8 before any handler runs, so one bad header would fail its message
+    again and again. Such headers are read with their bad bytes escaped instead, and named in a header of ours,
+    so that the handler sends the message to the dead letters."""
+    undecodable = [name for name, value in record.headers if not _is_utf8(value)]
+    if undecodable:
+        readable = [(name, value.decode(errors="backslashreplace").encode()) for name, value in record.headers]
+        record = dataclasses.replace(record, headers=[*readable, (UNDECODABLE_HEADERS, ",".join(undecodable).encode())])
+    return await parse(record)
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 async def _raw_body(message: KafkaMessage) -> bytes:
     # Decoding is ours (shared.envelope), so a malformed value reaches the handler and the dead letters.
     return message.body
@@ -95,6 +119,7 @@ def consume(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        parser=_tolerant_parser,
         decoder=_raw_body,
     )
     async def receive(message: KafkaMessage) -> None:
@@ -112,6 +137,8 @@ async def handle_message(
     event_id_var.set(None)
     correlation_id_var.set(None)
     try:
+        if UNDECODABLE_HEADERS in message.headers:
+            raise MalformedEvent(f"the headers {message.headers[UNDECODABLE_HEADERS]} are not UTF-8 text")
         event = from_kafka(message.body, message.headers)
         event_id_var.set(event.id)
         correlation_id_var.set(event.correlation_id)

@@ -4,6 +4,8 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from aiokafka import AIOKafkaProducer
+
 from services.periods.app import definition as periods
 from shared.erp import apply_commitment, apply_member_removed, apply_member_upserted, commitments_permission
 from shared.events import ERP_COMMITMENTS, ERP_DIRECTORY, dead_letter_topic
@@ -92,6 +94,42 @@ async def test_erp_events_in_both_kafka_modes_are_consumed_and_a_malformed_one_g
                 f"SELECT 1 FROM erp_project_members WHERE user_id = 'U-77' AND project_id = '{project}'",
             )
             assert await commitments_permission(connection, "U-77", project) == "admin"
+
+
+async def test_an_event_with_a_header_that_is_not_utf8_goes_to_dead_letters_and_the_next_one_is_consumed(
+    infrastructure, database_for
+):
+    database = await database_for("periods")
+    bootstrap = infrastructure.bootstrap_servers
+    project = f"P-{uuid.uuid4().hex[:8]}"
+    spoilt, good = commitment(f"{project}-SC-1", project_id=project), commitment(f"{project}-SC-2", project_id=project)
+    async with running_service(periods, service_settings(infrastructure, "periods", database.url)):
+        value, headers = erp_event(spoilt).to_structured()
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            raw_headers = [(name, text.encode()) for name, text in headers.items()]
+            await producer.send_and_wait(
+                ERP_COMMITMENTS,
+                value,
+                key=spoilt.commitment_id.encode(),
+                headers=[*raw_headers, ("x-trace", b"\xff" + project.encode())],
+            )
+        finally:
+            await producer.stop()
+        await publish_event(bootstrap, ERP_COMMITMENTS, good.commitment_id, erp_event(good))
+
+        async with topic_reader(bootstrap, dead_letter_topic("periods")) as dead_letters:
+            [dead] = await dead_letters.wait_for(
+                lambda record: project.encode() in dict(record.headers).get("x-trace", b"")
+            )
+        assert dead.value == value
+        assert b"x-trace are not UTF-8 text" in dict(dead.headers)["dlq-error"]
+        async with database.pool.acquire() as connection:
+            await wait_for_row(
+                connection, f"SELECT 1 FROM erp_commitments WHERE commitment_id = '{good.commitment_id}'"
+            )
+            assert await stored_commitment(connection, spoilt.commitment_id) is None
 
 
 async def wait_for_row(connection, query: str, within: float = 20) -> None:
