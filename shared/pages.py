@@ -33,8 +33,16 @@ def message_page(
     message: str,
     *,
     refresh_seconds: int = 0,
+    refresh_url: str | None = None,
     link: tuple[str, str] | None = None,
 ) -> HTMLResponse:
-    """A page that says one thing; `link` is (text, url) for where to go next."""
-    context = {"heading": heading, "message": message, "refresh_seconds": refresh_seconds, "link": link}
+    """A page that says one thing; it refreshes after `refresh_seconds` (to `refresh_url`, or itself), and
+    `link` is (text, url) for where to go next."""
+    context = {
+        "heading": heading,
+        "message": message,
+        "refresh_seconds": refresh_seconds,
+        "refresh_url": refresh_url,
+        "link": link,
+    }
     return render(templates, request, "message.html", context, status_code)

@@ -30,6 +30,7 @@ templates.env.globals.update(
 )
 
 PREPARING_SECONDS = 5
+PREPARING_ATTEMPTS = 24  # two minutes of waiting for what the link names before saying it is not known
 # What a redirect asks the next page to confirm; by code, so that a link cannot put words on our pages.
 NOTICES = {
     "logged-out": "You have logged out.",
@@ -178,7 +179,7 @@ async def my_invites_and_claims(request: Request, done: str = "") -> Response:
 
 
 @router.get("/claims/new", response_class=HTMLResponse)
-async def new_claim(request: Request, commitment: str = "", period: str = "") -> Response:
+async def new_claim(request: Request, commitment: str = "", period: str = "", waited: int = 0) -> Response:
     """Where Yes on an invite leads: the claim for the commitment and period, after logging in."""
     session = _session(request)
     if session is None:
@@ -195,7 +196,17 @@ async def new_claim(request: Request, commitment: str = "", period: str = "") ->
             request.app.state.pool, session.user_id, period, commitment, request.app.state.clock()
         )
     except NotArrivedYet:
-        return _preparing(request)
+        if waited >= PREPARING_ATTEMPTS:
+            return _message(
+                request,
+                404,
+                "This billing period or commitment is not known",
+                "We have waited, and still know of no such billing period or commitment. Check the link, or ask "
+                "the contractor who invited you.",
+                link=("My invites and claims", "/claims"),
+            )
+        query = urlencode({"commitment": commitment, "period": period, "waited": waited + 1})
+        return _preparing(request, then=f"/claims/new?{query}")
     except ProblemForPerson as problem:
         return _problem_page(request, problem)
     return RedirectResponse(f"/claims/{claim_id}", status_code=303)
@@ -385,7 +396,8 @@ def _no_such_claim(request: Request) -> HTMLResponse:
     return _message(request, 404, "There is no such progress claim", "Check the link, or open My invites and claims.")
 
 
-def _preparing(request: Request) -> HTMLResponse:
+def _preparing(request: Request, then: str | None = None) -> HTMLResponse:
+    """A page that says what the link names is still on its way here, and refreshes (to `then`, if given)."""
     return _message(
         request,
         202,
@@ -393,6 +405,7 @@ def _preparing(request: Request) -> HTMLResponse:
         "The billing period or the commitment has only just been set up and is still on its way here. This "
         f"page will refresh in {PREPARING_SECONDS} seconds.",
         refresh_seconds=PREPARING_SECONDS,
+        refresh_url=then,
     )
 
 

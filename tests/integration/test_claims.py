@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from services.claims import accounts, handlers
+from services.claims import accounts, handlers, pages
 from services.claims.app import definition as claims
 from shared import period_view
 from shared.erp import apply_commitment, apply_member_upserted
@@ -550,3 +550,13 @@ async def test_characters_that_cannot_be_stored_get_a_clear_refusal(desk):
     assert api.status_code == 422
     nul = await (await desk.logged_in(JANE)).get(f"/claims/new?commitment=SC%00&period={desk.period_id}")
     assert nul.status_code == 422 and "cannot be stored" in nul.text
+
+
+async def test_a_link_to_what_has_not_arrived_waits_then_says_it_is_not_known(desk):
+    browser = await desk.logged_in(JANE)
+    unknown = f"/claims/new?commitment={desk.commitment_id}&period={uuid.uuid4()}"
+    waiting = await browser.get(unknown)
+    assert waiting.status_code == 202 and "being prepared" in waiting.text
+    assert "waited=1" in re.search(r'http-equiv="refresh" content="([^"]+)"', waiting.text).group(1)
+    given_up = await browser.get(f"{unknown}&waited={pages.PREPARING_ATTEMPTS}")
+    assert given_up.status_code == 404 and "not known" in given_up.text
