@@ -5,6 +5,7 @@ Nothing a person is told depends on whether an email is known, so the pages cann
 """
 
 import asyncio
+import logging
 import uuid
 from datetime import datetime, timedelta
 
@@ -24,6 +25,8 @@ FAILURES_PER_ACCOUNT = 5
 FAILURES_PER_ADDRESS = 20
 LINKS_PER_EMAIL = 3  # more requests within the window send nothing more (the page says the same)
 LINK_REQUESTS_PER_ADDRESS = 20
+
+log = logging.getLogger(__name__)
 
 _hasher = PasswordHasher()  # Argon2id with the library's recommended cost
 # Checked when the email is unknown, so that an unknown email takes as long to refuse as a wrong password.
@@ -107,6 +110,7 @@ async def use_password_link(connection: asyncpg.Connection, request_id: str, pas
     )
     person = await find_person(connection, user_id)
     assert person is not None, "a password request is only made for a known user"
+    log.info("password set through a link", extra={"user_id": user_id})
     # A new password lifts the lock that failed logins put on the account.
     await connection.execute("DELETE FROM throttled_attempts WHERE throttle_key = $1", _account_key(person.email))
     return person
@@ -176,6 +180,9 @@ async def _refuse_when_throttled(connection: asyncpg.Connection, limits: dict[st
             since,
         )
     )
-    if any(counts.get(key, 0) >= limit for key, limit in limits.items()):
+    reached = [key.split(":", 1)[0] for key, limit in limits.items() if counts.get(key, 0) >= limit]
+    if reached:
+        # Which kind of limit only: an operator sees an attack without the log holding the addresses tried.
+        log.warning("attempt refused: too many recent attempts", extra={"limits_reached": reached})
         minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
         raise TooManyAttempts(f"Too many attempts. Wait {minutes} minutes and try again, or set a new password.")

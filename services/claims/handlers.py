@@ -1,6 +1,7 @@
 """How the claims service reacts to events, each in the consumer's transaction (inbox included), and the one
 way a claim comes to be (`create_claim`), whoever asks for it."""
 
+import logging
 import uuid
 from datetime import datetime
 
@@ -20,6 +21,8 @@ from shared.events import (
     Person,
     ProgressClaimCreated,
 )
+
+log = logging.getLogger(__name__)
 
 
 async def create_claim(
@@ -53,6 +56,7 @@ async def create_claim(
     )
     if claim_id is None:
         return None
+    log.info("progress claim created", extra={"claim_id": str(claim_id), "cause": cause})
     await outbox.record(
         connection,
         service="claims",
@@ -99,6 +103,7 @@ async def reject_attempt(
     )
     if not first:
         return
+    log.info("claim attempt refused after the due date", extra={"commitment_id": commitment_id, "attempt": attempt})
     await outbox.record(
         connection,
         service="claims",
