@@ -350,6 +350,6 @@ class PasswordLinkRequested(Contract):
     request_id: str
     user_id: str
     name: str
-    email: str
+    email: EmailStr
     requested_at: datetime
     expires_at: datetime

@@ -77,9 +77,9 @@ async def _tolerant_parser(record: ConsumerRecord, parse: Callable[[ConsumerReco
     """FastStream reads every header as UTF-8 before any handler runs, so one bad header would fail its message
     again and again. Such headers are read with their bad bytes escaped instead, and named in a header of ours,
     so that the handler sends the message to the dead letters."""
-    undecodable = [name for name, value in record.headers if not _is_utf8(value)]
+    undecodable = [name for name, value in record.headers if value is None or not _is_utf8(value)]
     if undecodable:
-        readable = [(name, value.decode(errors="backslashreplace").encode()) for name, value in record.headers]
+        readable = [(name, (value or b"").decode(errors="backslashreplace").encode()) for name, value in record.headers]
         record = dataclasses.replace(record, headers=[*readable, (UNDECODABLE_HEADERS, ",".join(undecodable).encode())])
     return await parse(record)
 
@@ -138,7 +138,7 @@ async def handle_message(
     correlation_id_var.set(None)
     try:
         if UNDECODABLE_HEADERS in message.headers:
-            raise MalformedEvent(f"the headers {message.headers[UNDECODABLE_HEADERS]} are not UTF-8 text")
+            raise MalformedEvent(f"the headers {message.headers[UNDECODABLE_HEADERS]} are not UTF-8 text (or are null)")
         event = from_kafka(message.body, message.headers)
         event_id_var.set(event.id)
         correlation_id_var.set(event.correlation_id)

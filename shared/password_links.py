@@ -1,11 +1,13 @@
 """The one-time link that lets a person set or reset their password.
 
 The claims service records a request and announces it (PasswordLinkRequested); the notifier emails the link;
-the claims service accepts the link once, before the request expires. The token is the request id signed
-with the shared secret, so the event on Kafka carries nothing that opens an account by itself.
+the claims service accepts the link once, before the request expires. The token is the request id and the
+address it was sent to, signed with the shared secret: the event on Kafka carries nothing that opens an
+account by itself, and a link sent anywhere but to the user's own address is refused.
 """
 
 from datetime import timedelta
+from typing import NamedTuple
 
 from itsdangerous import BadData, URLSafeSerializer
 
@@ -15,17 +17,23 @@ _SALT = "itb.password-link.v1"
 LINK_LIFETIME = timedelta(hours=1)
 
 
-def password_link_token(settings: Settings, request_id: str) -> str:
-    return URLSafeSerializer(settings.secret_key, salt=_SALT).dumps(request_id)
+class PasswordLink(NamedTuple):
+    request_id: str
+    email: str  # where the link was sent
 
 
-def read_password_link_token(settings: Settings, token: str) -> str:
-    """The request id in the token; raises PermissionError when the token was not made by us or was altered."""
+def password_link_token(settings: Settings, request_id: str, email: str) -> str:
+    return URLSafeSerializer(settings.secret_key, salt=_SALT).dumps([request_id, email])
+
+
+def read_password_link_token(settings: Settings, token: str) -> PasswordLink:
+    """What the token stands for; raises PermissionError when the token was not made by us or was altered."""
     try:
-        return URLSafeSerializer(settings.secret_key, salt=_SALT).loads(token)
-    except BadData as error:
+        request_id, email = URLSafeSerializer(settings.secret_key, salt=_SALT).loads(token)
+    except (BadData, ValueError, TypeError) as error:
         raise PermissionError("This password link is not valid: it may have been altered or cut short.") from error
+    return PasswordLink(str(request_id), str(email))
 
 
-def password_link_url(settings: Settings, request_id: str) -> str:
-    return f"{settings.claims_public_url.rstrip('/')}/password/{password_link_token(settings, request_id)}"
+def password_link_url(settings: Settings, request_id: str, email: str) -> str:
+    return f"{settings.claims_public_url.rstrip('/')}/password/{password_link_token(settings, request_id, email)}"

@@ -17,7 +17,7 @@ from shared import outbox
 from shared.erp import find_person, user_id_for_email
 from shared.errors import InvalidRequest, NotAllowed, NotAuthenticated, TooManyAttempts
 from shared.events import ACCOUNTS, PasswordLinkRequested, Person
-from shared.password_links import LINK_LIFETIME
+from shared.password_links import LINK_LIFETIME, PasswordLink
 
 MINIMUM_PASSWORD_LENGTH = 10
 THROTTLE_WINDOW = timedelta(minutes=15)
@@ -88,22 +88,31 @@ async def request_password_link(connection: asyncpg.Connection, email: str, addr
     )
 
 
-async def usable_password_request(connection: asyncpg.Connection, request_id: str, now: datetime) -> str:
-    """The user id the request is for; NotAllowed when the link was used already or has expired."""
+async def usable_password_request(connection: asyncpg.Connection, link: PasswordLink, now: datetime) -> str:
+    """The user id the link is for; NotAllowed when it was used already, has expired, or was sent to an address
+    that is not the user's."""
     row = await connection.fetchrow(
-        "SELECT user_id, expires_at, used_at FROM password_requests WHERE request_id = $1", uuid.UUID(request_id)
+        """
+        SELECT r.user_id, r.expires_at, r.used_at, u.email
+        FROM password_requests r JOIN erp_users u USING (user_id) WHERE r.request_id = $1
+        """,
+        uuid.UUID(link.request_id),
     )
     if row is None or row["used_at"] is not None or row["expires_at"] <= now:
         raise NotAllowed(
             "This password link has been used already or has expired. Ask for a new one from the login page."
         )
+    if row["email"].lower() != link.email.lower():
+        raise NotAllowed("This password link was not sent to this account's email address. Ask for a new one.")
     return row["user_id"]
 
 
-async def use_password_link(connection: asyncpg.Connection, request_id: str, password: str, now: datetime) -> Person:
+async def use_password_link(connection: asyncpg.Connection, link: PasswordLink, password: str, now: datetime) -> Person:
     """Set the password through the link, once; every other link the user was sent stops working too."""
-    await connection.execute("SELECT 1 FROM password_requests WHERE request_id = $1 FOR UPDATE", uuid.UUID(request_id))
-    user_id = await usable_password_request(connection, request_id, now)
+    await connection.execute(
+        "SELECT 1 FROM password_requests WHERE request_id = $1 FOR UPDATE", uuid.UUID(link.request_id)
+    )
+    user_id = await usable_password_request(connection, link, now)
     await set_password(connection, user_id, password, now)
     await connection.execute(
         "UPDATE password_requests SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL", user_id, now

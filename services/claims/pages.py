@@ -17,7 +17,7 @@ from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
 from shared.invite_links import invite_url
 from shared.pages import message_page, render, templates_for
-from shared.password_links import read_password_link_token
+from shared.password_links import PasswordLink, read_password_link_token
 from shared.sessions import SESSION_COOKIE, Session, issue_session_token, read_session_token, set_session_cookie
 
 router = APIRouter(tags=["claim pages"], include_in_schema=False)
@@ -120,10 +120,10 @@ async def request_password_link(request: Request, email: str = Form(""), csrf_to
 
 @router.get("/password/{token}", response_class=HTMLResponse)
 async def password_page(request: Request, token: str):
-    request_id, problem = await _password_request(request, token)
+    link, problem = await _password_request(request, token)
     if problem is not None:
         return problem
-    return _password_form(request, token, request_id)
+    return _password_form(request, token, link)
 
 
 @router.post("/password/{token}", response_class=HTMLResponse)
@@ -134,19 +134,19 @@ async def set_password(
     confirmation: str = Form(""),
     csrf_token: str = Form(""),
 ) -> Response:
-    request_id, problem = await _password_request(request, token)
+    link, problem = await _password_request(request, token)
     if problem is not None:
         return problem
     settings = request.app.state.settings
-    if not csrf_token_is_valid(settings, csrf_token, f"password:{request_id}"):
-        return _password_form(request, token, request_id, problem=_STALE_FORM, status_code=403)
+    if not csrf_token_is_valid(settings, csrf_token, f"password:{link.request_id}"):
+        return _password_form(request, token, link, problem=_STALE_FORM, status_code=403)
     if password != confirmation:
-        return _password_form(request, token, request_id, problem="The two passwords differ.", status_code=422)
+        return _password_form(request, token, link, problem="The two passwords differ.", status_code=422)
     try:
         async with request.app.state.pool.acquire() as connection, connection.transaction():
-            person = await accounts.use_password_link(connection, request_id, password, request.app.state.clock())
+            person = await accounts.use_password_link(connection, link, password, request.app.state.clock())
     except ProblemForPerson as problem:
-        return _password_form(request, token, request_id, problem=str(problem), status_code=problem.status_code)
+        return _password_form(request, token, link, problem=str(problem), status_code=problem.status_code)
     response = RedirectResponse("/claims?done=password-set", status_code=303)
     set_session_cookie(
         response, settings, issue_session_token(settings, person.id, person.email), settings.claims_public_url
@@ -346,27 +346,27 @@ def _anonymous_form(request: Request, form: str) -> str:
     return f"{form}:{request.cookies.get(_BROWSER_COOKIE) or secrets.token_urlsafe(16)}"
 
 
-def _password_form(request: Request, token: str, request_id: str, *, problem: str = "", status_code: int = 200):
+def _password_form(request: Request, token: str, link: PasswordLink, *, problem: str = "", status_code: int = 200):
     context = {
         "action": f"/password/{token}",
         "problem": problem,
         "minimum_length": accounts.MINIMUM_PASSWORD_LENGTH,
-        "csrf_token": csrf_token(request.app.state.settings, f"password:{request_id}"),
+        "csrf_token": csrf_token(request.app.state.settings, f"password:{link.request_id}"),
     }
     return _page(request, "password_set.html", context, status_code)
 
 
-async def _password_request(request: Request, token: str) -> tuple[str, None] | tuple[None, HTMLResponse]:
-    """The request id behind a password link, or the page that says why the link cannot be used."""
+async def _password_request(request: Request, token: str) -> tuple[PasswordLink, None] | tuple[None, HTMLResponse]:
+    """What a password link stands for, or the page that says why the link cannot be used."""
     try:
-        request_id = read_password_link_token(request.app.state.settings, token)
+        link = read_password_link_token(request.app.state.settings, token)
         async with request.app.state.pool.acquire() as connection:
-            await accounts.usable_password_request(connection, request_id, request.app.state.clock())
+            await accounts.usable_password_request(connection, link, request.app.state.clock())
     except PermissionError as error:
         return None, _message(request, 400, "This password link is not valid", str(error), link=_NEW_LINK)
     except ProblemForPerson as problem:
         return None, _message(request, 410, "This password link cannot be used", str(problem), link=_NEW_LINK)
-    return request_id, None
+    return link, None
 
 
 _NEW_LINK = ("Ask for a new link", "/password/new")

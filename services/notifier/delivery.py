@@ -102,7 +102,7 @@ class DeliveryWorker(ListeningWorker):
             return
         try:
             message = build_message(_invite_email(row), self._settings, self._clock())
-        except (ValueError, TypeError) as error:
+        except Exception as error:
             # A message that cannot be built never will be: fail it rather than block the others.
             log.exception("invite email could not be built", extra={"delivery_id": row["delivery_id"]})
             reply = f"the email could not be built: {error}"

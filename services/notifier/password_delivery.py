@@ -7,9 +7,9 @@ or expired (the link would be refused by the time it is followed, so it is not s
 """
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
-from email.errors import MessageError
 
 import asyncpg
 
@@ -42,7 +42,10 @@ class PasswordMailWorker(ListeningWorker):
         self._settings = resources.settings
         self._clock = resources.clock
         self._mailer = mailer
-        self._retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
+        # A link lasts an hour: after an outage it should go out within a minute of the mail server's return.
+        self._retry = RetryPolicy(
+            first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds, max_delay_seconds=60
+        )
         # A batch as large as the mailer sends at once: a slow mail server holds up no more than that.
         self._batch = resources.settings.smtp_connections
 
@@ -55,11 +58,14 @@ class PasswordMailWorker(ListeningWorker):
         return await connection.fetchval(_NEXT_DUE)
 
     async def _deliver(self, row: asyncpg.Record) -> bool:
-        """False when the attempt broke off unexpectedly: the row stays pending for the next safety poll."""
+        """False when the attempt broke off unexpectedly: the row waits its turn to be tried again, behind the
+        others, so that it cannot hold them up."""
         try:
             await self._attempt(row)
-        except Exception:
+        except Exception as error:
             log.exception("password mail attempt failed", extra={"request_id": row["request_id"]})
+            with contextlib.suppress(Exception):  # the database may be what failed; the safety poll comes back
+                await self._retry_later(row, f"unexpected error: {error}")
             return False
         return True
 
@@ -71,8 +77,8 @@ class PasswordMailWorker(ListeningWorker):
             return
         try:
             message = build_password_message(_password_email(row), self._settings, now)
-        except (ValueError, TypeError, MessageError) as error:
-            # An address no email can be built for never will have one: fail it rather than retry forever.
+        except Exception as error:
+            # A message that cannot be built never will be (an address no email can carry, say): fail it.
             log.warning("password mail could not be built", extra=about | {"error": str(error)})
             await self._finish(row, "failed", f"the email could not be built: {error}")
             return

@@ -29,7 +29,7 @@ def build_password_message(email: PasswordEmail, settings: Settings, now: dateti
         {
             "subject": SUBJECT,
             "name": one_line(email.name),
-            "link": password_link_url(settings, email.request_id),
+            "link": password_link_url(settings, email.request_id, email.email),
             "expires_within": expires_within(email.expires_at - now),
             "expires_at": _utc_time(email.expires_at),
         },

@@ -262,7 +262,11 @@ async def test_a_password_link_sets_the_password_once_and_logs_in(desk):
     async with desk.pool.acquire() as connection:
         await accounts.request_password_link(connection, desk.email(RAJ), "127.0.0.1", BEFORE)
     [requested] = await desk.events("accounts.password_link_requested.v1")
-    link = f"/password/{password_link_token(desk.service.settings, requested['request_id'])}"
+    link = f"/password/{password_link_token(desk.service.settings, requested['request_id'], desk.email(RAJ))}"
+    # The same request sent to another address (by someone who could write to the topic) opens nothing.
+    elsewhere = password_link_token(desk.service.settings, requested["request_id"], f"thief@{desk.domain}")
+    stolen = await desk.browser().get(f"/password/{elsewhere}")
+    assert stolen.status_code == 410 and "not sent to this account" in stolen.text
     browser = desk.browser()
     form = await browser.get(link)
     assert form.status_code == 200

@@ -96,7 +96,7 @@ async def test_erp_events_in_both_kafka_modes_are_consumed_and_a_malformed_one_g
             assert await commitments_permission(connection, "U-77", project) == "admin"
 
 
-async def test_an_event_with_a_header_that_is_not_utf8_goes_to_dead_letters_and_the_next_one_is_consumed(
+async def test_an_event_with_headers_that_are_not_utf8_or_null_goes_to_dead_letters_and_the_next_one_is_consumed(
     infrastructure, database_for
 ):
     database = await database_for("periods")
@@ -113,7 +113,7 @@ async def test_an_event_with_a_header_that_is_not_utf8_goes_to_dead_letters_and_
                 ERP_COMMITMENTS,
                 value,
                 key=spoilt.commitment_id.encode(),
-                headers=[*raw_headers, ("x-trace", b"\xff" + project.encode())],
+                headers=[*raw_headers, ("x-trace", b"\xff" + project.encode()), ("x-null", None)],
             )
         finally:
             await producer.stop()
@@ -124,7 +124,7 @@ async def test_an_event_with_a_header_that_is_not_utf8_goes_to_dead_letters_and_
                 lambda record: project.encode() in dict(record.headers).get("x-trace", b"")
             )
         assert dead.value == value
-        assert b"x-trace are not UTF-8 text" in dict(dead.headers)["dlq-error"]
+        assert b"the headers x-trace,x-null are not UTF-8 text" in dict(dead.headers)["dlq-error"]
         async with database.pool.acquire() as connection:
             await wait_for_row(
                 connection, f"SELECT 1 FROM erp_commitments WHERE commitment_id = '{good.commitment_id}'"

@@ -63,14 +63,14 @@ def test_the_set_your_password_button_links_to_the_claims_page_of_this_request()
     assert ">Set your password</a>" in html
     [button, *_] = links(html)
     assert button.startswith("https://claims.example/base/password/")
-    assert read_password_link_token(SETTINGS, button.rsplit("/", 1)[1]) == REQUEST_ID
+    assert read_password_link_token(SETTINGS, button.rsplit("/", 1)[1]) == (REQUEST_ID, "jane@concreteco.example")
     assert set(links(html)) == {button}  # the address under the button is the same link
 
 
 def test_the_plain_text_part_has_the_same_link():
     text = sent(password_email()).get_body(("plain",)).get_content()
     [link] = [line for line in text.splitlines() if line.startswith("https://")]
-    assert read_password_link_token(SETTINGS, link.rsplit("/", 1)[1]) == REQUEST_ID
+    assert read_password_link_token(SETTINGS, link.rsplit("/", 1)[1]).request_id == REQUEST_ID
 
 
 def test_a_name_with_markup_and_a_newline_adds_no_header_and_no_markup():
