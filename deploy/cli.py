@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from pydantic import ValidationError
 
 from deploy.mailcatcher import NoSuchMessage
 from services.claims.accounts import check_new_password, set_password
@@ -67,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, NoSuchMessage, UnknownUser, InvalidRequest) as error:
         print(f"itb: {error}", file=sys.stderr)
         return 2
+    except ValidationError as error:
+        problems = "; ".join(problem["msg"].removeprefix("Value error, ") for problem in error.errors())
+        print(f"itb: the settings are not valid: {problems}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
 
 
 def _stack_settings(arguments):
@@ -194,8 +202,12 @@ def _read_new_password(from_stdin: bool) -> str:
     return password
 
 
-# `users set-password` is the only users command so far.
-_COMMANDS = {"up": _up, "init": _init, "mail": _mail, "token": _token, "users": _set_password}
+def _users(arguments) -> int:
+    return _USERS_COMMANDS[arguments.users_command](arguments)
+
+
+_USERS_COMMANDS = {"set-password": _set_password}
+_COMMANDS = {"up": _up, "init": _init, "mail": _mail, "token": _token, "users": _users}
 
 if __name__ == "__main__":
     sys.exit(main())

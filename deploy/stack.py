@@ -293,11 +293,24 @@ def _open_demo_period(url: str, token: str) -> str:
 def saved_demo_passwords(passwords_file: Path) -> dict[str, str]:
     """The demo passwords from the last `itb up`, so that the ones printed then keep working; new ones where
     there are none."""
-    saved = json.loads(passwords_file.read_text()) if passwords_file.exists() else {}
+    saved = _read_json(passwords_file)
     passwords = demo_passwords(saved)
     if passwords != saved:
         _write_private(passwords_file, json.dumps(passwords, indent=2) + "\n")
     return passwords
+
+
+def _read_json(path: Path) -> dict:
+    """A state file's contents ({} when there is none); a RuntimeError saying what to do when it is damaged."""
+    if not path.exists():
+        return {}
+    try:
+        contents = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RuntimeError(f"{path} is damaged ({error}); delete it, or start afresh with `itb up --fresh`.") from error
+    if not isinstance(contents, dict):
+        raise RuntimeError(f"{path} is damaged; delete it, or start afresh with `itb up --fresh`.")
+    return contents
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -310,5 +323,4 @@ def _write_private(path: Path, text: str) -> None:
 
 def read_stack_file(state_dir: Path) -> dict:
     """What the running (or last) `itb up` used, for commands run beside it."""
-    path = state_dir / STACK_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    return _read_json(state_dir / STACK_FILE)

@@ -76,17 +76,29 @@ async def test_set_password_stores_an_argon2_hash_of_the_password_read_from_stdi
 
 async def test_set_password_replaces_the_old_password(claims, monkeypatch):
     for password in ("the first password", NEW_PASSWORD):
-        await itb(monkeypatch, "users", "set-password", JANE[2], "--password-stdin", stdin=password)
+        assert await itb(monkeypatch, "users", "set-password", JANE[2], "--password-stdin", stdin=password) == 0
 
-    assert PasswordHasher().verify(await stored_hash(claims.pool, "U-9"), NEW_PASSWORD)
+    password_hash = await stored_hash(claims.pool, "U-9")
+    assert PasswordHasher().verify(password_hash, NEW_PASSWORD)
+    with pytest.raises(VerifyMismatchError):
+        PasswordHasher().verify(password_hash, "the first password")
 
 
-async def test_set_password_asks_twice_without_showing_it(claims, monkeypatch):
+async def test_set_password_asks_twice_without_showing_it(claims, monkeypatch, capsys):
     typed = iter([NEW_PASSWORD, NEW_PASSWORD])
     monkeypatch.setattr("getpass.getpass", lambda prompt: next(typed))
 
     assert await itb(monkeypatch, "users", "set-password", JANE[2]) == 0
     assert PasswordHasher().verify(await stored_hash(claims.pool, "U-9"), NEW_PASSWORD)
+    shown = capsys.readouterr()
+    assert NEW_PASSWORD not in shown.out + shown.err
+
+
+async def test_production_settings_without_a_secret_get_a_message_not_a_traceback(claims, monkeypatch, capsys):
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    assert await itb(monkeypatch, "users", "set-password", JANE[2], "--password-stdin", stdin=NEW_PASSWORD) == 2
+    assert capsys.readouterr().err.startswith("itb: the settings are not valid: SECRET_KEY is the development default")
 
 
 async def test_passwords_typed_differently_are_refused_and_nothing_is_stored(claims, monkeypatch, capsys):
@@ -153,3 +165,10 @@ async def test_token_is_signed_with_the_stacks_secret_for_the_user_in_the_period
     token = capsys.readouterr().out.strip()
     session = read_session_token(Settings(secret_key="the stack's secret"), token)
     assert (session.user_id, session.email) == ("U-9", JANE[2])
+
+
+async def test_a_damaged_stack_file_gets_a_message_saying_what_to_do(no_running_stack, monkeypatch, capsys):
+    (no_running_stack / "stack.json").write_text("{half a file")
+    assert await itb(monkeypatch, "token", JANE[2]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"itb: {no_running_stack / 'stack.json'} is damaged") and "itb up --fresh" in error
