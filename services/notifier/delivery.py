@@ -6,18 +6,17 @@ transaction: sent (InviteSent or InviteReminderSent), retried later with backoff
 failed (5xx: InviteDeliveryFailed), or cancelled (the due date passed or the period closed first, rule 7).
 """
 
-import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import asyncpg
 
 from services.notifier import handlers
 from services.notifier.domain import RetryPolicy, may_send
 from services.notifier.invite_email import InviteEmail, build_message
+from services.notifier.mail_worker import MailWorker
 from services.notifier.mailer import PermanentFailure, SmtpMailer, TemporaryFailure
 from shared import outbox
-from shared.background import ListeningWorker
 from shared.events import (
     BILLING_INVITES,
     Contact,
@@ -44,56 +43,25 @@ _PENDING = """
 """
 
 
-class DeliveryWorker(ListeningWorker):
+class DeliveryWorker(MailWorker):
     channel = "deliveries"
     lock_key = 0x17B0_0002
+    table = "deliveries"
+    key = "delivery_id"
 
     def __init__(self, resources: ServiceResources, mailer: SmtpMailer):
-        super().__init__(resources.settings.service_database_url())
-        self._pool = resources.pool
-        self._settings = resources.settings
-        self._clock = resources.clock
-        self._mailer = mailer
-        self._retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
-        # Sends under way, by delivery id: never fetched again while in flight. A few per SMTP connection
-        # wait their turn, so a slow send holds up only its own connection, and each finished one makes room.
-        self._in_flight: dict[int, asyncio.Task] = {}
-        self._most_in_flight = 4 * resources.settings.smtp_connections
-
-    async def work(self, connection: asyncpg.Connection) -> timedelta | None:
-        async with self._pool.acquire() as reminders, reminders.transaction():
-            await handlers.schedule_reminders(reminders, self._clock())
-        room = self._most_in_flight - len(self._in_flight)
-        if room > 0:
-            for row in await connection.fetch(_PENDING, room, list(self._in_flight)):
-                task = asyncio.create_task(self._deliver(row))
-                self._in_flight[row["delivery_id"]] = task
-                task.add_done_callback(lambda _, delivery=row["delivery_id"]: self._sent(delivery))
-        # Backoff is wall-clock time (the database's), unlike due dates, which follow the service clock.
-        return await connection.fetchval(
-            """
-            SELECT min(next_attempt_at) - now() FROM deliveries
-            WHERE status = 'pending' AND next_attempt_at > now()
-            """
+        super().__init__(
+            resources, mailer, RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
         )
 
-    def _sent(self, delivery_id: int) -> None:
-        self._in_flight.pop(delivery_id, None)
-        self.wake()
+    async def before_fetching(self) -> None:
+        async with self._pool.acquire() as reminders, reminders.transaction():
+            await handlers.schedule_reminders(reminders, self._clock())
 
-    async def stop(self, grace_seconds: float = 10) -> None:
-        await super().stop(grace_seconds)
-        if self._in_flight:
-            await asyncio.wait(list(self._in_flight.values()), timeout=grace_seconds)
+    async def pending(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list[asyncpg.Record]:
+        return await connection.fetch(_PENDING, limit, in_flight)
 
-    async def _deliver(self, row: asyncpg.Record) -> None:
-        try:
-            await self._attempt(row)
-        except Exception:
-            # The row stays pending and is tried again; nothing else waits for this one.
-            log.exception("delivery attempt failed", extra={"delivery_id": row["delivery_id"]})
-
-    async def _attempt(self, row: asyncpg.Record) -> None:
+    async def attempt(self, row: asyncpg.Record) -> None:
         if not may_send(row["due_at"], row["period_status"], self._clock()):
             await self._finish(row, "cancelled", "the due date passed or the period closed before sending")
             return
@@ -112,40 +80,17 @@ class DeliveryWorker(ListeningWorker):
             await self._mailer.send(message)
         except TemporaryFailure as failure:
             log.warning("delivery will be retried", extra={"delivery_id": row["delivery_id"], "reply": str(failure)})
-            await self._retry_later(row, str(failure))
+            await self.retry_later(row, str(failure))
         except PermanentFailure as failure:
             log.warning("delivery failed", extra={"delivery_id": row["delivery_id"], "reply": str(failure)})
             await self._finish(row, "failed", str(failure), _failed_event(row, str(failure), self._clock()))
         else:
             await self._finish(row, "sent", None, _sent_event(row, self._clock()))
 
-    async def _retry_later(self, row: asyncpg.Record, reply: str) -> None:
-        attempts = row["attempts"] + 1
-        async with self._pool.acquire() as connection:
-            await connection.execute(
-                """
-                UPDATE deliveries SET attempts = $2, next_attempt_at = now() + $3, last_reply = $4
-                WHERE delivery_id = $1 AND status = 'pending'
-                """,
-                row["delivery_id"],
-                attempts,
-                self._retry.delay(attempts),
-                reply,
-            )
-
     async def _finish(self, row: asyncpg.Record, status: str, reply: str | None, event=None) -> None:
+        """The outcome and its event, in one transaction."""
         async with self._pool.acquire() as connection, connection.transaction():
-            updated = await connection.fetchval(
-                """
-                UPDATE deliveries SET status = $2, last_reply = $3, attempts = attempts + 1,
-                    sent_at = CASE WHEN $2 = 'sent' THEN now() END
-                WHERE delivery_id = $1 AND status = 'pending' RETURNING true
-                """,
-                row["delivery_id"],
-                status,
-                reply,
-            )
-            if updated and event is not None:
+            if await self.mark(connection, row, status, reply) and event is not None:
                 await outbox.record(
                     connection,
                     service="notifier",
