@@ -342,8 +342,8 @@ class ClaimAttemptRejected(Contract):
 class PasswordLinkRequested(Contract):
     """Someone asked to set or reset their password; the notifier emails them a one-time link.
 
-    The event carries no secret: the link's token is `request_id` signed with the shared secret
-    (`shared.password_links`), and the claims service accepts it once, before `expires_at`."""
+    The event carries no secret: the link's token is `request_id` and `email` signed with the shared secret
+    (`shared.password_links`), and the claims service accepts it once, before `expires_at`, for that address."""
 
     TYPE: ClassVar[str] = "accounts.password_link_requested.v1"
 

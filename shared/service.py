@@ -127,6 +127,11 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     return app
 
 
+def client_address(request: Request) -> str:
+    """Where a request came from (uvicorn takes X-Forwarded-For from the proxies it trusts)."""
+    return request.client.host if request.client else "unknown"
+
+
 def _health_router(broker) -> APIRouter:
     router = APIRouter(tags=["health"])
 

@@ -53,6 +53,18 @@ def set_session_cookie(response: Response, settings: Settings, token: str, publi
     )
 
 
+def cookie_session(request: Request) -> Session | None:
+    """For pages: the browser's session from its cookie, or None when it has none (or one no longer valid).
+    A change made with it needs a CSRF token, as a browser sends the cookie with forged requests too."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        return read_session_token(request.app.state.settings, token)
+    except PermissionError:
+        return None
+
+
 def current_session(request: Request) -> Session:
     """FastAPI dependency for the JSON APIs: the caller's session from `Authorization: Bearer`, or from the
     session cookie for reading only: a browser sends the cookie with forged requests too, so a change made

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from shared.envelope import CloudEvent
-from shared.events import CommitmentUpserted, ProjectMemberRemoved, ProjectMemberUpserted
+from shared.events import CommitmentUpserted, InviteSent, ProjectMemberRemoved, ProjectMemberUpserted
 
 
 def commitment(commitment_id: str = "SC-0042", version: int = 1, project_id: str = "P-100", **fields):
@@ -52,3 +52,29 @@ def removal(user_id: str = "U-9", version: int = 2, project_id: str = "P-100") -
 
 def erp_event(record, time: datetime | None = None) -> CloudEvent:
     return CloudEvent.new(record.TYPE, "erp://acme", record.model_dump(mode="json"), time=time)
+
+
+def invite_sent(invite_id: str, period_id: str, project_id: str, commitment_id: str, contact: dict, **fields):
+    """InviteSent for the November 2026 round of Harbour Tower (due 5 December in Sydney), with overridable fields."""
+    data = {
+        "invite_id": invite_id,
+        "period_id": period_id,
+        "project_id": project_id,
+        "project_name": "Harbour Tower",
+        "project_timezone": "Australia/Sydney",
+        "commitment": {
+            "commitment_id": commitment_id,
+            "number": "SC-0042",
+            "title": "Formwork and concrete",
+            "vendor_name": "Concrete Co Pty Ltd",
+        },
+        "contact": contact,
+        "invited_by": {"id": "U-1", "name": "Alex Admin", "email": "alex@acme.example"},
+        "start_date": "2026-11-01",
+        "end_date": "2026-11-30",
+        "due_date": "2026-12-05",
+        "due_at": "2026-12-05T13:00:00Z",
+        "sent_at": "2026-11-20T00:00:00Z",
+    }
+    data.update(fields)
+    return InviteSent.model_validate(data)

@@ -2,14 +2,18 @@
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
 
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from deploy.embedded import free_port
+from deploy.mailcatcher import list_messages, read_message
 from shared.envelope import CloudEvent
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
@@ -108,3 +112,26 @@ class TopicReader:
             for records in batch.values():
                 self.seen.extend(records)
         return self.seen
+
+
+def csrf_of(page, action: str | None = None) -> str:
+    """The CSRF token of the page's form that posts to `action` (or of its first form)."""
+    form = page.text if action is None else page.text[page.text.index(f'action="{action}"') :]
+    return re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+
+
+def mail_to(maildir: Path, domain: str) -> list[EmailMessage]:
+    """Messages the SMTP server received for addresses at `domain`, in order of arrival (each test's addresses
+    have a domain of their own: other tests' mail is there too)."""
+    return [
+        read_message(maildir, stored.number)
+        for stored in list_messages(maildir)
+        if any(recipient.endswith("@" + domain) for recipient in stored.recipients)
+    ]
+
+
+async def wait_for_mail_to(maildir: Path, domain: str, count: int, within: float = 30) -> list[EmailMessage]:
+    async with asyncio.timeout(within):
+        while len(messages := mail_to(maildir, domain)) < count:
+            await asyncio.sleep(0.1)
+    return messages

@@ -19,7 +19,7 @@ from services.claims.repository import ClaimRecord, Commitment, Period
 from shared import outbox
 from shared.erp import find_person, require_permission
 from shared.errors import Conflict, InvalidRequest, NotAllowed, NotFound
-from shared.events import BILLING_CLAIMS, ClaimTotals, Person, ProgressClaimSubmitted
+from shared.events import BILLING_CLAIMS, ClaimTotals, Contact, Person, ProgressClaimSubmitted
 
 
 class NotArrivedYet(Exception):
@@ -66,16 +66,7 @@ async def open_new_claim(pool: asyncpg.Pool, user_id: str, period_id: str, commi
             _require_billable(commitment)
             refusal = domain.contact_refusal(period.due_at, period.closed, now) if role == "contact" else None
             if refusal is None:
-                claim_id = await handlers.create_claim(
-                    connection,
-                    period_id=period_id,
-                    project_id=commitment.project_id,
-                    commitment_id=commitment_id,
-                    contact=contact,
-                    created_by=await _person(connection, user_id),
-                    cause="claim_page",
-                    now=now,
-                )
+                claim_id = await _create_claim(connection, period_id, commitment, contact, user_id, "claim_page", now)
                 # Another request may have made it a moment ago; then it is that one.
                 return claim_id or (await repository.find_claim_for(connection, period_id, commitment_id)).claim_id
         await _refuse(connection, refusal, period, commitment, user_id, "create", now)
@@ -105,16 +96,7 @@ async def create_on_behalf(
                 + ", ".join(f"{c.user_id} ({c.name})" for c in commitment.contacts)
                 + "."
             )
-        claim_id = await handlers.create_claim(
-            connection,
-            period_id=period_id,
-            project_id=commitment.project_id,
-            commitment_id=commitment_id,
-            contact=contact,
-            created_by=await _person(connection, user_id),
-            cause="administrator",
-            now=now,
-        )
+        claim_id = await _create_claim(connection, period_id, commitment, contact, user_id, "administrator", now)
         if claim_id is None:
             existing = await repository.find_claim_for(connection, period_id, commitment_id)
             raise Conflict(
@@ -298,6 +280,27 @@ def _contractor(commitment: Commitment) -> str:
     return commitment.company_name or "the contractor"
 
 
+async def _create_claim(
+    connection: asyncpg.Connection,
+    period_id: str,
+    commitment: Commitment,
+    contact: Contact,
+    user_id: str,
+    cause: str,
+    now: datetime,
+) -> str | None:
+    return await handlers.create_claim(
+        connection,
+        period_id=period_id,
+        project_id=commitment.project_id,
+        commitment_id=commitment.commitment_id,
+        contact=contact,
+        created_by=await _person(connection, user_id),
+        cause=cause,
+        now=now,
+    )
+
+
 async def _person(connection: asyncpg.Connection, user_id: str) -> Person:
     person = await find_person(connection, user_id)
     if person is None:
@@ -327,13 +330,6 @@ async def _announce_submission(
             contact=claim.contact,
             submitted_by=await _person(connection, user_id),
             submitted_at=now,
-            totals=ClaimTotals(
-                currency=commitment.currency,
-                total_completed_and_stored=worked_out.total_completed_and_stored,
-                retention=worked_out.retention,
-                total_earned_less_retention=worked_out.total_earned_less_retention,
-                less_previous_claims=worked_out.less_previous_claims,
-                current_payment_due=worked_out.current_payment_due,
-            ),
+            totals=ClaimTotals(currency=commitment.currency, **worked_out.totals()),
         ),
     )

@@ -10,6 +10,8 @@ from pydantic import BaseModel, EmailStr, Field
 from services.claims import accounts, actions, money
 from services.claims.actions import ClaimView, NotArrivedYet
 from shared.errors import NotFound
+from shared.events import ClaimTotals
+from shared.service import client_address
 from shared.sessions import CurrentSession, issue_session_token
 
 router = APIRouter(prefix="/api", tags=["claims API"])
@@ -30,7 +32,7 @@ class OnBehalfRequest(BaseModel):
     contact_user_id: str = Field(min_length=1, description="The progress claim contact the claim is made for.")
 
 
-class ClaimOut(BaseModel):
+class ClaimOut(ClaimTotals):
     claim_id: str
     period_id: str
     project_id: str
@@ -40,23 +42,20 @@ class ClaimOut(BaseModel):
     contact: dict
     created_by: dict
     on_behalf: bool
-    currency: str
     retention_percent: Decimal
     lines: list[money.Line]
-    total_completed_and_stored: Decimal
-    retention: Decimal
-    total_earned_less_retention: Decimal
-    less_previous_claims: Decimal
-    current_payment_due: Decimal
 
 
 @router.post("/sessions", status_code=201)
 async def create_session(request: Request, credentials: Credentials) -> SessionToken:
     """A bearer token for the email and password (throttled like the login page)."""
     settings = request.app.state.settings
-    address = request.client.host if request.client else "unknown"
     person = await accounts.log_in(
-        request.app.state.pool, credentials.email, credentials.password, address, request.app.state.clock()
+        request.app.state.pool,
+        credentials.email,
+        credentials.password,
+        client_address(request),
+        request.app.state.clock(),
     )
     return SessionToken(
         token=issue_session_token(settings, person.id, person.email), expires_in=settings.session_max_age_seconds
@@ -124,9 +123,5 @@ def _claim_out(view: ClaimView) -> ClaimOut:
         currency=view.commitment.currency,
         retention_percent=worked_out.retention_percent,
         lines=list(worked_out.lines),
-        total_completed_and_stored=worked_out.total_completed_and_stored,
-        retention=worked_out.retention,
-        total_earned_less_retention=worked_out.total_earned_less_retention,
-        less_previous_claims=worked_out.less_previous_claims,
-        current_payment_due=worked_out.current_payment_due,
+        **worked_out.totals(),
     )

@@ -57,14 +57,9 @@ class LineInput:
 
 
 @dataclass(frozen=True)
-class Line:
-    line_id: str
-    cost_code: str
-    description: str
-    scheduled_value: Decimal
-    previous: Decimal
-    this_period: Decimal
-    materials_stored: Decimal
+class Line(LineInput):
+    """A line as the claim page shows it: what was entered, and what follows from it."""
+
     total_to_date: Decimal
     percent_complete: Decimal  # of the scheduled value, to one decimal place
     balance_to_finish: Decimal
@@ -72,15 +67,22 @@ class Line:
 
 
 @dataclass(frozen=True)
-class Claim:
-    lines: tuple[Line, ...]
-    retention_percent: Decimal
-    scheduled_value: Decimal
+class Totals:
     total_completed_and_stored: Decimal
     retention: Decimal
     total_earned_less_retention: Decimal
     less_previous_claims: Decimal
     current_payment_due: Decimal
+
+
+@dataclass(frozen=True)
+class Claim(Totals):
+    lines: tuple[Line, ...]
+    retention_percent: Decimal
+
+    def totals(self) -> dict[str, Decimal]:
+        """The totals alone, by name (for the events and the API)."""
+        return {name: getattr(self, name) for name in Totals.__dataclass_fields__}
 
 
 def over_claimed(line: LineInput) -> bool:
@@ -96,7 +98,6 @@ def work_out(lines: Sequence[LineInput], retention_percent: Decimal, previously_
     return Claim(
         lines=worked,
         retention_percent=retention_percent,
-        scheduled_value=sum((line.scheduled_value for line in worked), ZERO),
         total_completed_and_stored=total,
         retention=retention,
         total_earned_less_retention=earned,
@@ -113,13 +114,7 @@ def _line(line: LineInput, retention_percent: Decimal) -> Line:
         else Decimal("0.0")
     )
     return Line(
-        line_id=line.line_id,
-        cost_code=line.cost_code,
-        description=line.description,
-        scheduled_value=line.scheduled_value,
-        previous=line.previous,
-        this_period=line.this_period,
-        materials_stored=line.materials_stored,
+        **vars(line),
         total_to_date=total,
         percent_complete=percent,
         balance_to_finish=line.scheduled_value - total,

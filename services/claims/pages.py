@@ -18,7 +18,8 @@ from shared.errors import ProblemForPerson
 from shared.invite_links import invite_url
 from shared.pages import message_page, render, templates_for
 from shared.password_links import PasswordLink, read_password_link_token
-from shared.sessions import SESSION_COOKIE, Session, issue_session_token, read_session_token, set_session_cookie
+from shared.service import client_address
+from shared.sessions import SESSION_COOKIE, Session, cookie_session, issue_session_token, set_session_cookie
 
 router = APIRouter(tags=["claim pages"], include_in_schema=False)
 templates = templates_for(Path(__file__).parent / "templates")
@@ -66,7 +67,7 @@ async def log_in(
         return _login_form(request, next, email, problem=_STALE_FORM, status_code=403)
     try:
         person = await accounts.log_in(
-            request.app.state.pool, email, password, _address(request), request.app.state.clock()
+            request.app.state.pool, email, password, client_address(request), request.app.state.clock()
         )
     except ProblemForPerson as problem:
         return _login_form(request, next, email, problem=str(problem), status_code=problem.status_code)
@@ -78,7 +79,7 @@ async def log_in(
 
 @router.post("/logout")
 async def log_out(request: Request, csrf_token: str = Form("")) -> Response:
-    session = _session(request)
+    session = cookie_session(request)
     if session is not None and not csrf_token_is_valid(request.app.state.settings, csrf_token, _logout_csrf(session)):
         return _message(request, 403, "Please log out from the page", _STALE_FORM)
     response = RedirectResponse("/login?done=logged-out", status_code=303)
@@ -104,7 +105,7 @@ async def request_password_link(request: Request, email: str = Form(""), csrf_to
         return _password_request_form(request, email, problem="Enter your email address.", status_code=422)
     try:
         async with request.app.state.pool.acquire() as connection, connection.transaction():
-            await accounts.request_password_link(connection, email, _address(request), request.app.state.clock())
+            await accounts.request_password_link(connection, email, client_address(request), request.app.state.clock())
     except ProblemForPerson as problem:
         return _password_request_form(request, email, problem=str(problem), status_code=problem.status_code)
     # The same answer whether or not the email is known: the page does not reveal who has an account.
@@ -159,7 +160,7 @@ async def set_password(
 
 @router.get("/claims", response_class=HTMLResponse)
 async def my_invites_and_claims(request: Request, done: str = "") -> Response:
-    session = _session(request)
+    session = cookie_session(request)
     if session is None:
         return _login_redirect(request)
     settings = request.app.state.settings
@@ -181,7 +182,7 @@ async def my_invites_and_claims(request: Request, done: str = "") -> Response:
 @router.get("/claims/new", response_class=HTMLResponse)
 async def new_claim(request: Request, commitment: str = "", period: str = "", waited: int = 0) -> Response:
     """Where Yes on an invite leads: the claim for the commitment and period, after logging in."""
-    session = _session(request)
+    session = cookie_session(request)
     if session is None:
         return _login_redirect(request)
     if not commitment or not _is_uuid(period):
@@ -214,7 +215,7 @@ async def new_claim(request: Request, commitment: str = "", period: str = "", wa
 
 @router.get("/claims/{claim_id}", response_class=HTMLResponse)
 async def show_claim(request: Request, claim_id: str, done: str = "") -> Response:
-    session = _session(request)
+    session = cookie_session(request)
     if session is None:
         return _login_redirect(request)
     if not _is_uuid(claim_id):
@@ -230,7 +231,7 @@ async def show_claim(request: Request, claim_id: str, done: str = "") -> Respons
 
 @router.post("/claims/{claim_id}", response_class=HTMLResponse)
 async def change_claim(request: Request, claim_id: str) -> Response:
-    session = _session(request)
+    session = cookie_session(request)
     if session is None:
         return RedirectResponse("/login?" + urlencode({"next": f"/claims/{claim_id}"}), status_code=303)
     if not _is_uuid(claim_id):
@@ -275,18 +276,8 @@ def _typed_amounts(form) -> dict[str, tuple[str, str]]:
     return {line: (str(form.get(f"this_period.{line}", "")), str(form.get(f"stored.{line}", ""))) for line in lines}
 
 
-def _session(request: Request) -> Session | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    try:
-        return read_session_token(request.app.state.settings, token)
-    except PermissionError:
-        return None
-
-
 def _page(request: Request, template: str, context: dict, status_code: int = 200) -> HTMLResponse:
-    session = _session(request)
+    session = cookie_session(request)
     settings = request.app.state.settings
     context = {
         "session": session,
@@ -411,10 +402,6 @@ def _preparing(request: Request, then: str | None = None) -> HTMLResponse:
 
 def _message(request: Request, status_code: int, heading: str, message: str, **options) -> HTMLResponse:
     return message_page(templates, request, status_code, heading, message, **options)
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _logout_csrf(session: Session) -> str:

@@ -12,13 +12,19 @@ from pathlib import Path
 
 import httpx
 
-from deploy.mailcatcher import list_messages, read_message
 from services.notifier.app import definition as notifier
 from services.periods.app import definition as periods
 from shared.events import BILLING_INVITES, ERP_COMMITMENTS, ERP_DIRECTORY
 from shared.sessions import issue_session_token
 from tests.factories import commitment, erp_event, member
-from tests.support import publish_event, running_service, service_settings, topic_reader
+from tests.support import (
+    mail_to,
+    publish_event,
+    running_service,
+    service_settings,
+    topic_reader,
+    wait_for_mail_to,
+)
 
 NOW = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
 NOVEMBER = {"start_date": "2026-11-01", "end_date": "2026-11-30", "due_date": "2026-12-05"}
@@ -111,18 +117,10 @@ class BillingRound:
 
     def mail(self) -> list[EmailMessage]:
         """Messages the SMTP server received for this round's contacts, in order of arrival."""
-        maildir = self.maildir or self.infrastructure.maildir
-        return [
-            read_message(maildir, stored.number)
-            for stored in list_messages(maildir)
-            if any(recipient.endswith("@" + self.domain) for recipient in stored.recipients)
-        ]
+        return mail_to(self.maildir or self.infrastructure.maildir, self.domain)
 
     async def wait_for_mail(self, count: int, within: float = 30) -> list[EmailMessage]:
-        async with asyncio.timeout(within):
-            while len(messages := self.mail()) < count:
-                await asyncio.sleep(0.1)
-        return messages
+        return await wait_for_mail_to(self.maildir or self.infrastructure.maildir, self.domain, count, within)
 
     async def settled(self, period_id: str, within: float = 30) -> None:
         """Until no email of the period waits to be sent: each was sent, failed for good or was cancelled."""

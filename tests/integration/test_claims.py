@@ -14,10 +14,10 @@ from services.claims import accounts, handlers, pages
 from services.claims.app import definition as claims
 from shared import period_view
 from shared.erp import apply_commitment, apply_member_upserted
-from shared.events import BillingPeriodOpened, InvitedCommitment, InviteSent, Person
+from shared.events import BillingPeriodOpened, Person
 from shared.invite_links import invite_url
-from tests.factories import commitment, erp_event, member
-from tests.support import running_service, service_settings
+from tests.factories import commitment, erp_event, invite_sent, member
+from tests.support import csrf_of, running_service, service_settings
 
 DUE_AT = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)  # the end of 5 December in Sydney
 BEFORE = datetime(2026, 11, 20, tzinfo=UTC)
@@ -150,12 +150,6 @@ class ClaimsDesk:
                 json={"contact_user_id": contact_user_id},
                 headers={"Authorization": f"Bearer {await self.api_token(user)}"},
             )
-
-
-def csrf_of(page: httpx.Response, action: str | None = None) -> str:
-    """The CSRF token of the page's form that posts to `action` (or of its first form)."""
-    form = page.text if action is None else page.text[page.text.index(f'action="{action}"') :]
-    return re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
 
 
 async def log_in(client: httpx.AsyncClient, email: str, password: str, next: str = "/claims") -> httpx.Response:
@@ -473,23 +467,7 @@ async def test_my_invites_and_claims_lists_the_contacts_own_claims(desk):
 
 async def test_my_invites_lists_the_invites_still_to_answer_with_their_links(desk):
     invite_id = str(uuid.uuid4())
-    sent = InviteSent(
-        invite_id=invite_id,
-        period_id=desk.period_id,
-        project_id=desk.project,
-        project_name="Harbour Tower",
-        project_timezone="Australia/Sydney",
-        commitment=InvitedCommitment(
-            commitment_id=desk.commitment_id, number="SC-1", title="Formwork", vendor_name="Concrete Co"
-        ),
-        contact=desk.contact(JANE),
-        invited_by=Person(id=ALEX[0], name=ALEX[1], email=desk.email(ALEX)),
-        start_date=date(2026, 11, 1),
-        end_date=date(2026, 11, 30),
-        due_date=date(2026, 12, 5),
-        due_at=DUE_AT,
-        sent_at=BEFORE,
-    )
+    sent = invite_sent(invite_id, desk.period_id, desk.project, desk.commitment_id, desk.contact(JANE))
     async with desk.pool.acquire() as connection:
         await handlers.invite_sent(connection, erp_event(sent), sent)
     browser = await desk.logged_in(JANE)

@@ -2,7 +2,6 @@
 the notifier's email from the real SMTP server, and the emailed link back on the claims service."""
 
 import asyncio
-import re
 
 import httpx
 
@@ -10,11 +9,7 @@ from services.claims.app import definition as claims
 from shared.events import ERP_DIRECTORY
 from tests.factories import erp_event, member
 from tests.integration.test_password_mail import link_in, password_mails
-from tests.support import publish_event, running_service, service_settings
-
-
-def csrf_of(page: httpx.Response) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+from tests.support import csrf_of, publish_event, running_service, service_settings
 
 
 async def test_a_person_sets_a_password_through_the_emailed_link_and_is_logged_in(infrastructure, database_for):

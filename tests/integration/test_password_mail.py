@@ -10,13 +10,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from deploy.embedded import free_port
-from deploy.mailcatcher import MailCatcher, list_messages, read_message
+from deploy.mailcatcher import MailCatcher
 from services.notifier.app import definition as notifier
 from shared.envelope import CloudEvent
 from shared.events import ACCOUNTS, PasswordLinkRequested
 from shared.password_links import read_password_link_token
 from tests.integration.test_notifier import RefusingMailServer
-from tests.support import publish, publish_event, running_service, service_settings
+from tests.support import mail_to, publish, publish_event, running_service, service_settings, wait_for_mail_to
 
 
 @dataclass
@@ -46,18 +46,10 @@ class PasswordMails:
         return event
 
     def mail(self) -> list[EmailMessage]:
-        """Messages the SMTP server received for this test's addresses (other tests' mail is there too)."""
-        return [
-            read_message(self.maildir, stored.number)
-            for stored in list_messages(self.maildir)
-            if any(recipient.endswith("@" + self.domain) for recipient in stored.recipients)
-        ]
+        return mail_to(self.maildir, self.domain)
 
     async def wait_for_mail(self, count: int, within: float = 30) -> list[EmailMessage]:
-        async with asyncio.timeout(within):
-            while len(messages := self.mail()) < count:
-                await asyncio.sleep(0.1)
-        return messages
+        return await wait_for_mail_to(self.maildir, self.domain, count, within)
 
     async def wait_for_status(self, request_id: str, status: str, within: float = 30) -> None:
         async with asyncio.timeout(within):

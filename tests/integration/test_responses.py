@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -18,13 +17,11 @@ from shared.events import (
     BILLING_RESPONSES,
     BillingPeriodClosed,
     BillingPeriodDueDateChanged,
-    InvitedCommitment,
-    InviteSent,
     Person,
 )
 from shared.invite_links import invite_token
-from tests.factories import commitment, erp_event, member, removal
-from tests.support import running_service, service_settings, topic_reader
+from tests.factories import commitment, erp_event, invite_sent, member, removal
+from tests.support import csrf_of, running_service, service_settings, topic_reader
 
 DUE_AT = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
 BEFORE = datetime(2026, 11, 20, tzinfo=UTC)
@@ -54,29 +51,11 @@ class InvitePage:
     def token(self) -> str:
         return invite_token(self.service.settings, self.invite_id)
 
-    async def seed(self, project_name="Harbour Tower", permission="read_only", **sent_fields):
+    async def seed(self, project_name="Harbour Tower", permission="read_only"):
         contact = {"user_id": "U-9", "name": "Jane Citizen", "email": "jane@concreteco.example"}
         jane = member("U-9", project_id=self.project, permission=permission)
-        sent = InviteSent(
-            invite_id=self.invite_id,
-            period_id=self.period_id,
-            project_id=self.project,
-            project_name=project_name,
-            project_timezone="Australia/Sydney",
-            commitment=InvitedCommitment(
-                commitment_id=self.commitment_id,
-                number="SC-0042",
-                title="Formwork and concrete",
-                vendor_name="Concrete Co Pty Ltd",
-            ),
-            contact=contact,
-            invited_by=Person(id="U-1", name="Alex Admin", email="alex@acme.example"),
-            start_date=date(2026, 11, 1),
-            end_date=date(2026, 11, 30),
-            due_date=date(2026, 12, 5),
-            due_at=DUE_AT,
-            sent_at=BEFORE,
-            **sent_fields,
+        sent = invite_sent(
+            self.invite_id, self.period_id, self.project, self.commitment_id, contact, project_name=project_name
         )
         async with self.pool.acquire() as connection:
             await apply_commitment(
@@ -90,7 +69,7 @@ class InvitePage:
 
     async def answer(self, answer: str, csrf: str | None = None) -> httpx.Response:
         if csrf is None:
-            csrf = re.search(r'name="csrf_token" value="([^"]+)"', (await self.open()).text).group(1)
+            csrf = csrf_of(await self.open())
         return await self.client.post(f"/invites/{self.token}", data={"answer": answer, "csrf_token": csrf})
 
     async def events(self) -> list[str]:
@@ -135,7 +114,7 @@ async def test_no_records_the_answer_shows_a_confirmation_and_publishes_invite_d
 
 async def test_a_double_click_records_one_answer_and_one_event(page):
     await page.seed()
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', (await page.open()).text).group(1)
+    csrf = csrf_of(await page.open())
     # Both clicks at once, as from two tabs or an impatient finger.
     first, second = await asyncio.gather(page.answer("no", csrf=csrf), page.answer("no", csrf=csrf))
     assert (first.status_code, second.status_code) == (303, 303)
@@ -172,7 +151,7 @@ async def test_after_the_due_date_the_page_has_the_banner_and_no_yes_and_a_force
     assert "The due date has passed." in shown.text
     assert 'value="yes"' not in shown.text
     assert 'href="mailto:alex@acme.example"' in shown.text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', shown.text).group(1)
+    csrf = csrf_of(shown)
     forced = await page.answer("yes", csrf=csrf)
     assert forced.status_code == 409
     assert "no progress claim can be submitted" in forced.text
