@@ -5,6 +5,7 @@ Nothing a person is told depends on whether an email is known, so the pages cann
 """
 
 import asyncio
+import functools
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -29,8 +30,14 @@ LINK_REQUESTS_PER_ADDRESS = 20
 log = logging.getLogger(__name__)
 
 _hasher = PasswordHasher()  # Argon2id with the library's recommended cost
-# Checked when the email is unknown, so that an unknown email takes as long to refuse as a wrong password.
-_UNKNOWN_USER_HASH = _hasher.hash("no account has this password")
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """Checked when the email is unknown, so that an unknown email takes as long to refuse as a wrong password
+    (made at the first login, not when the module is imported: `itb` imports it too)."""
+    return _hasher.hash("no account has this password")
+
 
 WRONG_LOGIN = "The email or password is not right. Check both and try again, or set a new password."
 
@@ -141,7 +148,7 @@ async def log_in(pool: asyncpg.Pool, email: str, password: str, address: str, no
             if user_id
             else None
         )
-        matches = await asyncio.to_thread(_verify, password_hash or _UNKNOWN_USER_HASH, password)
+        matches = await asyncio.to_thread(_verify, password_hash, password)
         person = await find_person(connection, user_id) if matches and password_hash and user_id else None
         if person is not None:
             await connection.execute("DELETE FROM throttled_attempts WHERE throttle_key = $1", account_key)
@@ -154,9 +161,9 @@ def _account_key(email: str) -> str:
     return f"account:{email.strip().lower()}"
 
 
-def _verify(password_hash: str, password: str) -> bool:
+def _verify(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _unknown_user_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
 
