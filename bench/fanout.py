@@ -17,11 +17,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from deploy.embedded import free_port, postgres_url, start_postgres
-from services.notifier import handlers
-from services.notifier.invite_email import InviteEmail, build_message
+from services.notifier import use_cases
+from services.notifier.mail.emails import InviteEmail, build_message
+from shared.contracts.base import Contact, Person
+from shared.contracts.erp import CommitmentUpserted
+from shared.contracts.invites import Invite, InvitedCommitment
+from shared.contracts.periods import BillingPeriodOpened
 from shared.db import create_pool, migrate, migrations_dirs
 from shared.erp import apply_commitment
-from shared.events import BillingPeriodOpened, CommitmentUpserted, Person
 from shared.settings import Settings
 
 PROJECT = {"id": "P-BENCH", "name": "Harbour Tower", "timezone": "Australia/Sydney", "currency": "AUD"}
@@ -67,7 +70,7 @@ async def fan_out(database_url: str, commitments: int, contacts: int) -> None:
     tracemalloc.start()
     started = time.perf_counter()
     async with pool.acquire() as connection, connection.transaction():
-        await handlers.period_opened(connection, None, opened)
+        await use_cases.period_opened(connection, opened)
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -81,24 +84,21 @@ async def fan_out(database_url: str, commitments: int, contacts: int) -> None:
 
 def render(count: int) -> None:
     settings = Settings(secret_key="bench")
-    email = InviteEmail(
+    invite = Invite(
         invite_id=str(uuid.uuid4()),
-        kind="invite",
-        message_id="<x@invite-to-bill>",
+        period_id=str(uuid.uuid4()),
+        project_id=PROJECT["id"],
         project_name="Harbour Tower",
         project_timezone="Australia/Sydney",
-        commitment_number="SC-1",
-        commitment_title="Formwork",
-        vendor_name="Concrete Co",
-        contact_name="Jane Citizen",
-        contact_email="jane@concreteco.example",
-        invited_by_name="Alex Admin",
-        invited_by_email="alex@acme.example",
+        commitment=InvitedCommitment(commitment_id="SC-1", number="SC-1", title="Formwork", vendor_name="Concrete Co"),
+        contact=Contact(user_id="U-9", name="Jane Citizen", email="jane@concreteco.example"),
+        invited_by=Person(id="U-1", name="Alex Admin", email="alex@acme.example"),
         start_date=date(2026, 11, 1),
         end_date=date(2026, 11, 30),
         due_date=date(2026, 12, 5),
         due_at=datetime(2026, 12, 5, 13, tzinfo=UTC),
     )
+    email = InviteEmail(invite=invite, kind="invite", message_id="<x@invite-to-bill>")
     started = time.perf_counter()
     for _ in range(count):
         build_message(email, settings, datetime.now(UTC)).as_bytes()

@@ -18,9 +18,10 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.claims.accounts import set_password
+from shared.contracts.erp import CommitmentUpserted, ProjectMemberUpserted
+from shared.contracts.topics import ERP_COMMITMENTS, ERP_DIRECTORY
 from shared.envelope import CloudEvent
 from shared.erp import user_id_for_email
-from shared.events import ERP_COMMITMENTS, ERP_DIRECTORY, CommitmentUpserted, ProjectMemberUpserted
 
 ERP_SOURCE = "erp://acme-demo"
 PUBLISHED_AT = datetime(2026, 11, 1, tzinfo=UTC)

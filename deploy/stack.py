@@ -41,7 +41,7 @@ from deploy.embedded import (
 )
 from shared.db import migrate, migrations_dirs
 from shared.erp import user_id_for_email
-from shared.events import SERVICES
+from shared.contracts.topics import SERVICES
 from shared.messaging import create_topics
 from shared.sessions import issue_session_token
 from shared.settings import SERVICE_PORTS, Settings

@@ -13,6 +13,9 @@ import asyncpg
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+PERIOD_VIEW_MIGRATIONS = SHARED_MIGRATIONS / "period_view"
+# The services that keep a view of billing periods (shared/period_view.py); periods owns the periods themselves.
+KEEP_A_PERIOD_VIEW = ("notifier", "responses", "claims")
 
 
 async def _set_codecs(connection: asyncpg.Connection) -> None:
@@ -32,8 +35,9 @@ async def connect(url: str) -> asyncpg.Connection:
 
 
 def migrations_dirs(service: str) -> list[Path]:
-    """The shared tables (outbox, inbox, ERP read model) come first, then the service's own."""
-    return [SHARED_MIGRATIONS, REPO_ROOT / "services" / service / "migrations"]
+    """The shared tables (outbox, inbox, ERP read model, the period view where kept), then the service's own."""
+    period_view = [PERIOD_VIEW_MIGRATIONS] if service in KEEP_A_PERIOD_VIEW else []
+    return [SHARED_MIGRATIONS, *period_view, REPO_ROOT / "services" / service / "migrations"]
 
 
 def _dbmate_binary() -> str:

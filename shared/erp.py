@@ -8,17 +8,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from shared.contracts.base import Person
+from shared.contracts.erp import PERMISSION_RANK, CommitmentUpserted, ProjectMemberRemoved, ProjectMemberUpserted
+from shared.contracts.topics import ERP_COMMITMENTS, ERP_DIRECTORY
 from shared.envelope import CloudEvent
 from shared.errors import NotAllowed
-from shared.events import (
-    ERP_COMMITMENTS,
-    ERP_DIRECTORY,
-    PERMISSION_RANK,
-    CommitmentUpserted,
-    Person,
-    ProjectMemberRemoved,
-    ProjectMemberUpserted,
-)
 from shared.messaging import Route
 
 

@@ -24,8 +24,9 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
 
+from shared.contracts.base import Contract
+from shared.contracts.topics import ALL_TOPICS, dead_letter_topic
 from shared.envelope import CloudEvent, MalformedEvent, describe_validation_error, from_kafka
-from shared.events import ALL_TOPICS, Contract, dead_letter_topic
 from shared.inbox import first_delivery
 from shared.logs import correlation_id_var, event_id_var
 from shared.settings import Settings

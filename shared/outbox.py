@@ -17,29 +17,21 @@ from datetime import timedelta
 import asyncpg
 
 from shared.background import ListeningWorker
+from shared.contracts.base import PublishedEvent
 from shared.envelope import SOURCE_PREFIX, CloudEvent
-from shared.events import Contract
 from shared.logs import correlation_id_var
 
 # (topic, key, value, headers, correlation id)
 Publish = Callable[[str, bytes, bytes, dict[str, str], str], Awaitable[None]]
 
 
-async def record(
-    connection: asyncpg.Connection,
-    *,
-    service: str,
-    topic: str,
-    aggregate_type: str,
-    aggregate_id: str,
-    event: Contract,
-) -> CloudEvent:
-    """Add `event` to the outbox in the caller's transaction."""
+async def record(connection: asyncpg.Connection, event: PublishedEvent) -> CloudEvent:
+    """Add `event` to the outbox in the caller's transaction, for its topic, keyed by its aggregate's id."""
     envelope = CloudEvent.new(
         event.TYPE,
-        SOURCE_PREFIX + service,
+        SOURCE_PREFIX + event.PUBLISHER,
         event.model_dump(mode="json"),
-        subject=aggregate_id,
+        subject=event.aggregate_id,
         correlationid=correlation_id_var.get(),
     )
     await connection.execute(
@@ -48,9 +40,9 @@ async def record(
         VALUES ($1, $2, $3, $4, $5, $6)
         """,
         uuid.UUID(envelope.id),
-        topic,
-        aggregate_type,
-        aggregate_id,
+        event.TOPIC,
+        event.AGGREGATE_TYPE,
+        event.aggregate_id,
         envelope.type,
         envelope.model_dump(mode="json", exclude_none=True),
     )

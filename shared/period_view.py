@@ -1,7 +1,9 @@
-"""A service's own view of billing periods, kept from `billing.periods` in its `periods` table.
+"""A service's own view of billing periods, kept from `billing.periods` in its `periods` table (declared once,
+in shared/migrations/period_view, for every service that keeps one).
 
 Events may come in any order: `due_as_of` is the time of the event that set the due date, so an older one
-arriving late changes nothing; the dates of an opening fill in whenever it arrives; a closure is final.
+arriving late changes nothing; the dates and names of an opening fill in whenever it arrives; a closure is
+final.
 """
 
 import uuid
@@ -9,38 +11,41 @@ from datetime import date, datetime
 
 import asyncpg
 
+from shared.contracts.periods import BillingPeriodClosed, BillingPeriodDueDateChanged, BillingPeriodOpened
+from shared.contracts.topics import BILLING_PERIODS
 from shared.envelope import CloudEvent
-from shared.events import (
-    BILLING_PERIODS,
-    BillingPeriodClosed,
-    BillingPeriodDueDateChanged,
-    BillingPeriodOpened,
-)
 from shared.messaging import Route
 
 
-async def period_opened(connection: asyncpg.Connection, event: CloudEvent, opened: BillingPeriodOpened) -> None:
+async def period_opened(connection: asyncpg.Connection, opened: BillingPeriodOpened) -> None:
     await connection.execute(
         """
-        INSERT INTO periods (period_id, project_id, start_date, end_date) VALUES ($1, $2, $3, $4)
+        INSERT INTO periods (period_id, project_id, project_name, project_timezone, start_date, end_date,
+                             opened_by, reminder_days_before_due)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         ON CONFLICT (period_id) DO UPDATE SET
-            project_id = excluded.project_id, start_date = excluded.start_date, end_date = excluded.end_date
+            project_id = excluded.project_id, project_name = excluded.project_name,
+            project_timezone = excluded.project_timezone, start_date = excluded.start_date,
+            end_date = excluded.end_date, opened_by = excluded.opened_by,
+            reminder_days_before_due = excluded.reminder_days_before_due
         """,
         uuid.UUID(opened.period_id),
         opened.project_id,
+        opened.project_name,
+        opened.project_timezone,
         opened.start_date,
         opened.end_date,
+        opened.opened_by.model_dump(),
+        opened.reminder_days_before_due,
     )
     await _due_date(connection, opened.period_id, opened.due_date, opened.due_at, opened.opened_at)
 
 
-async def due_date_changed(
-    connection: asyncpg.Connection, event: CloudEvent, changed: BillingPeriodDueDateChanged
-) -> None:
+async def due_date_changed(connection: asyncpg.Connection, changed: BillingPeriodDueDateChanged) -> None:
     await _due_date(connection, changed.period_id, changed.due_date, changed.due_at, changed.changed_at)
 
 
-async def period_closed(connection: asyncpg.Connection, event: CloudEvent, closed: BillingPeriodClosed) -> None:
+async def period_closed(connection: asyncpg.Connection, closed: BillingPeriodClosed) -> None:
     await connection.execute(
         "INSERT INTO periods (period_id, closed) VALUES ($1, true) ON CONFLICT (period_id) DO UPDATE SET closed = true",
         uuid.UUID(closed.period_id),
@@ -66,8 +71,15 @@ def period_routes() -> dict[str, dict[str, Route]]:
     """The `billing.periods` routes that keep the view, for `shared.messaging.consume`."""
     return {
         BILLING_PERIODS: {
-            BillingPeriodOpened.TYPE: Route(BillingPeriodOpened, period_opened),
-            BillingPeriodDueDateChanged.TYPE: Route(BillingPeriodDueDateChanged, due_date_changed),
-            BillingPeriodClosed.TYPE: Route(BillingPeriodClosed, period_closed),
+            BillingPeriodOpened.TYPE: Route(BillingPeriodOpened, _from_event(period_opened)),
+            BillingPeriodDueDateChanged.TYPE: Route(BillingPeriodDueDateChanged, _from_event(due_date_changed)),
+            BillingPeriodClosed.TYPE: Route(BillingPeriodClosed, _from_event(period_closed)),
         }
     }
+
+
+def _from_event(keep):
+    async def handle(connection: asyncpg.Connection, event: CloudEvent, data) -> None:
+        await keep(connection, data)
+
+    return handle

@@ -19,7 +19,7 @@ import pytest
 
 from deploy.embedded import free_port, postgres_url, start_broker, start_mail_catcher, start_postgres
 from shared.db import create_pool, migrate, migrations_dirs
-from shared.events import SERVICES
+from shared.contracts.topics import SERVICES
 from shared.messaging import create_topics
 from shared.settings import Settings
 

@@ -2,8 +2,9 @@
 
 from datetime import datetime
 
+from shared.contracts.erp import CommitmentUpserted, ProjectMemberRemoved, ProjectMemberUpserted
+from shared.contracts.invites import InviteSent
 from shared.envelope import CloudEvent
-from shared.events import CommitmentUpserted, InviteSent, ProjectMemberRemoved, ProjectMemberUpserted
 
 
 def commitment(commitment_id: str = "SC-0042", version: int = 1, project_id: str = "P-100", **fields):

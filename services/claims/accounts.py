@@ -15,9 +15,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from shared import outbox
+from shared.contracts.accounts import PasswordLinkRequested
+from shared.contracts.base import Person
 from shared.erp import find_person, user_id_for_email
 from shared.errors import InvalidRequest, NotAllowed, NotAuthenticated, TooManyAttempts
-from shared.events import ACCOUNTS, PasswordLinkRequested, Person
 from shared.password_links import LINK_LIFETIME, PasswordLink
 
 MINIMUM_PASSWORD_LENGTH = 10
@@ -80,11 +81,7 @@ async def request_password_link(connection: asyncpg.Connection, email: str, addr
     )
     await outbox.record(
         connection,
-        service="claims",
-        topic=ACCOUNTS,
-        aggregate_type="user",
-        aggregate_id=person.id,
-        event=PasswordLinkRequested(
+        PasswordLinkRequested(
             request_id=request_id,
             user_id=person.id,
             name=person.name,

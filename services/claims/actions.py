@@ -17,9 +17,10 @@ from services.claims import domain, handlers, money, repository
 from services.claims.domain import Refusal, Role
 from services.claims.repository import ClaimRecord, Commitment, Period
 from shared import outbox
+from shared.contracts.base import Contact, Person
+from shared.contracts.claims import ClaimTotals, ProgressClaimSubmitted
 from shared.erp import find_person, require_permission
 from shared.errors import Conflict, InvalidRequest, NotAllowed, NotFound
-from shared.events import BILLING_CLAIMS, ClaimTotals, Contact, Person, ProgressClaimSubmitted
 
 
 class NotArrivedYet(Exception):
@@ -318,11 +319,7 @@ async def _announce_submission(
 ) -> None:
     await outbox.record(
         connection,
-        service="claims",
-        topic=BILLING_CLAIMS,
-        aggregate_type="claim",
-        aggregate_id=claim.claim_id,
-        event=ProgressClaimSubmitted(
+        ProgressClaimSubmitted(
             claim_id=claim.claim_id,
             period_id=claim.period_id,
             project_id=claim.project_id,

@@ -9,8 +9,8 @@ from pydantic import BaseModel, EmailStr, Field
 
 from services.claims import accounts, actions, money
 from services.claims.actions import ClaimView, NotArrivedYet
+from shared.contracts.claims import ClaimTotals
 from shared.errors import NotFound
-from shared.events import ClaimTotals
 from shared.service import client_address
 from shared.sessions import CurrentSession, issue_session_token
 

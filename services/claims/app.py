@@ -3,16 +3,11 @@
 from services.claims import handlers
 from services.claims.api import router as api_router
 from services.claims.pages import router as pages_router
+from shared.contracts.erp import CommitmentUpserted
+from shared.contracts.invites import InviteSent
+from shared.contracts.responses import InviteAccepted, InviteDeclined
+from shared.contracts.topics import BILLING_INVITES, BILLING_RESPONSES, ERP_COMMITMENTS
 from shared.erp import erp_routes
-from shared.events import (
-    BILLING_INVITES,
-    BILLING_RESPONSES,
-    ERP_COMMITMENTS,
-    CommitmentUpserted,
-    InviteAccepted,
-    InviteDeclined,
-    InviteSent,
-)
 from shared.messaging import Route
 from shared.period_view import period_routes
 from shared.service import ServiceDefinition

@@ -8,19 +8,13 @@ from datetime import datetime
 import asyncpg
 
 from shared import outbox
+from shared.contracts.base import Contact, Person
+from shared.contracts.claims import ClaimAttemptRejected, ProgressClaimCreated
+from shared.contracts.erp import CommitmentUpserted
+from shared.contracts.invites import InviteSent
+from shared.contracts.responses import InviteAccepted, InviteDeclined
 from shared.envelope import CloudEvent
 from shared.erp import apply_commitment
-from shared.events import (
-    BILLING_CLAIMS,
-    ClaimAttemptRejected,
-    CommitmentUpserted,
-    Contact,
-    InviteAccepted,
-    InviteDeclined,
-    InviteSent,
-    Person,
-    ProgressClaimCreated,
-)
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +53,7 @@ async def create_claim(
     log.info("progress claim created", extra={"claim_id": str(claim_id), "cause": cause})
     await outbox.record(
         connection,
-        service="claims",
-        topic=BILLING_CLAIMS,
-        aggregate_type="claim",
-        aggregate_id=str(claim_id),
-        event=ProgressClaimCreated(
+        ProgressClaimCreated(
             claim_id=str(claim_id),
             period_id=period_id,
             project_id=project_id,
@@ -106,11 +96,7 @@ async def reject_attempt(
     log.info("claim attempt refused after the due date", extra={"commitment_id": commitment_id, "attempt": attempt})
     await outbox.record(
         connection,
-        service="claims",
-        topic=BILLING_CLAIMS,
-        aggregate_type="commitment",
-        aggregate_id=commitment_id,
-        event=ClaimAttemptRejected(
+        ClaimAttemptRejected(
             period_id=period_id,
             project_id=project_id,
             commitment_id=commitment_id,

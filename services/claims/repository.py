@@ -9,8 +9,9 @@ import asyncpg
 
 from services.claims import money
 from services.claims.domain import Role, role_for
+from shared.contracts.base import Contact, Person
+from shared.contracts.erp import INVITABLE_STATUSES, ScheduleOfValuesLine
 from shared.erp import commitments_permission
-from shared.events import INVITABLE_STATUSES, Contact, Person, ScheduleOfValuesLine
 
 
 @dataclass(frozen=True)

@@ -1,48 +1,36 @@
 """Bootstrap: what the notifier consumes, and its workers that send invites and password links."""
 
-from services.notifier import handlers
-from services.notifier.delivery import DeliveryWorker
-from services.notifier.mailer import SmtpMailer
-from services.notifier.password_delivery import PasswordMailWorker
+from services.notifier import subscribers
+from services.notifier.mail.smtp import SmtpMailer
+from services.notifier.mail.workers import InviteMailWorker, PasswordMailWorker
+from shared.contracts.accounts import PasswordLinkRequested
+from shared.contracts.claims import ProgressClaimCreated
+from shared.contracts.erp import CommitmentUpserted
+from shared.contracts.periods import BillingPeriodOpened, InvitesResendRequested
+from shared.contracts.responses import InviteAccepted, InviteDeclined
+from shared.contracts.topics import ACCOUNTS, BILLING_CLAIMS, BILLING_PERIODS, BILLING_RESPONSES, ERP_COMMITMENTS
 from shared.erp import erp_routes
-from shared.events import (
-    ACCOUNTS,
-    BILLING_CLAIMS,
-    BILLING_PERIODS,
-    BILLING_RESPONSES,
-    ERP_COMMITMENTS,
-    BillingPeriodClosed,
-    BillingPeriodDueDateChanged,
-    BillingPeriodOpened,
-    CommitmentUpserted,
-    InviteAccepted,
-    InviteDeclined,
-    InvitesResendRequested,
-    PasswordLinkRequested,
-    ProgressClaimCreated,
-)
 from shared.messaging import Route
+from shared.period_view import period_routes
 from shared.service import ServiceDefinition, ServiceResources
 
 
 def subscriptions(clock):
-    routes = erp_routes()
+    routes = erp_routes() | period_routes()
     routes[ERP_COMMITMENTS] = {
-        CommitmentUpserted.TYPE: Route(CommitmentUpserted, handlers.commitment_changed(clock)),
+        CommitmentUpserted.TYPE: Route(CommitmentUpserted, subscribers.commitment_changed(clock)),
     }
-    routes[BILLING_PERIODS] = {
-        BillingPeriodOpened.TYPE: Route(BillingPeriodOpened, handlers.period_opened),
-        BillingPeriodDueDateChanged.TYPE: Route(BillingPeriodDueDateChanged, handlers.due_date_changed),
-        BillingPeriodClosed.TYPE: Route(BillingPeriodClosed, handlers.period_closed),
-        InvitesResendRequested.TYPE: Route(InvitesResendRequested, handlers.resend_requested),
+    routes[BILLING_PERIODS] |= {
+        BillingPeriodOpened.TYPE: Route(BillingPeriodOpened, subscribers.period_opened),
+        InvitesResendRequested.TYPE: Route(InvitesResendRequested, subscribers.resend_requested),
     }
     routes[BILLING_RESPONSES] = {
-        InviteAccepted.TYPE: Route(InviteAccepted, handlers.invite_accepted),
-        InviteDeclined.TYPE: Route(InviteDeclined, handlers.invite_declined),
+        InviteAccepted.TYPE: Route(InviteAccepted, subscribers.invite_accepted),
+        InviteDeclined.TYPE: Route(InviteDeclined, subscribers.invite_declined),
     }
-    routes[BILLING_CLAIMS] = {ProgressClaimCreated.TYPE: Route(ProgressClaimCreated, handlers.claim_created)}
+    routes[BILLING_CLAIMS] = {ProgressClaimCreated.TYPE: Route(ProgressClaimCreated, subscribers.claim_created)}
     routes[ACCOUNTS] = {
-        PasswordLinkRequested.TYPE: Route(PasswordLinkRequested, handlers.password_link_requested),
+        PasswordLinkRequested.TYPE: Route(PasswordLinkRequested, subscribers.password_link_requested),
     }
     return routes
 
@@ -50,7 +38,7 @@ def subscriptions(clock):
 def workers(resources: ServiceResources):
     # One mailer for both: together they keep to the mail server's connection limit.
     mailer = SmtpMailer(resources.settings)
-    return [DeliveryWorker(resources, mailer), PasswordMailWorker(resources, mailer)]
+    return [InviteMailWorker(resources, mailer), PasswordMailWorker(resources, mailer)]
 
 
 definition = ServiceDefinition(

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.events import INVITABLE_STATUSES
+from shared.contracts.erp import INVITABLE_STATUSES
+from shared.contracts.invites import Invite
 
 _INVITE_NAMESPACE = uuid.UUID("5b0d6c62-4a0e-4b8e-9b59-1f6f0c9b7a11")
 
@@ -60,3 +61,41 @@ class RetryPolicy:
         doublings = min(max(attempts - 1, 0), 30)  # past the ceiling long before; keeps the number finite
         seconds = min(self.first_delay_seconds * 2**doublings, self.max_delay_seconds)
         return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One email about an invite waiting to be sent (rule 6: written before its send)."""
+
+    key: int  # its delivery id
+    kind: str  # invite, resend or reminder
+    message_id: str
+    attempts: int
+    invite: Invite
+    period_status: str
+    declined: bool
+    claimed: bool  # the commitment has a claim this period
+
+    def reason_not_to_send(self, now: datetime) -> str | None:
+        """Why the email is cancelled instead of sent (rules 7 and 9), or None to send it."""
+        if not may_send(self.invite.due_at, self.period_status, now):
+            return "the due date passed or the period closed before sending"
+        if self.kind == "reminder" and (self.declined or self.claimed):
+            return "the contact declined or claimed before the reminder went"
+        return None
+
+
+@dataclass(frozen=True)
+class PasswordMail:
+    """One email with a one-time password link, waiting to be sent."""
+
+    key: str  # the request's id
+    message_id: str
+    attempts: int
+    name: str
+    email: str
+    expires_at: datetime
+
+    def reason_not_to_send(self, now: datetime) -> str | None:
+        """A link that has expired would only be refused when followed: it is not sent at all."""
+        return None if may_send_password_link(self.expires_at, now) else "the link expired before it could be sent"

@@ -5,9 +5,9 @@ from datetime import date, datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.periods import handlers
+from services.periods import use_cases
 from services.periods.domain import BillingPeriod
-from shared.events import Person
+from shared.contracts.base import Person
 from shared.sessions import CurrentSession
 
 router = APIRouter(prefix="/api", tags=["billing periods"])
@@ -79,7 +79,7 @@ async def open_billing_period(
     project_id: str, body: NewBillingPeriod, session: CurrentSession, request: Request
 ) -> BillingPeriodView:
     """Open a billing period for the project, closing the one that was open, and invite its contacts."""
-    period = await handlers.open_billing_period(
+    period = await use_cases.open_billing_period(
         request.app.state.pool,
         user_id=session.user_id,
         project_id=project_id,
@@ -95,7 +95,7 @@ async def open_billing_period(
 @router.get("/projects/{project_id}/billing-periods")
 async def list_billing_periods(project_id: str, session: CurrentSession, request: Request) -> list[BillingPeriodView]:
     """The project's billing periods, newest first."""
-    periods = await handlers.list_billing_periods(
+    periods = await use_cases.list_billing_periods(
         request.app.state.pool, user_id=session.user_id, project_id=project_id
     )
     return [BillingPeriodView.of(period) for period in periods]
@@ -103,7 +103,7 @@ async def list_billing_periods(project_id: str, session: CurrentSession, request
 
 @router.get("/billing-periods/{period_id}")
 async def get_billing_period(period_id: str, session: CurrentSession, request: Request) -> BillingPeriodView:
-    period = await handlers.get_billing_period(request.app.state.pool, user_id=session.user_id, period_id=period_id)
+    period = await use_cases.get_billing_period(request.app.state.pool, user_id=session.user_id, period_id=period_id)
     return BillingPeriodView.of(period)
 
 
@@ -112,7 +112,7 @@ async def change_due_date(
     period_id: str, body: DueDateChange, session: CurrentSession, request: Request
 ) -> BillingPeriodView:
     """Move the due date of an open period; invites and banners follow the new date."""
-    period = await handlers.change_due_date(
+    period = await use_cases.change_due_date(
         request.app.state.pool,
         user_id=session.user_id,
         period_id=period_id,
@@ -128,7 +128,7 @@ async def resend_invites(
 ) -> dict:
     """Email the period's invites again, with the same links (refused once the due date has passed)."""
     commitment_ids = body.commitment_ids if body else None
-    await handlers.resend_invites(
+    await use_cases.resend_invites(
         request.app.state.pool,
         user_id=session.user_id,
         period_id=period_id,
@@ -141,7 +141,7 @@ async def resend_invites(
 
 @router.post("/billing-periods/{period_id}/close")
 async def close_billing_period(period_id: str, session: CurrentSession, request: Request) -> BillingPeriodView:
-    period = await handlers.close_billing_period(
+    period = await use_cases.close_billing_period(
         request.app.state.pool, user_id=session.user_id, period_id=period_id, now=_now(request)
     )
     return BillingPeriodView.of(period)

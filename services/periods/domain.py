@@ -5,15 +5,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.errors import Conflict, InvalidRequest
-from shared.events import (
+from shared.contracts.base import Contract, Person
+from shared.contracts.periods import (
     BillingPeriodClosed,
     BillingPeriodDueDateChanged,
     BillingPeriodOpened,
-    Contract,
     InvitesResendRequested,
-    Person,
 )
+from shared.errors import Conflict, InvalidRequest
 
 
 class InvalidPeriodDates(InvalidRequest):

@@ -6,7 +6,7 @@ import asyncpg
 
 from services.periods.domain import BillingPeriod, Project
 from shared import outbox
-from shared.events import BILLING_PERIODS, Person
+from shared.contracts.base import Person
 
 _SELECT = """
     SELECT p.period_id, p.start_date, p.end_date, p.due_date, p.status, p.opened_by, p.opened_at,
@@ -66,14 +66,7 @@ async def save(connection: asyncpg.Connection, period: BillingPeriod) -> None:
         period.reminder_days_before_due,
     )
     for event in period.events:
-        await outbox.record(
-            connection,
-            service="periods",
-            topic=BILLING_PERIODS,
-            aggregate_type="billing_period",
-            aggregate_id=period.id,
-            event=event,
-        )
+        await outbox.record(connection, event)
     period.events.clear()
 
 

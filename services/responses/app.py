@@ -1,9 +1,10 @@
 """Bootstrap: the responses service's pages and what it consumes."""
 
-from services.responses import handlers
+from services.responses import subscribers
 from services.responses.pages import router
+from shared.contracts.invites import InviteSent
+from shared.contracts.topics import BILLING_INVITES
 from shared.erp import erp_routes
-from shared.events import BILLING_INVITES, InviteSent
 from shared.messaging import Route
 from shared.period_view import period_routes
 from shared.service import ServiceDefinition
@@ -11,7 +12,9 @@ from shared.service import ServiceDefinition
 
 def subscriptions(clock):
     return (
-        erp_routes() | period_routes() | {BILLING_INVITES: {InviteSent.TYPE: Route(InviteSent, handlers.invite_sent)}}
+        erp_routes()
+        | period_routes()
+        | {BILLING_INVITES: {InviteSent.TYPE: Route(InviteSent, subscribers.invite_sent)}}
     )
 
 

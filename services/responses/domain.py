@@ -1,62 +1,52 @@
 """Answering "Do you want to bill this period?" (DESIGN.md rules 10 to 12), free of I/O."""
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
+from shared.contracts.invites import Invite
 from shared.errors import Conflict, NotAllowed
 
 
 @dataclass(frozen=True)
 class InviteToAnswer:
-    """An invite as the answer page sees it, with the period's current due date and state."""
+    """An invite as the answer page sees it: its due date is the period's current one (rule 4)."""
 
-    invite_id: str
-    period_id: str
-    project_id: str
-    project_name: str
-    project_timezone: str
-    commitment_id: str
-    commitment_number: str
-    commitment_title: str
-    vendor_name: str
-    contact_user_id: str
-    contact_name: str
-    contact_email: str
-    invited_by_name: str
-    invited_by_email: str
-    start_date: date
-    end_date: date
-    due_date: date
-    due_at: datetime
-    period_status: str
+    invite: Invite
+    period_closed: bool
     answer: str | None
 
     def due_date_has_passed(self, now: datetime) -> bool:
-        return now >= self.due_at
+        return self.invite.due_date_has_passed(now)
+
+    def may_say_yes(self, now: datetime) -> bool:
+        """Yes is offered while the period is open, before the due date (rule 12), until it is given (rule 11)."""
+        return not self.period_closed and not self.due_date_has_passed(now) and self.answer != "yes"
 
     def ask_the_contractor(self) -> str:
-        return f"ask {self.invited_by_name} ({self.invited_by_email})"
+        return f"ask {self.invite.invited_by.name} ({self.invite.invited_by.email})"
 
 
 def decide(invite: InviteToAnswer, answer: str, now: datetime, may_answer: bool, designated: bool) -> bool:
     """Whether `answer` is recorded now: True for a change, False when it was already given (a double click).
 
-    Raises NotAllowed or Conflict, saying why, when it cannot be recorded at all.
+    Raises NotAllowed or Conflict, saying why, when it cannot be recorded at all (rules 10 to 12).
     """
-    if invite.period_status != "open":
+    details = invite.invite
+    if invite.period_closed:
         raise Conflict(
-            f"The billing period {invite.start_date:%d %b %Y} to {invite.end_date:%d %b %Y} is closed, so answers "
+            f"The billing period {details.start_date:%d %b %Y} to {details.end_date:%d %b %Y} is closed, so answers "
             f"can no longer be recorded. If you need to bill it, {invite.ask_the_contractor()}."
         )
     if not may_answer:
         raise NotAllowed(
             f"Your answer cannot be recorded because you no longer have Read Only (or higher) permission on the "
-            f"Commitments tool of {invite.project_name}. To regain it, {invite.ask_the_contractor()}."
+            f"Commitments tool of {details.project_name}. To regain it, {invite.ask_the_contractor()}."
         )
     if not designated:
         raise NotAllowed(
             f"Your answer cannot be recorded because you are no longer a progress claim contact of "
-            f"{invite.commitment_number} {invite.commitment_title}. If you should be, {invite.ask_the_contractor()}."
+            f"{details.commitment.number} {details.commitment.title}. If you should be, "
+            f"{invite.ask_the_contractor()}."
         )
     if invite.answer == answer:
         return False

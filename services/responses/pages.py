@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.responses import handlers
+from services.responses import use_cases
 from services.responses.domain import InviteToAnswer
 from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
@@ -24,8 +24,7 @@ async def show_invite(request: Request, token: str, answer: str | None = None, r
     invite_id = _invite_id(request, token)
     if invite_id is None:
         return _invalid_link(request)
-    async with request.app.state.pool.acquire() as connection:
-        invite = await handlers.find_invite(connection, invite_id)
+    invite = await use_cases.show_invite(request.app.state.pool, invite_id)
     if invite is None:
         return _preparing(request)
     preselected = answer if answer in ("yes", "no") else None
@@ -51,10 +50,9 @@ async def answer_invite(request: Request, token: str, answer: str = Form(""), cs
             request, 400, "Please choose Yes or No", "Open the link in your email again and choose Yes or No."
         )
     try:
-        invite = await handlers.answer_invite(request.app.state.pool, invite_id, answer, request.app.state.clock())
+        invite = await use_cases.answer_invite(request.app.state.pool, invite_id, answer, request.app.state.clock())
     except ProblemForPerson as problem:
-        async with request.app.state.pool.acquire() as connection:
-            invite = await handlers.find_invite(connection, invite_id)
+        invite = await use_cases.show_invite(request.app.state.pool, invite_id)
         return _invite_page(request, token, invite, problem=str(problem), status_code=problem.status_code)
     if invite is None:
         return _preparing(request, status_code=409)
@@ -81,20 +79,20 @@ def _invite_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     now = request.app.state.clock()
-    due_passed = invite.due_date_has_passed(now)
-    closed = invite.period_status != "open"
+    details = invite.invite
     context = {
-        "invite": invite,
-        "billing_period": f"{_day(invite.start_date)} to {_day(invite.end_date)}",
-        "due_date": _day(invite.due_date),
-        "due_passed": due_passed,
-        "closed": closed,
-        "can_say_yes": not due_passed and not closed and invite.answer != "yes",
+        "invite": details,
+        "answer": invite.answer,
+        "billing_period": f"{_day(details.start_date)} to {_day(details.end_date)}",
+        "due_date": _day(details.due_date),
+        "due_passed": invite.due_date_has_passed(now),
+        "closed": invite.period_closed,
+        "can_say_yes": invite.may_say_yes(now),
         "preselected": preselected,
         "recorded": recorded if invite.answer == "no" else None,
         "problem": problem,
         "action": f"/invites/{token}",
-        "csrf_token": csrf_token(request.app.state.settings, invite.invite_id),
+        "csrf_token": csrf_token(request.app.state.settings, details.invite_id),
         "claim_url": _claim_url(request, invite),
     }
     return render(templates, request, "invite.html", context, status_code)
@@ -102,7 +100,8 @@ def _invite_page(
 
 def _claim_url(request: Request, invite: InviteToAnswer) -> str:
     base = request.app.state.settings.claims_public_url.rstrip("/")
-    return f"{base}/claims/new?{urlencode({'commitment': invite.commitment_id, 'period': invite.period_id})}"
+    query = {"commitment": invite.invite.commitment.commitment_id, "period": invite.invite.period_id}
+    return f"{base}/claims/new?{urlencode(query)}"
 
 
 def _invalid_link(request: Request) -> HTMLResponse:

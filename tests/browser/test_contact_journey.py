@@ -12,7 +12,7 @@ import pytest
 from services.claims import accounts
 from services.claims.app import definition as claims
 from services.responses.app import definition as responses
-from shared.events import BILLING_CLAIMS, BILLING_RESPONSES
+from shared.contracts.topics import BILLING_CLAIMS, BILLING_RESPONSES
 from tests.integration.billing_round import billing_round
 from tests.integration.test_notifier import open_harbour_tower_round
 from tests.support import running_service, service_settings, topic_reader

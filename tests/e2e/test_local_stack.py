@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from deploy.demo import demo_logins
 from deploy.embedded import free_port, postgres_url
 from deploy.mailcatcher import list_messages
-from shared.events import SERVICES
+from shared.contracts.topics import SERVICES
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import httpx
 
 from services.notifier.app import definition as notifier
 from services.periods.app import definition as periods
-from shared.events import BILLING_INVITES, ERP_COMMITMENTS, ERP_DIRECTORY
+from shared.contracts.topics import BILLING_INVITES, ERP_COMMITMENTS, ERP_DIRECTORY
 from shared.sessions import issue_session_token
 from tests.factories import commitment, erp_event, member
 from tests.support import (

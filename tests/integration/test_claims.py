@@ -13,8 +13,9 @@ import pytest
 from services.claims import accounts, handlers, pages
 from services.claims.app import definition as claims
 from shared import period_view
+from shared.contracts.base import Person
+from shared.contracts.periods import BillingPeriodOpened
 from shared.erp import apply_commitment, apply_member_upserted
-from shared.events import BillingPeriodOpened, Person
 from shared.invite_links import invite_url
 from tests.factories import commitment, erp_event, invite_sent, member
 from tests.support import csrf_of, running_service, service_settings
@@ -99,7 +100,7 @@ class ClaimsDesk:
                 )
                 await apply_member_upserted(connection, person, erp_event(person))
                 await accounts.set_password(connection, user[0], PASSWORD, BEFORE)
-            await period_view.period_opened(connection, erp_event(opened), opened)
+            await period_view.period_opened(connection, opened)
 
     def at(self, moment: datetime) -> None:
         self.service.app.state.clock.set(moment)
@@ -488,7 +489,7 @@ async def test_the_next_periods_claim_carries_the_submitted_one_forward(desk):
         december_id, date(2026, 12, 1), date(2026, 12, 31), date(2027, 1, 5), datetime(2027, 1, 5, 13, tzinfo=UTC)
     )
     async with desk.pool.acquire() as connection:
-        await period_view.period_opened(connection, erp_event(december), december)
+        await period_view.period_opened(connection, december)
     desk.period_id = december_id
     _, claim_path = await desk.open_claim(JANE)
     fresh = await browser.get(claim_path)

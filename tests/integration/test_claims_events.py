@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.claims.app import definition as claims
+from shared.contracts.responses import InviteAccepted
+from shared.contracts.topics import BILLING_CLAIMS, BILLING_RESPONSES, ERP_COMMITMENTS
 from shared.envelope import SOURCE_PREFIX, CloudEvent
-from shared.events import BILLING_CLAIMS, BILLING_RESPONSES, ERP_COMMITMENTS, InviteAccepted
 from tests.factories import commitment, erp_event
 from tests.support import publish_event, running_service, service_settings, topic_reader
 

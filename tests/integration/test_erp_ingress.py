@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import AIOKafkaProducer
 
 from services.periods.app import definition as periods
+from shared.contracts.topics import ERP_COMMITMENTS, ERP_DIRECTORY, dead_letter_topic
 from shared.erp import apply_commitment, apply_member_removed, apply_member_upserted, commitments_permission
-from shared.events import ERP_COMMITMENTS, ERP_DIRECTORY, dead_letter_topic
 from tests.factories import commitment, erp_event, member, removal
 from tests.support import publish, publish_event, running_service, service_settings, topic_reader
 

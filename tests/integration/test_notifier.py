@@ -10,8 +10,9 @@ from aiosmtpd.smtp import SMTP
 
 from deploy.embedded import free_port
 from deploy.mailcatcher import MailCatcher, _MaildirDelivery
-from services.notifier.handlers import schedule_reminders
-from shared.events import BILLING_PERIODS, BILLING_RESPONSES, InviteDeclined
+from services.notifier.use_cases import schedule_reminders
+from shared.contracts.responses import InviteDeclined
+from shared.contracts.topics import BILLING_PERIODS, BILLING_RESPONSES
 from shared.invite_links import read_invite_token
 from tests.factories import erp_event
 from tests.integration.billing_round import NOW, billing_round, recipients

@@ -14,7 +14,7 @@ import httpx
 from deploy.embedded import free_port
 from deploy.mailcatcher import list_messages, read_message
 from services.periods.app import definition as periods
-from shared.events import ERP_COMMITMENTS, ERP_DIRECTORY
+from shared.contracts.topics import ERP_COMMITMENTS, ERP_DIRECTORY
 from shared.sessions import issue_session_token
 from tests.factories import commitment, erp_event, member
 from tests.support import publish_event, running_service, service_settings

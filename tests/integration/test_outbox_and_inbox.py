@@ -4,7 +4,9 @@ import asyncio
 import json
 
 from shared import outbox
-from shared.events import BILLING_PERIODS, ERP_COMMITMENTS, BillingPeriodClosed, CommitmentUpserted
+from shared.contracts.erp import CommitmentUpserted
+from shared.contracts.periods import BillingPeriodClosed
+from shared.contracts.topics import BILLING_PERIODS, ERP_COMMITMENTS
 from shared.inbox import first_delivery
 from shared.messaging import Route, create_broker, outbox_publisher
 from shared.service import ServiceDefinition
@@ -29,17 +31,7 @@ async def test_each_event_is_published_exactly_once_when_the_relay_is_restarted_
     try:
         aggregates = [f"period-{number}" for number in range(3)]
         async with pool.acquire() as connection, connection.transaction():
-            recorded = [
-                await outbox.record(
-                    connection,
-                    service="periods",
-                    topic=BILLING_PERIODS,
-                    aggregate_type="billing_period",
-                    aggregate_id=aggregates[number % 3],
-                    event=closed_event(f"{database.url}-{number}"),
-                )
-                for number in range(20)
-            ]
+            recorded = [await outbox.record(connection, closed_event(aggregates[number % 3])) for number in range(20)]
 
         publish = outbox_publisher(broker)
         sent = 0
@@ -93,14 +85,7 @@ async def test_the_relay_is_woken_by_the_commit_rather_than_a_timer(database_for
 
     async def record(aggregate_id: str) -> None:
         async with pool.acquire() as connection, connection.transaction():
-            await outbox.record(
-                connection,
-                service="periods",
-                topic=BILLING_PERIODS,
-                aggregate_type="billing_period",
-                aggregate_id=aggregate_id,
-                event=closed_event(aggregate_id),
-            )
+            await outbox.record(connection, closed_event(aggregate_id))
 
     try:
         # Once the first event is out, the relay listens (it listens before its first pass) and then waits
@@ -153,17 +138,7 @@ async def test_a_relay_that_dies_between_kafka_and_the_mark_repeats_that_event_w
     await broker.connect()
     try:
         async with database.pool.acquire() as connection, connection.transaction():
-            recorded = [
-                await outbox.record(
-                    connection,
-                    service="periods",
-                    topic=BILLING_PERIODS,
-                    aggregate_type="billing_period",
-                    aggregate_id="crashing",
-                    event=closed_event(f"{database.url}-crash-{number}"),
-                )
-                for number in range(10)
-            ]
+            recorded = [await outbox.record(connection, closed_event("crashing")) for number in range(10)]
         publish = outbox_publisher(broker)
         calls = 0
 

@@ -6,7 +6,7 @@ import asyncio
 import httpx
 
 from services.claims.app import definition as claims
-from shared.events import ERP_DIRECTORY
+from shared.contracts.topics import ERP_DIRECTORY
 from tests.factories import erp_event, member
 from tests.integration.test_password_mail import link_in, password_mails
 from tests.support import csrf_of, publish_event, running_service, service_settings

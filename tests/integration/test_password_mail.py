@@ -12,8 +12,9 @@ from pathlib import Path
 from deploy.embedded import free_port
 from deploy.mailcatcher import MailCatcher
 from services.notifier.app import definition as notifier
+from shared.contracts.accounts import PasswordLinkRequested
+from shared.contracts.topics import ACCOUNTS
 from shared.envelope import CloudEvent
-from shared.events import ACCOUNTS, PasswordLinkRequested
 from shared.password_links import read_password_link_token
 from tests.integration.test_notifier import RefusingMailServer
 from tests.support import mail_to, publish, publish_event, running_service, service_settings, wait_for_mail_to

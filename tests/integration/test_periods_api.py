@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from services.periods.app import definition as periods
+from shared.contracts.topics import BILLING_PERIODS
 from shared.erp import apply_commitment, apply_member_upserted
-from shared.events import BILLING_PERIODS
 from shared.sessions import issue_session_token
 from tests.factories import commitment, erp_event, member
 from tests.support import running_service, service_settings, topic_reader

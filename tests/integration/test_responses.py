@@ -8,17 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from services.responses import handlers
+from services.responses import use_cases
 from services.responses.app import definition as responses
 from shared import period_view
+from shared.contracts.base import Person
+from shared.contracts.periods import BillingPeriodClosed, BillingPeriodDueDateChanged
+from shared.contracts.topics import BILLING_RESPONSES
 from shared.csrf import csrf_token
 from shared.erp import apply_commitment, apply_member_removed, apply_member_upserted
-from shared.events import (
-    BILLING_RESPONSES,
-    BillingPeriodClosed,
-    BillingPeriodDueDateChanged,
-    Person,
-)
 from shared.invite_links import invite_token
 from tests.factories import commitment, erp_event, invite_sent, member, removal
 from tests.support import csrf_of, running_service, service_settings, topic_reader
@@ -62,7 +59,7 @@ class InvitePage:
                 connection, commitment(self.commitment_id, project_id=self.project, invoice_contacts=[contact])
             )
             await apply_member_upserted(connection, jane, erp_event(jane))
-            await handlers.invite_sent(connection, erp_event(sent), sent)
+            await use_cases.invite_sent(connection, sent)
 
     async def open(self, query: str = "") -> httpx.Response:
         return await self.client.get(f"/invites/{self.token}{query}")
@@ -224,7 +221,7 @@ async def test_a_moved_due_date_moves_the_page_with_it(page):
         changed_at=BEFORE - timedelta(days=1),
     )
     async with page.pool.acquire() as connection:
-        await period_view.due_date_changed(connection, erp_event(earlier), earlier)
+        await period_view.due_date_changed(connection, earlier)
     shown = await page.open()
     assert "19 November 2026" in shown.text
     assert "The due date has passed." in shown.text
@@ -236,7 +233,7 @@ async def test_a_closed_period_says_so_and_takes_no_answer(page):
         period_id=page.period_id, project_id=page.project, closed_at=BEFORE, reason="closed_by_administrator"
     )
     async with page.pool.acquire() as connection:
-        await period_view.period_closed(connection, erp_event(closed), closed)
+        await period_view.period_closed(connection, closed)
     shown = await page.open()
     assert "This billing period is closed" in shown.text
     assert 'name="answer"' not in shown.text

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.responses.domain import InviteToAnswer, decide
+from shared.contracts.base import Contact, Person
+from shared.contracts.invites import Invite, InvitedCommitment
 from shared.errors import Conflict, NotAllowed
 
 DUE_AT = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
@@ -13,25 +15,23 @@ BEFORE = DUE_AT - timedelta(days=1)
 AFTER = DUE_AT + timedelta(seconds=1)
 
 INVITE = InviteToAnswer(
-    invite_id="i-1",
-    period_id="p-1",
-    project_id="P-100",
-    project_name="Harbour Tower",
-    project_timezone="Australia/Sydney",
-    commitment_id="SC-0042",
-    commitment_number="SC-0042",
-    commitment_title="Formwork and concrete",
-    vendor_name="Concrete Co",
-    contact_user_id="U-9",
-    contact_name="Jane Citizen",
-    contact_email="jane@concreteco.example",
-    invited_by_name="Alex Admin",
-    invited_by_email="alex@acme.example",
-    start_date=date(2026, 11, 1),
-    end_date=date(2026, 11, 30),
-    due_date=date(2026, 12, 5),
-    due_at=DUE_AT,
-    period_status="open",
+    invite=Invite(
+        invite_id="i-1",
+        period_id="p-1",
+        project_id="P-100",
+        project_name="Harbour Tower",
+        project_timezone="Australia/Sydney",
+        commitment=InvitedCommitment(
+            commitment_id="SC-0042", number="SC-0042", title="Formwork and concrete", vendor_name="Concrete Co"
+        ),
+        contact=Contact(user_id="U-9", name="Jane Citizen", email="jane@concreteco.example"),
+        invited_by=Person(id="U-1", name="Alex Admin", email="alex@acme.example"),
+        start_date=date(2026, 11, 1),
+        end_date=date(2026, 11, 30),
+        due_date=date(2026, 12, 5),
+        due_at=DUE_AT,
+    ),
+    period_closed=False,
     answer=None,
 )
 
@@ -76,4 +76,4 @@ def test_a_contact_taken_off_the_commitment_cannot_answer():
 
 def test_a_closed_period_takes_no_answers():
     with pytest.raises(Conflict, match="closed"):
-        decide(replace(INVITE, period_status="closed"), "no", BEFORE, may_answer=True, designated=True)
+        decide(replace(INVITE, period_closed=True), "no", BEFORE, may_answer=True, designated=True)

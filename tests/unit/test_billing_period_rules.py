@@ -12,7 +12,8 @@ from services.periods.domain import (
     due_instant,
     open_period,
 )
-from shared.events import BillingPeriodClosed, BillingPeriodDueDateChanged, BillingPeriodOpened, Person
+from shared.contracts.base import Person
+from shared.contracts.periods import BillingPeriodClosed, BillingPeriodDueDateChanged, BillingPeriodOpened
 
 SYDNEY = Project(id="P-100", name="Harbour Tower", timezone="Australia/Sydney")
 ADMIN = Person(id="U-1", name="Alex Admin", email="alex@acme.example")

@@ -7,8 +7,8 @@ import json
 
 from faststream.kafka import KafkaMessage, TestKafkaBroker
 
+from shared.contracts.topics import ERP_COMMITMENTS, ERP_DIRECTORY, dead_letter_topic
 from shared.erp import erp_routes
-from shared.events import ERP_COMMITMENTS, ERP_DIRECTORY, dead_letter_topic
 from shared.messaging import consume, create_broker
 from shared.settings import Settings
 

@@ -3,7 +3,9 @@
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 
-from services.notifier.invite_email import InviteEmail, build_message
+from services.notifier.mail.emails import InviteEmail, build_message
+from shared.contracts.base import Contact, Person
+from shared.contracts.invites import Invite, InvitedCommitment
 from shared.invite_links import read_invite_token
 from shared.settings import Settings
 
@@ -12,6 +14,7 @@ NOW = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 def invite(**changes) -> InviteEmail:
+    """An email about an invite; `changes` name the parts to change, as `project_name` or `invited_by_name`."""
     fields = {
         "invite_id": "3f1c1d6e-0000-4000-8000-000000000001",
         "kind": "invite",
@@ -29,8 +32,30 @@ def invite(**changes) -> InviteEmail:
         "end_date": date(2026, 11, 30),
         "due_date": date(2026, 12, 5),
         "due_at": datetime(2026, 12, 5, 13, 0, tzinfo=UTC),
-    }
-    return InviteEmail(**(fields | changes))
+    } | changes
+    return InviteEmail(
+        invite=Invite(
+            invite_id=fields["invite_id"],
+            period_id="8a1c1d6e-0000-4000-8000-000000000002",
+            project_id="P-100",
+            project_name=fields["project_name"],
+            project_timezone=fields["project_timezone"],
+            commitment=InvitedCommitment(
+                commitment_id=fields["commitment_number"],
+                number=fields["commitment_number"],
+                title=fields["commitment_title"],
+                vendor_name=fields["vendor_name"],
+            ),
+            contact=Contact(user_id="U-9", name=fields["contact_name"], email=fields["contact_email"]),
+            invited_by=Person(id="U-1", name=fields["invited_by_name"], email=fields["invited_by_email"]),
+            start_date=fields["start_date"],
+            end_date=fields["end_date"],
+            due_date=fields["due_date"],
+            due_at=fields["due_at"],
+        ),
+        kind=fields["kind"],
+        message_id=fields["message_id"],
+    )
 
 
 def sent(email: InviteEmail):

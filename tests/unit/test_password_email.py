@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 from services.notifier.domain import may_send_password_link
-from services.notifier.password_email import PasswordEmail, build_password_message, expires_within
+from services.notifier.mail.emails import PasswordEmail, build_password_message, expires_within
 from shared.password_links import read_password_link_token
 from shared.settings import Settings
 

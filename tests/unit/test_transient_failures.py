@@ -6,7 +6,8 @@ import asyncpg
 import pytest
 from faststream.kafka import KafkaMessage, TestKafkaBroker
 
-from shared.events import ERP_COMMITMENTS, CommitmentUpserted, dead_letter_topic
+from shared.contracts.erp import CommitmentUpserted
+from shared.contracts.topics import ERP_COMMITMENTS, dead_letter_topic
 from shared.messaging import Route, consume, create_broker, is_transient
 from shared.settings import Settings
 from tests.factories import commitment, erp_event

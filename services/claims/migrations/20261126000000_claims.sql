@@ -1,16 +1,5 @@
 -- migrate:up
--- Billing periods as far as claims care. Events may come in any order: `due_as_of` is the time of the event
--- that set the due date, so an older one arriving late changes nothing, and a closure is final.
-CREATE TABLE periods (
-    period_id  uuid PRIMARY KEY,
-    project_id text,
-    start_date date,
-    end_date   date,
-    due_date   date,
-    due_at     timestamptz,
-    due_as_of  timestamptz,
-    closed     boolean NOT NULL DEFAULT false
-);
+-- Billing periods are the period view (shared/migrations/period_view).
 
 -- Invites as far as "My invites and claims" cares: which are still open to answer.
 CREATE TABLE invites (
@@ -112,4 +101,3 @@ DROP TABLE claim_lines;
 DROP TABLE claims;
 DROP TABLE invite_answers;
 DROP TABLE invites;
-DROP TABLE periods;

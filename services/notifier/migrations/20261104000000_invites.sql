@@ -1,20 +1,5 @@
 -- migrate:up
--- The periods this service has heard of on billing.periods.
-CREATE TABLE periods (
-    period_id                uuid PRIMARY KEY,
-    project_id               text NOT NULL,
-    project_name             text NOT NULL,
-    project_timezone         text NOT NULL,
-    start_date               date NOT NULL,
-    end_date                 date NOT NULL,
-    due_date                 date NOT NULL,
-    due_at                   timestamptz NOT NULL,
-    status                   text NOT NULL,
-    opened_by                jsonb NOT NULL,
-    reminder_days_before_due integer,
-    reminders_scheduled      boolean NOT NULL DEFAULT false
-);
-CREATE INDEX periods_open_by_project ON periods (project_id) WHERE status = 'open';
+-- The periods this service has heard of are its period view (shared/migrations/period_view).
 
 -- One invite per (period, commitment, contact), rule 6.
 CREATE TABLE invites (
@@ -72,4 +57,3 @@ DROP TABLE deliveries;
 DROP TABLE skipped_commitments;
 DROP TABLE claimed_commitments;
 DROP TABLE invites;
-DROP TABLE periods;

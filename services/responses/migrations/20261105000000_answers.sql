@@ -1,14 +1,5 @@
 -- migrate:up
--- Billing periods as far as answers care: the newest due date and whether the period was closed. Events
--- may come in any order: `due_as_of` is the time of the event that set the due date, so an older one
--- arriving late changes nothing, and a closure is final.
-CREATE TABLE periods (
-    period_id uuid PRIMARY KEY,
-    due_date  date,
-    due_at    timestamptz,
-    due_as_of timestamptz,
-    closed    boolean NOT NULL DEFAULT false
-);
+-- Billing periods are the period view (shared/migrations/period_view).
 
 -- Invites this service has heard of (InviteSent), with what the page shows.
 CREATE TABLE invites (
@@ -39,4 +30,3 @@ CREATE TABLE answers (
 -- migrate:down
 DROP TABLE answers;
 DROP TABLE invites;
-DROP TABLE periods;

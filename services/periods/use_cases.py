@@ -6,9 +6,9 @@ import asyncpg
 
 from services.periods import repository
 from services.periods.domain import BillingPeriod, open_period
+from shared.contracts.base import Person
 from shared.erp import require_permission
 from shared.errors import NotFound
-from shared.events import Person
 
 
 async def open_billing_period(

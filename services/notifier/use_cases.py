@@ -1,0 +1,143 @@
+"""What events ask of the notifier, and what becomes of each email; each runs in one transaction.
+
+An event's use case runs in the consumer's transaction (the inbox's row with it). Emails are only written
+down here, as delivery rows; the mail workers (`mail.workers`) send them outside any transaction and record
+each outcome, with its event, through `delivery_outcome` and `password_mail_outcome`.
+"""
+
+from datetime import datetime
+
+import asyncpg
+
+from services.notifier import repository
+from services.notifier.domain import Delivery, PasswordMail, reminder_at, skip_reason
+from shared import outbox, period_view
+from shared.contracts.accounts import PasswordLinkRequested
+from shared.contracts.claims import ProgressClaimCreated
+from shared.contracts.erp import CommitmentUpserted
+from shared.contracts.invites import InviteDeliveryFailed, InviteReminderSent, InviteSent, InviteSkipped
+from shared.contracts.periods import BillingPeriodOpened, InvitesResendRequested
+from shared.erp import apply_commitment
+
+# --- Events ---
+
+
+async def period_opened(connection: asyncpg.Connection, opened: BillingPeriodOpened) -> None:
+    """Invite every contact of every invitable commitment of the project (rule 5)."""
+    await repository.lock_project(connection, opened.project_id)
+    await period_view.period_opened(connection, opened)
+    async for commitment in repository.commitments_of_project(connection, opened.project_id):
+        await _invite_commitment(connection, opened.period_id, opened.project_id, commitment)
+
+
+async def commitment_changed(
+    connection: asyncpg.Connection, commitment: CommitmentUpserted, event_time: datetime | None, now: datetime
+) -> None:
+    """ERP commitments, stored by version; a newly invitable one, or a new contact, is invited (rule 8)."""
+    await repository.lock_project(connection, commitment.project.id)
+    if not await apply_commitment(connection, commitment, event_time):
+        return
+    # Someone taken off the commitment gets no more mail about it.
+    await repository.cancel_deliveries_to_former_contacts(
+        connection, commitment.commitment_id, [contact.user_id for contact in commitment.invoice_contacts]
+    )
+    stored = await repository.find_commitment(connection, commitment.commitment_id)
+    for period_id in await repository.open_periods_of_project(connection, commitment.project.id, now):
+        await _invite_commitment(connection, period_id, commitment.project.id, stored)
+
+
+async def _invite_commitment(
+    connection: asyncpg.Connection, period_id: str, project_id: str, commitment: asyncpg.Record
+) -> None:
+    reason = skip_reason(commitment["kind"], commitment["status"], len(commitment["invoice_contacts"]))
+    if reason is None:
+        await repository.add_invites(connection, period_id, commitment)
+    elif await repository.has_invites(connection, period_id, commitment["commitment_id"]):
+        return  # invited already this period: a later change of status takes nothing back
+    elif await repository.record_skip(connection, period_id, commitment["commitment_id"], reason):
+        await outbox.record(
+            connection,
+            InviteSkipped(
+                period_id=period_id,
+                project_id=project_id,
+                commitment_id=commitment["commitment_id"],
+                commitment_number=commitment["number"],
+                reason=reason,
+            ),
+        )
+
+
+async def resend_requested(connection: asyncpg.Connection, request: InvitesResendRequested, request_id: str) -> None:
+    """The same invites again, with the same links, marked as resent (rule 6); `request_id` tells this resend
+    from another."""
+    invites = await repository.invites_of_period(connection, request.period_id, request.commitment_ids)
+    await repository.add_deliveries(connection, invites, "resend", request_id)
+
+
+async def invite_answered(connection: asyncpg.Connection, invite_id: str, declined: bool) -> None:
+    """Who declined gets no reminder (rule 9); a No that became a Yes does again, until they claim."""
+    await repository.set_declined(connection, invite_id, declined)
+
+
+async def claim_created(connection: asyncpg.Connection, claim: ProgressClaimCreated) -> None:
+    await repository.mark_claimed(connection, claim.period_id, claim.commitment_id)
+
+
+async def password_link_requested(connection: asyncpg.Connection, request: PasswordLinkRequested) -> None:
+    """Only the row: the password mail worker sends it after this transaction commits (DESIGN.md section 3)."""
+    await repository.add_password_mail(connection, request)
+
+
+# --- Reminders ---
+
+
+async def schedule_reminders(connection: asyncpg.Connection, now: datetime) -> int:
+    """Once per period, at its reminder time: a reminder to each contact who has neither declined nor
+    claimed (rule 9). The flag on the period, set in the same transaction, makes it durable and single."""
+    scheduled = 0
+    for period in await repository.periods_to_remind(connection, now):
+        if now < reminder_at(period["due_at"], period["reminder_days_before_due"], period["project_timezone"]):
+            continue
+        invites = await repository.invites_to_remind(connection, period["period_id"])
+        scheduled += await repository.add_deliveries(connection, invites, "reminder")
+        await repository.mark_reminders_scheduled(connection, period["period_id"])
+    return scheduled
+
+
+# --- What became of each email ---
+
+
+async def delivery_outcome(
+    pool: asyncpg.Pool, delivery: Delivery, status: str, reply: str | None, now: datetime
+) -> None:
+    """Sent (InviteSent or InviteReminderSent), failed (InviteDeliveryFailed) or cancelled (no event), with its
+    event in one transaction; nothing when another worker recorded it first."""
+    async with pool.acquire() as connection, connection.transaction():
+        if not await repository.finish(connection, repository.DELIVERIES, delivery.key, status, reply):
+            return
+        event = _outcome_event(delivery, status, reply or "", now)
+        if event is not None:
+            await outbox.record(connection, event)
+
+
+def _outcome_event(delivery: Delivery, status: str, reply: str, now: datetime):
+    invite = delivery.invite
+    about = {
+        "invite_id": invite.invite_id,
+        "period_id": invite.period_id,
+        "project_id": invite.project_id,
+        "commitment_id": invite.commitment.commitment_id,
+        "contact": invite.contact,
+    }
+    if status == "failed":
+        return InviteDeliveryFailed(**about, kind=delivery.kind, reply=reply, failed_at=now)
+    if status != "sent":
+        return None
+    if delivery.kind == "reminder":
+        return InviteReminderSent(**about, due_at=invite.due_at, sent_at=now)
+    return InviteSent(**dict(invite), sent_at=now, resent=delivery.kind == "resend")
+
+
+async def password_mail_outcome(pool: asyncpg.Pool, mail: PasswordMail, status: str, reply: str | None) -> None:
+    async with pool.acquire() as connection:
+        await repository.finish(connection, repository.PASSWORD_MAILS, mail.key, status, reply)
