@@ -4,6 +4,7 @@ A service describes itself as a `ServiceDefinition` (its HTTP routers and the to
 `create_app` wires the resources into the app's lifespan and `run` serves it with uvicorn.
 """
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -16,6 +17,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
 
 from shared.background import ListeningWorker
 from shared.clock import Clock
@@ -73,7 +75,7 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
             *definition.workers(ServiceResources(settings, pool, clock)),
         ]
         app.state.workers = workers
-        await broker.start()
+        await start_broker(broker)
         for worker in workers:
             worker.start()
         log.info("service started", extra={"port": settings.port})
@@ -125,6 +127,16 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
         return JSONResponse({"detail": f"The request is not valid: {summary}.", "problems": problems}, 422)
 
     return app
+
+
+async def start_broker(broker: KafkaBroker) -> None:
+    """What `broker.start()` does, but with the subscribers starting together rather than one after another:
+    each waits for its consumer group's join (the broker may hold a join for seconds), so in turn they add up."""
+    await broker.connect()
+    await asyncio.gather(*(subscriber.start() for subscriber in broker.subscribers))
+    for publisher in broker.publishers:
+        await publisher.start()
+    broker.running = True
 
 
 def client_address(request: Request) -> str:
