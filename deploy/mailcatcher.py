@@ -1,7 +1,7 @@
 """The local stack's mail catcher: an SMTP server keeping every message in a Maildir, and pages to read them.
 
 `itb up` runs it so a person can read the invites and reminders the system sent, either in a browser or with
-`itb mail list` and `itb mail show N`, which use the reading functions below.
+`itb mail list` and `itb mail show N` (both read the Maildir through deploy/caught_mail.py).
 
     python -m deploy.mailcatcher --maildir .state/mail [--smtp-port 1025] [--http-port 8025]
 """
@@ -9,7 +9,6 @@
 import argparse
 import asyncio
 import contextlib
-import email
 import html
 import mailbox
 import os
@@ -17,10 +16,7 @@ import re
 import signal
 import socket
 import sys
-from dataclasses import dataclass
-from datetime import datetime
 from email.message import EmailMessage
-from email.policy import default as email_policy
 from pathlib import Path
 
 import uvicorn
@@ -28,64 +24,19 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-SHOWN_HEADERS = ("From", "To", "Reply-To", "Subject", "Date", "Message-ID")
-NO_SUBJECT = "(no subject)"
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    number: int
-    key: str
-    received_at: datetime
-    sender: str
-    recipients: tuple[str, ...]
-    subject: str
-
-
-class NoSuchMessage(LookupError):
-    def __init__(self, number: int, count: int):
-        self.number = number
-        self.count = count
-        super().__init__(f"There is no message {number}; `itb mail list` shows {_messages(count)}.")
-
-
-def list_messages(maildir: Path) -> list[StoredMessage]:
-    if not maildir.is_dir():
-        return []
-    box = mailbox.Maildir(maildir, create=False)
-    arrivals = sorted((box.get_message(key).get_date(), _key_order(key), key) for key in box.keys())
-    return [
-        _stored(number, key, delivered_at, _parse(box.get_bytes(key)))
-        for number, (delivered_at, _, key) in enumerate(arrivals, start=1)
-    ]
-
-
-def read_message(maildir: Path, number: int) -> EmailMessage:
-    return _parse(_raw_message(maildir, number))
-
-
-def format_listing(maildir: Path) -> str:
-    messages = list_messages(maildir)
-    if not messages:
-        return f"No mail has arrived in {maildir} yet; messages the stack sends will be listed here."
-    number_width = len(str(len(messages)))
-    to_width = max(len(_to(message)) for message in messages)
-    return "\n".join(
-        f"{message.number:>{number_width}}  {_when(message.received_at)}  "
-        f"{_to(message):<{to_width}}  {message.subject or NO_SUBJECT}"
-        for message in messages
-    )
-
-
-def format_message(maildir: Path, number: int) -> str:
-    message = read_message(maildir, number)
-    plain = message.get_body(preferencelist=("plain",))
-    lines = [f"{name}: {value}" for name, value in _headers(message)]
-    lines.append("")
-    lines.append(plain.get_content().rstrip() if plain else "(This message has no plain-text part.)")
-    if others := _other_parts(message, shown=[plain]):
-        lines += ["", f"Other parts: {', '.join(others)}."]
-    return "\n".join(lines)
+from deploy.caught_mail import (
+    NO_SUBJECT,
+    NoSuchMessage,
+    StoredMessage,
+    addressed_to,
+    count_of_messages,
+    list_messages,
+    other_parts,
+    raw_message,
+    read_message,
+    shown_headers,
+    when,
+)
 
 
 class MailCatcher:
@@ -169,7 +120,7 @@ def _pages(maildir: Path) -> FastAPI:
 
     @app.exception_handler(NoSuchMessage)
     def no_such_message(request: Request, error: NoSuchMessage) -> HTMLResponse:
-        sentence = f"There is no message {error.number}; the catcher holds {_messages(error.count)}."
+        sentence = f"There is no message {error.number}; the catcher holds {count_of_messages(error.count)}."
         body = f'<p>{html.escape(sentence)}</p><p><a href="/">All messages</a></p>'
         return HTMLResponse(_page("No such message", body), status_code=404)
 
@@ -182,8 +133,8 @@ def _pages(maildir: Path) -> FastAPI:
         return _message_page(number, read_message(maildir, number))
 
     @app.get("/messages/{number}/raw")
-    def raw_message(number: int) -> PlainTextResponse:
-        return PlainTextResponse(_raw_message(maildir, number).decode(errors="replace"))
+    def raw_message_text(number: int) -> PlainTextResponse:
+        return PlainTextResponse(raw_message(maildir, number).decode(errors="replace"))
 
     @app.get("/api/messages")
     def messages() -> list[StoredMessage]:
@@ -196,8 +147,8 @@ def _listing_page(maildir: Path, messages: list[StoredMessage]) -> str:
     if not messages:
         return _page("Mail", f"<h1>Mail</h1><p>No mail has arrived in {html.escape(str(maildir))} yet.</p>")
     rows = "".join(
-        f"<tr><td>{message.number}</td><td>{_when(message.received_at)}</td>"
-        f"<td>{html.escape(_to(message))}</td>"
+        f"<tr><td>{message.number}</td><td>{when(message.received_at)}</td>"
+        f"<td>{html.escape(addressed_to(message))}</td>"
         f'<td><a href="/messages/{message.number}">{html.escape(message.subject or NO_SUBJECT)}</a></td></tr>'
         for message in reversed(messages)
     )
@@ -209,7 +160,9 @@ def _message_page(number: int, message: EmailMessage) -> str:
     subject = str(message.get("Subject", NO_SUBJECT))
     plain = message.get_body(preferencelist=("plain",))
     rich = message.get_body(preferencelist=("html",))
-    headers = "".join(f"<tr><th>{name}</th><td>{html.escape(value)}</td></tr>" for name, value in _headers(message))
+    headers = "".join(
+        f"<tr><th>{name}</th><td>{html.escape(value)}</td></tr>" for name, value in shown_headers(message)
+    )
     parts = [
         f'<p><a href="/">All messages</a> · <a href="/messages/{number}/raw">Raw message</a></p>',
         f"<h1>{html.escape(subject)}</h1>",
@@ -222,7 +175,7 @@ def _message_page(number: int, message: EmailMessage) -> str:
         )
     if plain:
         parts.append(f"<h2>Plain text</h2><pre>{html.escape(plain.get_content())}</pre>")
-    if others := _other_parts(message, shown=[plain, rich]):
+    if others := other_parts(message, shown=[plain, rich]):
         parts.append(f"<p>Other parts: {html.escape(', '.join(others))}.</p>")
     return _page(subject, "".join(parts))
 
@@ -248,58 +201,6 @@ def _page(title: str, body: str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>{body}</body></html>"
     )
-
-
-def _raw_message(maildir: Path, number: int) -> bytes:
-    messages = list_messages(maildir)
-    if not 1 <= number <= len(messages):
-        raise NoSuchMessage(number, len(messages))
-    return mailbox.Maildir(maildir, create=False).get_bytes(messages[number - 1].key)
-
-
-def _parse(raw: bytes) -> EmailMessage:
-    return email.message_from_bytes(raw, policy=email_policy)
-
-
-def _stored(number: int, key: str, delivered_at: float, message: EmailMessage) -> StoredMessage:
-    recipients = str(message.get("X-Rcpt-To", ""))
-    return StoredMessage(
-        number=number,
-        key=key,
-        received_at=datetime.fromtimestamp(delivered_at).astimezone(),
-        sender=str(message.get("X-Mail-From", "")),
-        recipients=tuple(recipients.split(", ")) if recipients else (),
-        subject=str(message.get("Subject", "")),
-    )
-
-
-def _key_order(key: str) -> list[int]:
-    # Keys start "<seconds>.M<microseconds>P<pid>Q<count>" with unpadded numbers, so compare the numbers.
-    return [int(digits) for digits in re.findall(r"\d+", key)]
-
-
-def _headers(message: EmailMessage) -> list[tuple[str, str]]:
-    return [(name, str(message[name])) for name in SHOWN_HEADERS if message[name] is not None]
-
-
-def _other_parts(message: EmailMessage, shown: list[EmailMessage | None]) -> list[str]:
-    return [
-        f"{part.get_content_type()} ({part.get_filename()})" if part.get_filename() else part.get_content_type()
-        for part in message.walk()
-        if not part.is_multipart() and not any(part is seen for seen in shown)
-    ]
-
-
-def _to(message: StoredMessage) -> str:
-    return ", ".join(message.recipients)
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _messages(count: int) -> str:
-    return {0: "no messages", 1: "1 message"}.get(count, f"{count} messages")
 
 
 async def _catch_until_stopped(catcher: MailCatcher) -> None:

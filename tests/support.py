@@ -12,8 +12,8 @@ from pathlib import Path
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from deploy.caught_mail import list_messages, read_message
 from deploy.embedded import free_port
-from deploy.mailcatcher import list_messages, read_message
 from shared.envelope import CloudEvent
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings

@@ -11,7 +11,8 @@ import aiosmtplib
 import httpx
 import pytest
 
-from deploy.mailcatcher import MailCatcher, format_listing, format_message, list_messages, read_message
+from deploy.caught_mail import format_listing, format_message, list_messages, read_message
+from deploy.mailcatcher import MailCatcher
 
 GC_ADMIN = "alex.admin@acme.example"
 SUBCONTRACTOR = "jane@concreteco.example"

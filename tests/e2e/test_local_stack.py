@@ -18,9 +18,9 @@ import psutil
 import pytest
 from argon2 import PasswordHasher
 
+from deploy.caught_mail import list_messages
 from deploy.demo import demo_logins
 from deploy.embedded import free_port, postgres_url
-from deploy.mailcatcher import list_messages
 from shared.contracts.topics import SERVICES
 
 pytestmark = pytest.mark.slow

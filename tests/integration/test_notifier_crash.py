@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from deploy.caught_mail import list_messages, read_message
 from deploy.embedded import free_port
-from deploy.mailcatcher import list_messages, read_message
 from services.periods.app import definition as periods
 from shared.contracts.topics import ERP_COMMITMENTS, ERP_DIRECTORY
 from shared.sessions import issue_session_token
