@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from services.claims.accounts import set_password
+from services.claims.use_cases.accounts import set_password
 from shared.contracts.erp import CommitmentUpserted, ProjectMemberUpserted
 from shared.contracts.topics import ERP_COMMITMENTS, ERP_DIRECTORY
 from shared.envelope import CloudEvent

@@ -7,8 +7,10 @@ from decimal import Decimal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, EmailStr, Field
 
-from services.claims import accounts, actions, money
-from services.claims.actions import ClaimView, NotArrivedYet
+from services.claims.domain import money
+from services.claims.domain.claims import ClaimView
+from services.claims.use_cases import accounts, claims
+from services.claims.use_cases.claims import NotArrivedYet
 from shared.contracts.claims import ClaimTotals
 from shared.errors import NotFound
 from shared.service import client_address
@@ -67,7 +69,7 @@ async def create_claim_on_behalf(
     request: Request, session: CurrentSession, period_id: str, commitment_id: str, body: OnBehalfRequest
 ) -> ClaimOut:
     """An administrator creates the claim for a named contact, before or after the due date (rule 15)."""
-    view = await actions.create_on_behalf(
+    view = await claims.create_on_behalf(
         request.app.state.pool,
         session.user_id,
         _period_id(period_id),
@@ -80,7 +82,7 @@ async def create_claim_on_behalf(
 
 @router.get("/billing-periods/{period_id}/claims")
 async def claims_of_period(request: Request, session: CurrentSession, period_id: str) -> list[ClaimOut]:
-    views = await actions.claims_of_period(
+    views = await claims.claims_of_period(
         request.app.state.pool, session.user_id, _period_id(period_id), request.app.state.clock()
     )
     return [_claim_out(view) for view in views]
@@ -89,7 +91,7 @@ async def claims_of_period(request: Request, session: CurrentSession, period_id:
 @router.get("/claims/{claim_id}")
 async def claim(request: Request, session: CurrentSession, claim_id: str) -> ClaimOut:
     try:
-        view = await actions.view_claim(
+        view = await claims.view_claim(
             request.app.state.pool, session.user_id, _uuid(claim_id, "progress claim"), request.app.state.clock()
         )
     except NotArrivedYet as error:

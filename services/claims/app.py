@@ -1,8 +1,9 @@
 """Bootstrap: the claims service's pages, API and what it consumes."""
 
-from services.claims import handlers
+from services.claims import subscribers
 from services.claims.api import router as api_router
-from services.claims.pages import router as pages_router
+from services.claims.pages.accounts import router as account_pages
+from services.claims.pages.claims import router as claim_pages
 from shared.contracts.erp import CommitmentUpserted
 from shared.contracts.invites import InviteSent
 from shared.contracts.responses import InviteAccepted, InviteDeclined
@@ -15,11 +16,11 @@ from shared.service import ServiceDefinition
 
 def subscriptions(clock):
     routes = erp_routes() | period_routes()
-    routes[ERP_COMMITMENTS] = {CommitmentUpserted.TYPE: Route(CommitmentUpserted, handlers.commitment_upserted)}
-    routes[BILLING_INVITES] = {InviteSent.TYPE: Route(InviteSent, handlers.invite_sent)}
+    routes[ERP_COMMITMENTS] = {CommitmentUpserted.TYPE: Route(CommitmentUpserted, subscribers.commitment_upserted)}
+    routes[BILLING_INVITES] = {InviteSent.TYPE: Route(InviteSent, subscribers.invite_sent)}
     routes[BILLING_RESPONSES] = {
-        InviteAccepted.TYPE: Route(InviteAccepted, handlers.invite_accepted),
-        InviteDeclined.TYPE: Route(InviteDeclined, handlers.invite_declined),
+        InviteAccepted.TYPE: Route(InviteAccepted, subscribers.invite_accepted),
+        InviteDeclined.TYPE: Route(InviteDeclined, subscribers.invite_declined),
     }
     return routes
 
@@ -27,6 +28,6 @@ def subscriptions(clock):
 definition = ServiceDefinition(
     name="claims",
     title="Invite to Bill: claims",
-    routers=[pages_router, api_router],
+    routers=[account_pages, claim_pages, api_router],
     subscriptions=subscriptions,
 )

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.claims import accounts
 from services.claims.app import definition as claims
+from services.claims.use_cases import accounts
 from services.responses.app import definition as responses
 from shared.contracts.topics import BILLING_CLAIMS, BILLING_RESPONSES
 from tests.integration.billing_round import billing_round

@@ -10,8 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from services.claims import accounts, handlers, pages
 from services.claims.app import definition as claims
+from services.claims.domain import accounts
+from services.claims.pages import claims as claim_pages
+from services.claims.use_cases import accounts as account_use_cases
+from services.claims.use_cases import claims as claim_use_cases
 from shared import period_view
 from shared.contracts.base import Person
 from shared.contracts.periods import BillingPeriodOpened
@@ -99,7 +102,7 @@ class ClaimsDesk:
                     user[0], project_id=self.project, permission=user[2], name=user[1], email=self.email(user)
                 )
                 await apply_member_upserted(connection, person, erp_event(person))
-                await accounts.set_password(connection, user[0], PASSWORD, BEFORE)
+                await account_use_cases.set_password(connection, user[0], PASSWORD, BEFORE)
             await period_view.period_opened(connection, opened)
 
     def at(self, moment: datetime) -> None:
@@ -254,8 +257,7 @@ async def test_a_password_link_is_announced_only_for_a_known_email_and_the_page_
 async def test_a_password_link_sets_the_password_once_and_logs_in(desk):
     from shared.password_links import password_link_token
 
-    async with desk.pool.acquire() as connection:
-        await accounts.request_password_link(connection, desk.email(RAJ), "127.0.0.1", BEFORE)
+    await account_use_cases.request_password_link(desk.pool, desk.email(RAJ), "127.0.0.1", BEFORE)
     [requested] = await desk.events("accounts.password_link_requested.v1")
     link = f"/password/{password_link_token(desk.service.settings, requested['request_id'], desk.email(RAJ))}"
     # The same request sent to another address (by someone who could write to the topic) opens nothing.
@@ -470,7 +472,7 @@ async def test_my_invites_lists_the_invites_still_to_answer_with_their_links(des
     invite_id = str(uuid.uuid4())
     sent = invite_sent(invite_id, desk.period_id, desk.project, desk.commitment_id, desk.contact(JANE))
     async with desk.pool.acquire() as connection:
-        await handlers.invite_sent(connection, erp_event(sent), sent)
+        await claim_use_cases.invite_sent(connection, sent)
     browser = await desk.logged_in(JANE)
     page = await browser.get("/claims")
     assert invite_url(desk.service.settings, invite_id) in page.text
@@ -541,5 +543,5 @@ async def test_a_link_to_what_has_not_arrived_waits_then_says_it_is_not_known(de
     waiting = await browser.get(unknown)
     assert waiting.status_code == 202 and "being prepared" in waiting.text
     assert "waited=1" in re.search(r'http-equiv="refresh" content="([^"]+)"', waiting.text).group(1)
-    given_up = await browser.get(f"{unknown}&waited={pages.PREPARING_ATTEMPTS}")
+    given_up = await browser.get(f"{unknown}&waited={claim_pages.PREPARING_ATTEMPTS}")
     assert given_up.status_code == 404 and "not known" in given_up.text

@@ -216,7 +216,7 @@ async def test_closing_a_period_twice_is_a_409(api):
     assert "already closed" in second.json()["detail"]
 
 
-@pytest.mark.parametrize("period_id", ["not-a-uuid", str(uuid.uuid4())])
+@pytest.mark.parametrize("period_id", ["not-a-uuid", str(uuid.uuid4())], ids=["not-a-uuid", "unknown-uuid"])
 async def test_an_unknown_period_is_a_404_that_says_so(api, period_id):
     response = await api.client.get(f"/api/billing-periods/{period_id}", headers=api.as_("admin"))
     assert response.status_code == 404

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.claims.money import AmountError, LineInput, over_claimed, parse_amount, work_out
+from services.claims.domain.money import AmountError, LineInput, over_claimed, parse_amount, work_out
 
 
 def line(scheduled="125000.00", previous="0", this_period="0", stored="0", line_id="1") -> LineInput:

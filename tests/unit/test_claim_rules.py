@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.claims.domain import contact_refusal, may_edit, role_for
+from services.claims.domain.claims import contact_refusal, may_edit, role_for
 
 DUE_AT = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
 

@@ -1,70 +1,20 @@
-"""Reading and writing claims, and what a claim is read with: its period, its commitment, the previous claims."""
+"""Reading and writing claims, and what a claim is read with: its period, its commitment, the previous claims;
+the invites and answers heard of, and the refused attempts announced."""
 
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
 import asyncpg
 
-from services.claims import money
-from services.claims.domain import Role, role_for
+from services.claims.domain import money
+from services.claims.domain.claims import SUBMITTED_STATUSES, ClaimRecord, Commitment, Period, PreviousClaims
 from shared.contracts.base import Contact, Person
-from shared.contracts.erp import INVITABLE_STATUSES, ScheduleOfValuesLine
-from shared.erp import commitments_permission
+from shared.contracts.erp import ScheduleOfValuesLine
+from shared.contracts.invites import InviteSent
+from shared.contracts.responses import InviteAccepted
 
-
-@dataclass(frozen=True)
-class Period:
-    period_id: str
-    project_id: str
-    start_date: date
-    end_date: date
-    due_date: date
-    due_at: datetime
-    closed: bool
-
-    def due_date_has_passed(self, now: datetime) -> bool:
-        return now >= self.due_at
-
-
-@dataclass(frozen=True)
-class Commitment:
-    commitment_id: str
-    project_id: str
-    project_name: str
-    company_name: str
-    currency: str
-    kind: str
-    status: str
-    number: str
-    title: str
-    vendor_name: str
-    retention_percent: Decimal
-    contacts: tuple[Contact, ...]
-    lines: tuple[ScheduleOfValuesLine, ...]
-
-    @property
-    def billable(self) -> bool:
-        return self.status in INVITABLE_STATUSES[self.kind]
-
-    def contact(self, user_id: str) -> Contact | None:
-        return next((contact for contact in self.contacts if contact.user_id == user_id), None)
-
-
-@dataclass(frozen=True)
-class ClaimRecord:
-    claim_id: str
-    period_id: str
-    project_id: str
-    commitment_id: str
-    contact: Contact
-    created_by: Person
-    on_behalf: bool
-    status: str
-    submitted_at: datetime | None
-    # line id -> (work completed this period, materials presently stored)
-    entered: dict[str, tuple[Decimal, Decimal]]
+# --- Periods and commitments ---
 
 
 async def find_period(connection: asyncpg.Connection, period_id: str) -> Period | None:
@@ -113,9 +63,48 @@ async def find_commitment(connection: asyncpg.Connection, commitment_id: str) ->
     )
 
 
-async def role_on(connection: asyncpg.Connection, user_id: str, commitment: Commitment) -> Role | None:
-    permission = await commitments_permission(connection, user_id, commitment.project_id)
-    return role_for(permission, commitment.contact(user_id) is not None)
+async def commitment_known(connection: asyncpg.Connection, commitment_id: str) -> bool:
+    return bool(await connection.fetchval("SELECT true FROM erp_commitments WHERE commitment_id = $1", commitment_id))
+
+
+async def lock_commitment(connection: asyncpg.Connection, commitment_id: str) -> None:
+    """An acceptance and its commitment arriving at once would each miss the other; one waits instead."""
+    await connection.execute("SELECT pg_advisory_xact_lock(hashtext('commitment:' || $1))", commitment_id)
+
+
+# --- Claims ---
+
+
+async def add_claim(
+    connection: asyncpg.Connection,
+    *,
+    period_id: str,
+    project_id: str,
+    commitment_id: str,
+    contact: Contact,
+    created_by: Person,
+    on_behalf: bool,
+    now: datetime,
+) -> str | None:
+    """A draft claim; None when the commitment has one for the period already (rule 14)."""
+    claim_id = await connection.fetchval(
+        """
+        INSERT INTO claims (claim_id, period_id, project_id, commitment_id, contact, created_by, on_behalf,
+                            created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+        ON CONFLICT (period_id, commitment_id) DO NOTHING
+        RETURNING claim_id
+        """,
+        uuid.uuid4(),
+        uuid.UUID(period_id),
+        project_id,
+        commitment_id,
+        contact.model_dump(),
+        created_by.model_dump(),
+        on_behalf,
+        now,
+    )
+    return None if claim_id is None else str(claim_id)
 
 
 async def find_claim(connection: asyncpg.Connection, claim_id: str) -> ClaimRecord | None:
@@ -145,23 +134,16 @@ async def _claim_where(connection: asyncpg.Connection, condition: str, *argument
     )
 
 
-@dataclass(frozen=True)
-class PreviousClaims:
-    """What the commitment's submitted claims of earlier periods carry into this one (rule 17)."""
-
-    work: dict[str, Decimal]  # work completed per line, all of them together
-    stored: dict[str, Decimal]  # materials presently stored per line, as the latest of them left it
-    earned_less_retention: Decimal  # of the latest of them: "less previous claims"
-
-
-# The commitment's submitted claims of periods that start before this one's ($1 commitment, $2 start date).
+# The commitment's submitted claims of periods that start before this one ($1 commitment, $2 start date,
+# $3 the statuses of a submitted claim).
 _EARLIER_CLAIMS = """
     claims c JOIN periods p USING (period_id)
-    WHERE c.commitment_id = $1 AND p.start_date < $2 AND c.status IN ('under_review', 'approved')
+    WHERE c.commitment_id = $1 AND p.start_date < $2 AND c.status = ANY($3::text[])
 """
 
 
 async def previous_claims(connection: asyncpg.Connection, commitment_id: str, before: date) -> PreviousClaims:
+    submitted = list(SUBMITTED_STATUSES)
     work = await connection.fetch(
         f"""
         SELECT l.line_id, sum(l.this_period) AS work
@@ -170,11 +152,13 @@ async def previous_claims(connection: asyncpg.Connection, commitment_id: str, be
         """,
         commitment_id,
         before,
+        submitted,
     )
     latest = await connection.fetchrow(
         f"SELECT c.claim_id, c.earned_less_retention FROM {_EARLIER_CLAIMS} ORDER BY p.start_date DESC LIMIT 1",
         commitment_id,
         before,
+        submitted,
     )
     if latest is None:
         return PreviousClaims({}, {}, money.ZERO)
@@ -186,33 +170,6 @@ async def previous_claims(connection: asyncpg.Connection, commitment_id: str, be
         stored={row["line_id"]: row["materials_stored"] for row in stored},
         earned_less_retention=latest["earned_less_retention"],
     )
-
-
-async def line_inputs(
-    connection: asyncpg.Connection,
-    claim: ClaimRecord,
-    commitment: Commitment,
-    period: Period,
-    entered: dict[str, tuple[Decimal, Decimal]] | None = None,
-) -> tuple[list[money.LineInput], Decimal]:
-    """The claim's lines as the money is worked out from them (with `entered` in place of what is saved).
-    A claim nothing was entered on yet starts with the materials the previous claim left stored."""
-    previous = await previous_claims(connection, commitment.commitment_id, period.start_date)
-    if entered is None:
-        entered = claim.entered or {line_id: (money.ZERO, stored) for line_id, stored in previous.stored.items()}
-    lines = [
-        money.LineInput(
-            line_id=line.line_id,
-            cost_code=line.cost_code,
-            description=line.description,
-            scheduled_value=line.scheduled_value,
-            previous=previous.work.get(line.line_id, money.ZERO),
-            this_period=entered.get(line.line_id, (money.ZERO, money.ZERO))[0],
-            materials_stored=entered.get(line.line_id, (money.ZERO, money.ZERO))[1],
-        )
-        for line in commitment.lines
-    ]
-    return lines, previous.earned_less_retention
 
 
 async def save_lines(
@@ -268,15 +225,87 @@ async def my_claims(connection: asyncpg.Connection, user_id: str) -> list[asyncp
     )
 
 
-async def open_invites(connection: asyncpg.Connection, user_id: str, now: datetime) -> list[asyncpg.Record]:
-    """The user's invites that can still be answered: period open, due date ahead, not accepted."""
+async def add_refused_attempt(
+    connection: asyncpg.Connection, period_id: str, commitment_id: str, user_id: str, attempt: str
+) -> bool:
+    """True the first time this kind of attempt is refused to the user."""
+    return bool(
+        await connection.fetchval(
+            """
+            INSERT INTO refused_attempts (period_id, commitment_id, user_id, attempt) VALUES ($1, $2, $3, $4)
+            ON CONFLICT DO NOTHING RETURNING true
+            """,
+            uuid.UUID(period_id),
+            commitment_id,
+            user_id,
+            attempt,
+        )
+    )
+
+
+# --- Invites and their answers ---
+
+
+async def add_invite(connection: asyncpg.Connection, sent: InviteSent) -> None:
+    await connection.execute(
+        """
+        INSERT INTO invites (invite_id, period_id, project_id, project_name, commitment_id, commitment_number,
+                             commitment_title, contact_user_id, due_date)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        ON CONFLICT (invite_id) DO NOTHING
+        """,
+        uuid.UUID(sent.invite_id),
+        uuid.UUID(sent.period_id),
+        sent.project_id,
+        sent.project_name,
+        sent.commitment.commitment_id,
+        sent.commitment.number,
+        sent.commitment.title,
+        sent.contact.user_id,
+        sent.due_date,
+    )
+
+
+async def invites_of(connection: asyncpg.Connection, user_id: str) -> list[asyncpg.Record]:
+    """The user's invites of periods whose due date is known, the soonest due first, with their answers."""
     return await connection.fetch(
         """
-        SELECT i.*, a.answer, p.start_date, p.end_date, p.due_date AS current_due_date
+        SELECT i.*, a.answer, p.start_date, p.end_date, p.due_date AS current_due_date, p.due_at, p.closed
         FROM invites i JOIN periods p USING (period_id) LEFT JOIN invite_answers a USING (invite_id)
-        WHERE i.contact_user_id = $1 AND NOT p.closed AND p.due_at > $2 AND a.answer IS DISTINCT FROM 'yes'
+        WHERE i.contact_user_id = $1 AND p.due_at IS NOT NULL
         ORDER BY p.due_at, i.commitment_number
         """,
         user_id,
-        now,
     )
+
+
+async def remember_answer(connection: asyncpg.Connection, invite_id: str, answer: str) -> None:
+    await connection.execute(
+        """
+        INSERT INTO invite_answers (invite_id, answer) VALUES ($1, $2)
+        ON CONFLICT (invite_id) DO UPDATE SET answer = excluded.answer
+        WHERE invite_answers.answer <> 'yes'  -- a Yes stands (rule 11)
+        """,
+        uuid.UUID(invite_id),
+        answer,
+    )
+
+
+async def wait_for_commitment(connection: asyncpg.Connection, accepted: InviteAccepted) -> None:
+    await connection.execute(
+        """
+        INSERT INTO waiting_acceptances (invite_id, commitment_id, acceptance) VALUES ($1, $2, $3)
+        ON CONFLICT (invite_id) DO NOTHING
+        """,
+        uuid.UUID(accepted.invite_id),
+        accepted.commitment_id,
+        accepted.model_dump(mode="json"),
+    )
+
+
+async def take_waiting_acceptances(connection: asyncpg.Connection, commitment_id: str) -> list[InviteAccepted]:
+    """The acceptances that were waiting for the commitment, no longer waiting."""
+    rows = await connection.fetch(
+        "DELETE FROM waiting_acceptances WHERE commitment_id = $1 RETURNING acceptance", commitment_id
+    )
+    return [InviteAccepted.model_validate(row["acceptance"]) for row in rows]

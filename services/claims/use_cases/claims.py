@@ -1,52 +1,115 @@
-"""What a person can do with claims, for the pages and the API alike; each refusal says why, in full sentences.
+"""What a person or an event asks of claims, for the pages, the API and the subscribers alike; each refusal says
+why, in full sentences.
 
 Contacts create, fill in and submit their claims before the due date (rules 15, 16); administrators create a
 claim on a contact's behalf and fill it in while the period exists. Who is which is rule 19
 (`domain.role_for`). A contact's refused attempt after the due date is announced (ClaimAttemptRejected) in a
 transaction of its own, so that the refusal does not take the announcement back with it.
+
+An event's use case runs in the consumer's transaction (the inbox's row with it); a person's opens its own.
+Whoever asks for a claim, it comes to be one way (`_create_claim`).
 """
 
-from dataclasses import dataclass
+import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import NoReturn
 
 import asyncpg
 
-from services.claims import domain, handlers, money, repository
-from services.claims.domain import Refusal, Role
-from services.claims.repository import ClaimRecord, Commitment, Period
+from services.claims.domain import claims as domain
+from services.claims.domain import money
+from services.claims.domain.claims import ClaimRecord, ClaimView, Commitment, Period, Refusal, Role
+from services.claims.repository import claims as repository
 from shared import outbox
 from shared.contracts.base import Contact, Person
-from shared.contracts.claims import ClaimTotals, ProgressClaimSubmitted
-from shared.erp import find_person, require_permission
+from shared.contracts.claims import ClaimAttemptRejected, ClaimTotals, ProgressClaimCreated, ProgressClaimSubmitted
+from shared.contracts.erp import CommitmentUpserted
+from shared.contracts.invites import InviteSent
+from shared.contracts.responses import InviteAccepted, InviteDeclined
+from shared.erp import apply_commitment, commitments_permission, find_person, require_permission
 from shared.errors import Conflict, InvalidRequest, NotAllowed, NotFound
+
+log = logging.getLogger(__name__)
 
 
 class NotArrivedYet(Exception):
     """The period or the commitment has not reached this service yet (topics are not ordered)."""
 
 
-class FieldErrors(InvalidRequest):
-    """Amounts that cannot be claimed, each message for its field ("this_period.<line>" or "stored.<line>")."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("Some amounts cannot be claimed; see the messages next to them.")
-        self.errors = errors
+# --- Events ---
 
 
-@dataclass(frozen=True)
-class ClaimView:
-    claim: ClaimRecord
-    commitment: Commitment
-    period: Period
-    role: Role
-    refusal: Refusal | None  # why a contact could not change it now
-    worked_out: money.Claim
+async def invite_sent(connection: asyncpg.Connection, sent: InviteSent) -> None:
+    await repository.add_invite(connection, sent)
 
-    @property
-    def can_edit(self) -> bool:
-        return domain.may_edit(self.role, self.claim.status, self.refusal)
+
+async def invite_declined(connection: asyncpg.Connection, declined: InviteDeclined) -> None:
+    await repository.remember_answer(connection, declined.invite_id, "no")
+
+
+async def invite_accepted(connection: asyncpg.Connection, accepted: InviteAccepted) -> None:
+    """A Yes before the due date makes the draft claim (rule 14); after it, the attempt is refused (rule 15)."""
+    await repository.remember_answer(connection, accepted.invite_id, "yes")
+    contact = accepted.contact
+    if domain.due_date_has_passed(accepted.due_at, accepted.responded_at):
+        await _reject_attempt(
+            connection,
+            period_id=accepted.period_id,
+            project_id=accepted.project_id,
+            commitment_id=accepted.commitment_id,
+            attempted_by=Person(id=contact.user_id, name=contact.name, email=contact.email),
+            attempt="invite_accepted",
+            due_at=accepted.due_at,
+            now=accepted.responded_at,
+        )
+        return
+    await repository.lock_commitment(connection, accepted.commitment_id)
+    if await repository.commitment_known(connection, accepted.commitment_id):
+        await _claim_for_acceptance(connection, accepted)
+    else:
+        # The commitment's schedule of values has not reached us: the claim is made when it does.
+        await repository.wait_for_commitment(connection, accepted)
+
+
+async def commitment_upserted(
+    connection: asyncpg.Connection, commitment: CommitmentUpserted, event_time: datetime | None
+) -> None:
+    """Store the commitment (by version), then make the claims of acceptances that were waiting for it."""
+    await repository.lock_commitment(connection, commitment.commitment_id)
+    await apply_commitment(connection, commitment, event_time)
+    for accepted in await repository.take_waiting_acceptances(connection, commitment.commitment_id):
+        await _claim_for_acceptance(connection, accepted)
+
+
+async def _claim_for_acceptance(connection: asyncpg.Connection, accepted: InviteAccepted) -> None:
+    contact = accepted.contact
+    await _create_claim(
+        connection,
+        period_id=accepted.period_id,
+        project_id=accepted.project_id,
+        commitment_id=accepted.commitment_id,
+        contact=contact,
+        created_by=Person(id=contact.user_id, name=contact.name, email=contact.email),
+        cause="invite_accepted",
+        now=accepted.responded_at,
+    )
+
+
+# --- What a person does with claims ---
+
+
+async def my_invites_and_claims(
+    pool: asyncpg.Pool, user_id: str, now: datetime
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """The user's invites that can still be answered, and the claims made for them."""
+    async with pool.acquire() as connection:
+        invites = [
+            invite
+            for invite in await repository.invites_of(connection, user_id)
+            if domain.still_to_answer(invite["answer"], invite["due_at"], invite["closed"], now)
+        ]
+        return invites, await repository.my_claims(connection, user_id)
 
 
 async def open_new_claim(pool: asyncpg.Pool, user_id: str, period_id: str, commitment_id: str, now: datetime) -> str:
@@ -64,10 +127,19 @@ async def open_new_claim(pool: asyncpg.Pool, user_id: str, period_id: str, commi
                     f"No progress claim has been made for {commitment.number} in this billing period yet. As an "
                     "administrator you can create one on a contact's behalf through the claims API."
                 )
-            _require_billable(commitment)
+            domain.require_billable(commitment)
             refusal = domain.contact_refusal(period.due_at, period.closed, now) if role == "contact" else None
             if refusal is None:
-                claim_id = await _create_claim(connection, period_id, commitment, contact, user_id, "claim_page", now)
+                claim_id = await _create_claim(
+                    connection,
+                    period_id=period_id,
+                    project_id=commitment.project_id,
+                    commitment_id=commitment.commitment_id,
+                    contact=contact,
+                    created_by=await _person(connection, user_id),
+                    cause="claim_page",
+                    now=now,
+                )
                 # Another request may have made it a moment ago; then it is that one.
                 return claim_id or (await repository.find_claim_for(connection, period_id, commitment_id)).claim_id
         await _refuse(connection, refusal, period, commitment, user_id, "create", now)
@@ -84,12 +156,12 @@ async def create_on_behalf(
         commitment = await repository.find_commitment(connection, commitment_id)
         if commitment is None or commitment.project_id != period.project_id:
             raise NotFound(f"There is no commitment {commitment_id} on the project of billing period {period_id}.")
-        if await repository.role_on(connection, user_id, commitment) != "administrator":
+        if await _role_on(connection, user_id, commitment) != "administrator":
             raise NotAllowed(
                 f"You need Admin permission on the Commitments tool of project {commitment.project_id} to create "
                 "a claim on a contact's behalf."
             )
-        _require_billable(commitment)
+        domain.require_billable(commitment)
         contact = commitment.contact(contact_user_id)
         if contact is None:
             raise InvalidRequest(
@@ -97,7 +169,16 @@ async def create_on_behalf(
                 + ", ".join(f"{c.user_id} ({c.name})" for c in commitment.contacts)
                 + "."
             )
-        claim_id = await _create_claim(connection, period_id, commitment, contact, user_id, "administrator", now)
+        claim_id = await _create_claim(
+            connection,
+            period_id=period_id,
+            project_id=commitment.project_id,
+            commitment_id=commitment.commitment_id,
+            contact=contact,
+            created_by=await _person(connection, user_id),
+            cause="administrator",
+            now=now,
+        )
         if claim_id is None:
             existing = await repository.find_claim_for(connection, period_id, commitment_id)
             raise Conflict(
@@ -160,17 +241,10 @@ async def _save(
 ) -> ClaimView:
     claim, commitment = view.claim, view.commitment
     if submit:
-        _require_billable(commitment)
-    entered = _amounts(typed, commitment)
-    lines, previously_earned = await repository.line_inputs(connection, claim, commitment, view.period, entered)
-    over = {
-        f"this_period.{line.line_id}": "This claims more than the line's scheduled value "
-        f"({line.scheduled_value:,.2f}) in total, counting previous claims and stored materials."
-        for line in lines
-        if money.over_claimed(line)
-    }
-    if over:
-        raise FieldErrors(over)
+        domain.require_billable(commitment)
+    entered = domain.parse_amounts(typed, commitment)
+    lines, previously_earned = await _line_inputs(connection, claim, commitment, view.period, entered)
+    domain.refuse_over_claims(lines)
     await repository.save_lines(connection, claim.claim_id, entered, now)
     worked_out = money.work_out(lines, commitment.retention_percent, previously_earned)
     if submit:
@@ -179,31 +253,13 @@ async def _save(
     return await _view(connection, await repository.find_claim(connection, claim.claim_id), user_id, now)
 
 
-def _amounts(typed: dict[str, tuple[str, str]], commitment: Commitment) -> dict[str, tuple[Decimal, Decimal]]:
-    errors: dict[str, str] = {}
-    amounts: dict[str, tuple[Decimal, Decimal]] = {}
-    for line in commitment.lines:
-        this_period_text, stored_text = typed.get(line.line_id, ("", ""))
-        parsed = []
-        for name, text in (("this_period", this_period_text), ("stored", stored_text)):
-            try:
-                parsed.append(money.parse_amount(text))
-            except money.AmountError as error:
-                errors[f"{name}.{line.line_id}"] = str(error)
-                parsed.append(money.ZERO)
-        amounts[line.line_id] = (parsed[0], parsed[1])
-    if errors:
-        raise FieldErrors(errors)
-    return amounts
-
-
 async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str, now: datetime) -> ClaimView:
     period = await repository.find_period(connection, claim.period_id)
     commitment = await repository.find_commitment(connection, claim.commitment_id)
     if period is None or commitment is None:
         raise NotArrivedYet()
     role = await _require_role(connection, user_id, commitment)
-    lines, previously_earned = await repository.line_inputs(connection, claim, commitment, period)
+    lines, previously_earned = await _line_inputs(connection, claim, commitment, period)
     return ClaimView(
         claim=claim,
         commitment=commitment,
@@ -212,6 +268,18 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
         refusal=domain.contact_refusal(period.due_at, period.closed, now),
         worked_out=money.work_out(lines, commitment.retention_percent, previously_earned),
     )
+
+
+async def _line_inputs(
+    connection: asyncpg.Connection,
+    claim: ClaimRecord,
+    commitment: Commitment,
+    period: Period,
+    entered: dict[str, tuple[Decimal, Decimal]] | None = None,
+) -> tuple[list[money.LineInput], Decimal]:
+    """The claim's lines (with `entered` in place of what is saved), and what the previous claim earned."""
+    previous = await repository.previous_claims(connection, commitment.commitment_id, period.start_date)
+    return domain.line_inputs(claim, commitment, previous, entered), previous.earned_less_retention
 
 
 async def _period_and_commitment(
@@ -226,23 +294,20 @@ async def _period_and_commitment(
     return period, commitment
 
 
+async def _role_on(connection: asyncpg.Connection, user_id: str, commitment: Commitment) -> Role | None:
+    permission = await commitments_permission(connection, user_id, commitment.project_id)
+    return domain.role_for(permission, commitment.contact(user_id) is not None)
+
+
 async def _require_role(connection: asyncpg.Connection, user_id: str, commitment: Commitment) -> Role:
-    role = await repository.role_on(connection, user_id, commitment)
+    role = await _role_on(connection, user_id, commitment)
     if role is None:
         raise NotAllowed(
             f"You cannot see or make progress claims for {commitment.number}: that needs Read Only (or higher) "
             f"permission on the Commitments tool of {commitment.project_name} and being a progress claim contact "
-            f"of the commitment. Ask {_contractor(commitment)} to add you."
+            f"of the commitment. Ask {commitment.contractor} to add you."
         )
     return role
-
-
-def _require_billable(commitment: Commitment) -> None:
-    if not commitment.billable:
-        raise Conflict(
-            f"{commitment.number} is not approved (its status is {commitment.status.replace('_', ' ')}), "
-            "so no progress claim can be made for it."
-        )
 
 
 async def _refuse(
@@ -257,11 +322,11 @@ async def _refuse(
     """Refuse a contact's attempt, announcing it first when the due date has passed (rule 15)."""
     if refusal == "period_closed":
         raise Conflict(
-            f"This billing period is closed, so no progress claim can be made for it. Ask {_contractor(commitment)} "
+            f"This billing period is closed, so no progress claim can be made for it. Ask {commitment.contractor} "
             "about the next billing period."
         )
     async with connection.transaction():
-        await handlers.reject_attempt(
+        await _reject_attempt(
             connection,
             period_id=period.period_id,
             project_id=period.project_id,
@@ -273,32 +338,7 @@ async def _refuse(
         )
     raise Conflict(
         "The due date for this billing period has passed, so no progress claim can be created or submitted. "
-        f"Ask {_contractor(commitment)} to create the claim on your behalf."
-    )
-
-
-def _contractor(commitment: Commitment) -> str:
-    return commitment.company_name or "the contractor"
-
-
-async def _create_claim(
-    connection: asyncpg.Connection,
-    period_id: str,
-    commitment: Commitment,
-    contact: Contact,
-    user_id: str,
-    cause: str,
-    now: datetime,
-) -> str | None:
-    return await handlers.create_claim(
-        connection,
-        period_id=period_id,
-        project_id=commitment.project_id,
-        commitment_id=commitment.commitment_id,
-        contact=contact,
-        created_by=await _person(connection, user_id),
-        cause=cause,
-        now=now,
+        f"Ask {commitment.contractor} to create the claim on your behalf."
     )
 
 
@@ -307,6 +347,83 @@ async def _person(connection: asyncpg.Connection, user_id: str) -> Person:
     if person is None:
         raise NotAllowed("Your account is not known on any project; ask the contractor to add you.")
     return person
+
+
+# --- Announcements ---
+
+
+async def _create_claim(
+    connection: asyncpg.Connection,
+    *,
+    period_id: str,
+    project_id: str,
+    commitment_id: str,
+    contact: Contact,
+    created_by: Person,
+    cause: str,
+    now: datetime,
+) -> str | None:
+    """A draft claim for the commitment and period, announced; None when there is one already (rule 14)."""
+    on_behalf = created_by.id != contact.user_id
+    claim_id = await repository.add_claim(
+        connection,
+        period_id=period_id,
+        project_id=project_id,
+        commitment_id=commitment_id,
+        contact=contact,
+        created_by=created_by,
+        on_behalf=on_behalf,
+        now=now,
+    )
+    if claim_id is None:
+        return None
+    log.info("progress claim created", extra={"claim_id": claim_id, "cause": cause})
+    await outbox.record(
+        connection,
+        ProgressClaimCreated(
+            claim_id=claim_id,
+            period_id=period_id,
+            project_id=project_id,
+            commitment_id=commitment_id,
+            contact=contact,
+            created_by=created_by,
+            on_behalf=on_behalf,
+            cause=cause,
+            created_at=now,
+        ),
+    )
+    return claim_id
+
+
+async def _reject_attempt(
+    connection: asyncpg.Connection,
+    *,
+    period_id: str,
+    project_id: str,
+    commitment_id: str,
+    attempted_by: Person,
+    attempt: str,
+    due_at: datetime,
+    now: datetime,
+) -> None:
+    """Announce a contact's claim attempt after the due date (rule 15), once per kind of attempt: a refreshed
+    page announces nothing new."""
+    if not await repository.add_refused_attempt(connection, period_id, commitment_id, attempted_by.id, attempt):
+        return
+    log.info("claim attempt refused after the due date", extra={"commitment_id": commitment_id, "attempt": attempt})
+    await outbox.record(
+        connection,
+        ClaimAttemptRejected(
+            period_id=period_id,
+            project_id=project_id,
+            commitment_id=commitment_id,
+            attempted_by=attempted_by,
+            attempt=attempt,
+            reason="due_date_passed",
+            due_at=due_at,
+            attempted_at=now,
+        ),
+    )
 
 
 async def _announce_submission(

@@ -1,0 +1,208 @@
+"""Progress claims and what they are read with (their period, their commitment, the previous claims), and who
+may do what with them, and when (rules 14 to 19), free of I/O."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from services.claims.domain import money
+from shared.contracts.base import Contact, Person
+from shared.contracts.erp import INVITABLE_STATUSES, ScheduleOfValuesLine
+from shared.erp import holds
+from shared.errors import Conflict, InvalidRequest
+
+Role = Literal["administrator", "contact"]
+Refusal = Literal["due_date_passed", "period_closed"]
+
+EDITABLE_STATUSES = ("draft", "revise_and_resubmit")  # rule 18: contacts edit only these
+SUBMITTED_STATUSES = ("under_review", "approved")  # what a later claim carries forward (rule 17)
+STATUS_NAMES = {
+    "draft": "Draft",
+    "under_review": "Submitted, under review",
+    "approved": "Approved",
+    "revise_and_resubmit": "Revise and resubmit",
+}
+
+
+@dataclass(frozen=True)
+class Period:
+    period_id: str
+    project_id: str
+    start_date: date
+    end_date: date
+    due_date: date
+    due_at: datetime
+    closed: bool
+
+
+@dataclass(frozen=True)
+class Commitment:
+    commitment_id: str
+    project_id: str
+    project_name: str
+    company_name: str
+    currency: str
+    kind: str
+    status: str
+    number: str
+    title: str
+    vendor_name: str
+    retention_percent: Decimal
+    contacts: tuple[Contact, ...]
+    lines: tuple[ScheduleOfValuesLine, ...]
+
+    @property
+    def billable(self) -> bool:
+        return self.status in INVITABLE_STATUSES[self.kind]
+
+    @property
+    def contractor(self) -> str:
+        """Whom a refused contact is told to ask."""
+        return self.company_name or "the contractor"
+
+    def contact(self, user_id: str) -> Contact | None:
+        return next((contact for contact in self.contacts if contact.user_id == user_id), None)
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    claim_id: str
+    period_id: str
+    project_id: str
+    commitment_id: str
+    contact: Contact
+    created_by: Person
+    on_behalf: bool
+    status: str
+    submitted_at: datetime | None
+    # line id -> (work completed this period, materials presently stored)
+    entered: dict[str, tuple[Decimal, Decimal]]
+
+
+@dataclass(frozen=True)
+class PreviousClaims:
+    """What the commitment's submitted claims of earlier periods carry into this one (rule 17)."""
+
+    work: dict[str, Decimal]  # work completed per line, all of them together
+    stored: dict[str, Decimal]  # materials presently stored per line, as the latest of them left it
+    earned_less_retention: Decimal  # of the latest of them: "less previous claims"
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    claim: ClaimRecord
+    commitment: Commitment
+    period: Period
+    role: Role
+    refusal: Refusal | None  # why a contact could not change it now
+    worked_out: money.Claim
+
+    @property
+    def can_edit(self) -> bool:
+        return may_edit(self.role, self.claim.status, self.refusal)
+
+
+class FieldErrors(InvalidRequest):
+    """Amounts that cannot be claimed, each message for its field ("this_period.<line>" or "stored.<line>")."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("Some amounts cannot be claimed; see the messages next to them.")
+        self.errors = errors
+
+
+def role_for(commitments_permission: str, designated: bool) -> Role | None:
+    """Rule 19: Admin on the project's Commitments tool makes an administrator; Read Only (or more) and being
+    designated on the commitment makes a contact; anyone else has no part in the commitment's claims."""
+    if holds(commitments_permission, "admin"):
+        return "administrator"
+    if holds(commitments_permission, "read_only") and designated:
+        return "contact"
+    return None
+
+
+def due_date_has_passed(due_at: datetime, now: datetime) -> bool:
+    return now >= due_at
+
+
+def contact_refusal(due_at: datetime, period_closed: bool, now: datetime) -> Refusal | None:
+    """Why a contact may not create, change or submit a claim now (rules 15 and 16), or None when they may.
+    Administrators are never refused for these reasons: they act on a contact's behalf at any time."""
+    if due_date_has_passed(due_at, now):
+        return "due_date_passed"
+    if period_closed:
+        return "period_closed"
+    return None
+
+
+def may_edit(role: Role, status: str, refusal: Refusal | None) -> bool:
+    return status in EDITABLE_STATUSES and (role == "administrator" or refusal is None)
+
+
+def still_to_answer(answer: str | None, due_at: datetime, period_closed: bool, now: datetime) -> bool:
+    """Whether an invite can still be answered: its period open, its due date ahead, and not accepted."""
+    return contact_refusal(due_at, period_closed, now) is None and answer != "yes"
+
+
+def require_billable(commitment: Commitment) -> None:
+    if not commitment.billable:
+        raise Conflict(
+            f"{commitment.number} is not approved (its status is {commitment.status.replace('_', ' ')}), "
+            "so no progress claim can be made for it."
+        )
+
+
+def parse_amounts(typed: dict[str, tuple[str, str]], commitment: Commitment) -> dict[str, tuple[Decimal, Decimal]]:
+    """line id -> (work completed this period, materials presently stored), from what a person typed for each
+    line of the commitment; FieldErrors naming every amount that cannot be read."""
+    errors: dict[str, str] = {}
+    amounts: dict[str, tuple[Decimal, Decimal]] = {}
+    for line in commitment.lines:
+        this_period_text, stored_text = typed.get(line.line_id, ("", ""))
+        parsed = []
+        for name, text in (("this_period", this_period_text), ("stored", stored_text)):
+            try:
+                parsed.append(money.parse_amount(text))
+            except money.AmountError as error:
+                errors[f"{name}.{line.line_id}"] = str(error)
+                parsed.append(money.ZERO)
+        amounts[line.line_id] = (parsed[0], parsed[1])
+    if errors:
+        raise FieldErrors(errors)
+    return amounts
+
+
+def line_inputs(
+    claim: ClaimRecord,
+    commitment: Commitment,
+    previous: PreviousClaims,
+    entered: dict[str, tuple[Decimal, Decimal]] | None = None,
+) -> list[money.LineInput]:
+    """The claim's lines as the money is worked out from them (with `entered` in place of what is saved).
+    A claim nothing was entered on yet starts with the materials the previous claim left stored."""
+    if entered is None:
+        entered = claim.entered or {line_id: (money.ZERO, stored) for line_id, stored in previous.stored.items()}
+    return [
+        money.LineInput(
+            line_id=line.line_id,
+            cost_code=line.cost_code,
+            description=line.description,
+            scheduled_value=line.scheduled_value,
+            previous=previous.work.get(line.line_id, money.ZERO),
+            this_period=entered.get(line.line_id, (money.ZERO, money.ZERO))[0],
+            materials_stored=entered.get(line.line_id, (money.ZERO, money.ZERO))[1],
+        )
+        for line in commitment.lines
+    ]
+
+
+def refuse_over_claims(lines: list[money.LineInput]) -> None:
+    """FieldErrors for every line that would claim more than its scheduled value."""
+    over = {
+        f"this_period.{line.line_id}": "This claims more than the line's scheduled value "
+        f"({line.scheduled_value:,.2f}) in total, counting previous claims and stored materials."
+        for line in lines
+        if money.over_claimed(line)
+    }
+    if over:
+        raise FieldErrors(over)

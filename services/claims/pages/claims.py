@@ -1,0 +1,204 @@
+"""My invites and claims, and the progress claim itself: where Yes on an invite leads, shown, saved and
+submitted."""
+
+import uuid
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.claims.domain.claims import ClaimView, FieldErrors
+from services.claims.pages.rendering import NOTICES, STALE_FORM, message, page
+from services.claims.use_cases import claims as use_cases
+from services.claims.use_cases.claims import NotArrivedYet
+from shared.csrf import csrf_token, csrf_token_is_valid
+from shared.errors import ProblemForPerson
+from shared.invite_links import invite_url
+from shared.sessions import Session, cookie_session
+
+router = APIRouter(tags=["claim pages"], include_in_schema=False)
+
+PREPARING_SECONDS = 5
+PREPARING_ATTEMPTS = 24  # two minutes of waiting for what the link names before saying it is not known
+
+
+# --- My invites and claims ---
+
+
+@router.get("/claims", response_class=HTMLResponse)
+async def my_invites_and_claims(request: Request, done: str = "") -> Response:
+    session = cookie_session(request)
+    if session is None:
+        return _login_redirect(request)
+    settings = request.app.state.settings
+    invites, claims = await use_cases.my_invites_and_claims(
+        request.app.state.pool, session.user_id, request.app.state.clock()
+    )
+    context = {
+        "invites": invites,
+        "claims": claims,
+        "notice": NOTICES.get(done, ""),
+        "invite_url": lambda invite_id: invite_url(settings, str(invite_id)),
+    }
+    return page(request, "my_claims.html", context)
+
+
+# --- The progress claim ---
+
+
+@router.get("/claims/new", response_class=HTMLResponse)
+async def new_claim(request: Request, commitment: str = "", period: str = "", waited: int = 0) -> Response:
+    """Where Yes on an invite leads: the claim for the commitment and period, after logging in."""
+    session = cookie_session(request)
+    if session is None:
+        return _login_redirect(request)
+    if not commitment or not _is_uuid(period):
+        return message(
+            request,
+            400,
+            "This link is not complete",
+            "A progress claim link names a commitment and a billing period. Open it again from your invite.",
+        )
+    try:
+        claim_id = await use_cases.open_new_claim(
+            request.app.state.pool, session.user_id, period, commitment, request.app.state.clock()
+        )
+    except NotArrivedYet:
+        if waited >= PREPARING_ATTEMPTS:
+            return message(
+                request,
+                404,
+                "This billing period or commitment is not known",
+                "We have waited, and still know of no such billing period or commitment. Check the link, or ask "
+                "the contractor who invited you.",
+                link=("My invites and claims", "/claims"),
+            )
+        query = urlencode({"commitment": commitment, "period": period, "waited": waited + 1})
+        return _preparing(request, then=f"/claims/new?{query}")
+    except ProblemForPerson as problem:
+        return _problem_page(request, problem)
+    return RedirectResponse(f"/claims/{claim_id}", status_code=303)
+
+
+@router.get("/claims/{claim_id}", response_class=HTMLResponse)
+async def show_claim(request: Request, claim_id: str, done: str = "") -> Response:
+    session = cookie_session(request)
+    if session is None:
+        return _login_redirect(request)
+    if not _is_uuid(claim_id):
+        return _no_such_claim(request)
+    try:
+        view = await use_cases.view_claim(request.app.state.pool, session.user_id, claim_id, request.app.state.clock())
+    except NotArrivedYet:
+        return _preparing(request)
+    except ProblemForPerson as problem:
+        return _problem_page(request, problem)
+    return _claim_page(request, session, view, notice=NOTICES.get(done, ""))
+
+
+@router.post("/claims/{claim_id}", response_class=HTMLResponse)
+async def change_claim(request: Request, claim_id: str) -> Response:
+    session = cookie_session(request)
+    if session is None:
+        return RedirectResponse("/login?" + urlencode({"next": f"/claims/{claim_id}"}), status_code=303)
+    if not _is_uuid(claim_id):
+        return _no_such_claim(request)
+    form = await request.form()
+    pool, clock = request.app.state.pool, request.app.state.clock
+    if not csrf_token_is_valid(request.app.state.settings, form.get("csrf_token"), _claim_csrf(session, claim_id)):
+        return message(
+            request, 403, "Please use the claim page", STALE_FORM, link=("Open the claim", f"/claims/{claim_id}")
+        )
+    submit = form.get("action") == "submit"
+    try:
+        await use_cases.change_claim(pool, session.user_id, claim_id, _typed_amounts(form), submit, clock())
+    except NotArrivedYet:
+        return _preparing(request)
+    except ProblemForPerson as problem:
+        # The claim again, with the problem; or, when the claim itself is out of reach now, the problem alone.
+        try:
+            view = await use_cases.view_claim(pool, session.user_id, claim_id, clock())
+        except (ProblemForPerson, NotArrivedYet):
+            return _problem_page(request, problem)
+        if isinstance(problem, FieldErrors):
+            typed = {name: str(value) for name, value in form.items() if name.startswith(("this_period.", "stored."))}
+            return _claim_page(
+                request, session, view, problem=str(problem), errors=problem.errors, typed=typed, status_code=422
+            )
+        return _claim_page(request, session, view, problem=str(problem), status_code=problem.status_code)
+    return RedirectResponse(f"/claims/{claim_id}?done={'submitted' if submit else 'saved'}", status_code=303)
+
+
+# --- How the pages are put together ---
+
+
+def _typed_amounts(form) -> dict[str, tuple[str, str]]:
+    """line id -> (work completed this period, materials presently stored), as typed in the claim form."""
+    lines = {name.split(".", 1)[1] for name in form if name.startswith(("this_period.", "stored."))}
+    return {line: (str(form.get(f"this_period.{line}", "")), str(form.get(f"stored.{line}", ""))) for line in lines}
+
+
+def _claim_page(
+    request: Request,
+    session: Session,
+    view: ClaimView,
+    *,
+    notice: str = "",
+    problem: str = "",
+    errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context = {
+        "view": view,
+        "notice": notice,
+        "problem": problem,
+        "errors": errors or {},
+        "typed": typed or {},
+        "csrf_token": csrf_token(request.app.state.settings, _claim_csrf(session, view.claim.claim_id)),
+    }
+    return page(request, "claim.html", context, status_code)
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/login?" + urlencode({"next": here}), status_code=303)
+
+
+def _problem_page(request: Request, problem: ProblemForPerson) -> HTMLResponse:
+    headings = {
+        403: "You cannot make this progress claim",
+        404: "There is no such progress claim",
+        409: "No progress claim can be made now",
+    }
+    heading = headings.get(problem.status_code, "This cannot be done")
+    return message(request, problem.status_code, heading, str(problem), link=("My invites and claims", "/claims"))
+
+
+def _no_such_claim(request: Request) -> HTMLResponse:
+    return message(request, 404, "There is no such progress claim", "Check the link, or open My invites and claims.")
+
+
+def _preparing(request: Request, then: str | None = None) -> HTMLResponse:
+    """A page that says what the link names is still on its way here, and refreshes (to `then`, if given)."""
+    return message(
+        request,
+        202,
+        "Your claim is being prepared",
+        "The billing period or the commitment has only just been set up and is still on its way here. This "
+        f"page will refresh in {PREPARING_SECONDS} seconds.",
+        refresh_seconds=PREPARING_SECONDS,
+        refresh_url=then,
+    )
+
+
+def _claim_csrf(session: Session, claim_id: str) -> str:
+    return f"claim:{claim_id}:{session.user_id}"
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

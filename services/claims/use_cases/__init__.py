@@ -1,0 +1,1 @@
+"""What a person or an event asks of the claims service; each runs in one transaction."""

@@ -1,0 +1,144 @@
+"""Accounts: passwords (Argon2id), one-time links to set them, and logins throttled per account and address.
+
+The users themselves come from the ERP's directory (`erp_users`); an account is only their password.
+Nothing a person is told depends on whether an email is known, so the pages cannot be used to find users.
+"""
+
+import asyncio
+import functools
+import logging
+import uuid
+from datetime import datetime
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from services.claims.domain.accounts import (
+    FAILURES_PER_ACCOUNT,
+    FAILURES_PER_ADDRESS,
+    LINK_REQUESTS_PER_ADDRESS,
+    LINKS_PER_EMAIL,
+    THROTTLE_WINDOW,
+    WRONG_LOGIN,
+    check_new_password,
+    limits_reached,
+    usable_by,
+)
+from services.claims.repository import accounts as repository
+from shared import outbox
+from shared.contracts.accounts import PasswordLinkRequested
+from shared.contracts.base import Person
+from shared.erp import find_person, user_id_for_email
+from shared.errors import NotAuthenticated, TooManyAttempts
+from shared.password_links import LINK_LIFETIME, PasswordLink
+
+log = logging.getLogger(__name__)
+
+_hasher = PasswordHasher()  # Argon2id with the library's recommended cost
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """Checked when the email is unknown, so that an unknown email takes as long to refuse as a wrong password
+    (made at the first login, not when the module is imported: `itb` imports it too)."""
+    return _hasher.hash("no account has this password")
+
+
+async def set_password(connection: asyncpg.Connection, user_id: str, password: str, now: datetime) -> None:
+    """In the caller's transaction: `itb users set-password` and the demo find the user in theirs first."""
+    check_new_password(password)
+    # Argon2id takes a while: the service goes on meanwhile.
+    await repository.save_password_hash(connection, user_id, await asyncio.to_thread(_hasher.hash, password), now)
+
+
+async def request_password_link(pool: asyncpg.Pool, email: str, address: str, now: datetime) -> None:
+    """Announce a one-time link for the user with this email, if there is one and they have not just been sent
+    several (the caller says the same either way). Too many requests from one address are refused."""
+    address_key = f"link-address:{address}"
+    async with pool.acquire() as connection, connection.transaction():
+        await _refuse_when_throttled(connection, {address_key: LINK_REQUESTS_PER_ADDRESS}, now)
+        await repository.record_attempts(connection, [address_key], now)
+        user_id = await user_id_for_email(connection, email)
+        person = await find_person(connection, user_id) if user_id else None
+        if person is None:
+            return
+        if await repository.links_sent_since(connection, person.id, now - THROTTLE_WINDOW) >= LINKS_PER_EMAIL:
+            return
+        request_id = str(uuid.uuid4())
+        await repository.add_password_request(connection, request_id, person.id, now, now + LINK_LIFETIME)
+        await outbox.record(
+            connection,
+            PasswordLinkRequested(
+                request_id=request_id,
+                user_id=person.id,
+                name=person.name,
+                email=person.email,
+                requested_at=now,
+                expires_at=now + LINK_LIFETIME,
+            ),
+        )
+
+
+async def usable_password_request(pool: asyncpg.Pool, link: PasswordLink, now: datetime) -> str:
+    """The user id the link is for; NotAllowed when it cannot be used (`domain.accounts.usable_by`)."""
+    async with pool.acquire() as connection:
+        return usable_by(await repository.find_password_request(connection, link.request_id), link.email, now)
+
+
+async def use_password_link(pool: asyncpg.Pool, link: PasswordLink, password: str, now: datetime) -> Person:
+    """Set the password through the link, once; every other link the user was sent stops working too."""
+    async with pool.acquire() as connection, connection.transaction():
+        request = await repository.find_password_request(connection, link.request_id, lock=True)
+        user_id = usable_by(request, link.email, now)
+        await set_password(connection, user_id, password, now)
+        await repository.mark_links_used(connection, user_id, now)
+        person = await find_person(connection, user_id)
+        assert person is not None, "a password request is only made for a known user"
+        log.info("password set through a link", extra={"user_id": user_id})
+        # A new password lifts the lock that failed logins put on the account.
+        await repository.forget_attempts(connection, _account_key(person.email))
+        return person
+
+
+async def log_in(pool: asyncpg.Pool, email: str, password: str, address: str, now: datetime) -> Person:
+    """The user, when the email and password match; TooManyAttempts or NotAuthenticated (one message for an
+    unknown email and a wrong password) otherwise."""
+    account_key, address_key = _account_key(email), f"address:{address}"
+    async with pool.acquire() as connection, connection.transaction():
+        # One attempt at a time per account, so that attempts sent all at once are counted too.
+        await repository.lock_account(connection, account_key)
+        await _refuse_when_throttled(
+            connection, {account_key: FAILURES_PER_ACCOUNT, address_key: FAILURES_PER_ADDRESS}, now
+        )
+        user_id = await user_id_for_email(connection, email.strip())
+        password_hash = await repository.password_hash(connection, user_id) if user_id else None
+        matches = await asyncio.to_thread(_verify, password_hash, password)
+        person = await find_person(connection, user_id) if matches and password_hash and user_id else None
+        if person is not None:
+            await repository.forget_attempts(connection, account_key)
+            return person
+        await repository.record_attempts(connection, [account_key, address_key], now)
+    raise NotAuthenticated(WRONG_LOGIN)
+
+
+def _account_key(email: str) -> str:
+    return f"account:{email.strip().lower()}"
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _unknown_user_hash(), password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def _refuse_when_throttled(connection: asyncpg.Connection, limits: dict[str, int], now: datetime) -> None:
+    """TooManyAttempts when any key has reached its limit within the window."""
+    counts = await repository.attempts_since(connection, list(limits), now - THROTTLE_WINDOW)
+    reached = [key.split(":", 1)[0] for key in limits_reached(limits, counts)]
+    if reached:
+        # Which kind of limit only: an operator sees an attack without the log holding the addresses tried.
+        log.warning("attempt refused: too many recent attempts", extra={"limits_reached": reached})
+        minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
+        raise TooManyAttempts(f"Too many attempts. Wait {minutes} minutes and try again, or set a new password.")
