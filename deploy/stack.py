@@ -32,16 +32,18 @@ from deploy.demo import (
 )
 from deploy.embedded import (
     ChildProcess,
+    data_outside_state,
     ensure_port_free,
+    postgres_data_dir,
     postgres_url,
     start_broker,
     start_mail_catcher,
     start_postgres,
     wait_until,
 )
+from shared.contracts.topics import SERVICES
 from shared.db import migrate, migrations_dirs
 from shared.erp import user_id_for_email
-from shared.contracts.topics import SERVICES
 from shared.messaging import create_topics
 from shared.sessions import issue_session_token
 from shared.settings import SERVICE_PORTS, Settings
@@ -114,8 +116,10 @@ class LocalStack:
             self.stop()
 
     def start(self) -> None:
-        if self.fresh and self.state.exists():
-            shutil.rmtree(self.state)
+        if self.fresh:
+            for folder in (self.state, data_outside_state(self.state)):
+                if folder.exists():
+                    shutil.rmtree(folder)
         self.state.mkdir(parents=True, exist_ok=True)
         logs = self.state / "logs"
 
@@ -127,13 +131,14 @@ class LocalStack:
         self._say(f"Kafka          {bootstrap}")
 
         database_url = os.environ.get("DATABASE_URL")
-        if not database_url:
+        if database_url:
+            self._say(f"PostgreSQL     {database_url}")
+        else:
             ensure_port_free(self.config.postgres_port, "PostgreSQL server", "ITB_POSTGRES_PORT")
-            self.children.append(
-                start_postgres(self.state / "postgres", self.config.postgres_port, logs / "postgres.log")
-            )
+            data_dir = postgres_data_dir(self.state)
+            self.children.append(start_postgres(data_dir, self.config.postgres_port, logs / "postgres.log"))
             database_url = postgres_url(self.config.postgres_port)
-        self._say(f"PostgreSQL     {database_url}")
+            self._say(f"PostgreSQL     {database_url}  (data in {data_dir})")
 
         initialise(database_url, bootstrap)
 

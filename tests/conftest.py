@@ -17,9 +17,17 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from deploy.embedded import free_port, postgres_url, start_broker, start_mail_catcher, start_postgres
-from shared.db import create_pool, migrate, migrations_dirs
+from deploy.embedded import (
+    data_outside_state,
+    free_port,
+    postgres_data_dir,
+    postgres_url,
+    start_broker,
+    start_mail_catcher,
+    start_postgres,
+)
 from shared.contracts.topics import SERVICES
+from shared.db import create_pool, migrate, migrations_dirs
 from shared.messaging import create_topics
 from shared.settings import Settings
 
@@ -43,7 +51,8 @@ def infrastructure() -> Iterator[Infrastructure]:
         else:
             kafka_port, postgres_port = free_port(), free_port()
             started.callback(start_broker(kafka_port, state / "kafka.log").stop)
-            postgres = start_postgres(state / "postgres", postgres_port, state / "postgres.log", durable=False)
+            started.callback(shutil.rmtree, data_outside_state(state), ignore_errors=True)  # if 'nobody' needs it
+            postgres = start_postgres(postgres_data_dir(state), postgres_port, state / "postgres.log", durable=False)
             started.callback(postgres.stop)
             bootstrap, database_server = f"127.0.0.1:{kafka_port}", postgres_url(postgres_port)
         smtp_port = free_port()
