@@ -15,21 +15,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from deploy.demo import (
-    ADMINISTRATOR_EMAIL,
-    DEMO_PROJECT_ID,
-    demo_logins,
-    demo_passwords,
-    demo_period_dates,
-    give_demo_passwords,
-    publish_demo_data,
-)
 from deploy.embedded import (
     ChildProcess,
     data_outside_state,
@@ -41,15 +30,14 @@ from deploy.embedded import (
     start_postgres,
     wait_until,
 )
+from deploy.seeding import seed_demo
+from deploy.state_files import read_json, write_private
 from shared.contracts.topics import SERVICES
 from shared.db import migrate, migrations_dirs
-from shared.erp import user_id_for_email
 from shared.messaging import create_topics
-from shared.sessions import issue_session_token
 from shared.settings import SERVICE_PORTS, Settings
 
 STACK_FILE = "stack.json"
-DEMO_PASSWORDS_FILE = "demo_passwords.json"
 
 
 class StackSettings(BaseSettings):
@@ -158,11 +146,8 @@ class LocalStack:
             wait_until(lambda port=port: _answers_ready(port), f"{service} service", child, timeout=90)
             self._say(f"{service:<14} http://127.0.0.1:{port}  (API docs at /docs)")
 
-        published = asyncio.run(publish_demo_data(bootstrap))
-        self._say(f"Demo data      {published} ERP events published on erp.commitments and erp.directory")
         (self.state / STACK_FILE).write_text(json.dumps({"database_url": database_url, "kafka": bootstrap}))
-        self._explain_administrator(environment)
-        self._give_demo_passwords(environment)
+        seed_demo(self.state, environment, self.config.periods_port, self._say)
         self._say(f"Logs of every part: {self.state / 'logs'}\n")
 
     def _start_mail_catcher(self, smtp_port: int, logs: Path) -> None:
@@ -203,40 +188,8 @@ class LocalStack:
         # Kept in the state folder so sessions survive a restart of the stack.
         secret_file = self.state / "secret_key"
         if not secret_file.exists():
-            _write_private(secret_file, secrets.token_urlsafe(32))
+            write_private(secret_file, secrets.token_urlsafe(32))
         return secret_file.read_text().strip()
-
-    def _explain_administrator(self, environment: dict) -> None:
-        settings = Settings(database_url=environment["DATABASE_URL"], secret_key=environment["SECRET_KEY"])
-        user_id = asyncio.run(_wait_for_user(settings.service_database_url("periods"), ADMINISTRATOR_EMAIL))
-        if user_id is None:
-            self._say(
-                "The demo administrator has not reached the periods service yet; "
-                f"try `itb token {ADMINISTRATOR_EMAIL}` in a moment."
-            )
-            return
-        token = issue_session_token(settings, user_id, ADMINISTRATOR_EMAIL)
-        periods = f"http://127.0.0.1:{self.config.periods_port}/api/projects/{DEMO_PROJECT_ID}/billing-periods"
-        self._say(_open_demo_period(periods, token))
-        self._say(
-            f"\nAct as the demo administrator ({ADMINISTRATOR_EMAIL}, Admin on {DEMO_PROJECT_ID}):\n"
-            f"  export ITB_TOKEN={token}\n"
-            f"  (a new one at any time: `itb token {ADMINISTRATOR_EMAIL}`)\n"
-            '  curl -s -H "Authorization: Bearer $ITB_TOKEN" ' + periods + "\n"
-        )
-
-    def _give_demo_passwords(self, environment: dict) -> None:
-        passwords_file = self.state / DEMO_PASSWORDS_FILE
-        passwords = saved_demo_passwords(passwords_file)
-        claims_database = Settings(database_url=environment["DATABASE_URL"]).service_database_url("claims")
-        asyncio.run(give_demo_passwords(claims_database, passwords))
-        claims = environment["CLAIMS_PUBLIC_URL"]
-        self._say(f"Log in as a demo user   {claims}/login")
-        self._say(f"My invites and claims   {claims}/claims")
-        for email, name, company in demo_logins():
-            self._say(f"  {email:<30} {passwords[email]}  {name}, {company}")
-        self._say(f"  (set again on every `itb up`, kept in {passwords_file};")
-        self._say("  `itb up --fresh` makes new ones)\n")
 
     def supervise(self) -> None:
         """Wait for a signal; if a part stops by itself, say which and stop the rest."""
@@ -265,67 +218,6 @@ def _answers_ready(port: int) -> bool:
         return False
 
 
-async def _wait_for_user(database_url: str, email: str) -> str | None:
-    """The user's id once the ERP directory events have reached the database; None after a minute."""
-    connection = await asyncpg.connect(database_url)
-    try:
-        for _ in range(120):
-            if user_id := await user_id_for_email(connection, email):
-                return user_id
-            await asyncio.sleep(0.5)
-        return None
-    finally:
-        await connection.close()
-
-
-def _open_demo_period(url: str, token: str) -> str:
-    """Open this month's billing period for the demo project, as its administrator would."""
-    body = json.dumps(demo_period_dates(datetime.now(UTC))).encode()
-    request = urllib.request.Request(
-        url, data=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            period = json.loads(response.read())
-    except urllib.error.HTTPError as refusal:
-        return f"Demo period    not opened: {json.loads(refusal.read())['detail']}"
-    return (
-        f"Demo period    {period['start_date']} to {period['end_date']}, due {period['due_date']}: "
-        "the invites are in the mail catcher"
-    )
-
-
-def saved_demo_passwords(passwords_file: Path) -> dict[str, str]:
-    """The demo passwords from the last `itb up`, so that the ones printed then keep working; new ones where
-    there are none."""
-    saved = _read_json(passwords_file)
-    passwords = demo_passwords(saved)
-    if passwords != saved:
-        _write_private(passwords_file, json.dumps(passwords, indent=2) + "\n")
-    return passwords
-
-
-def _read_json(path: Path) -> dict:
-    """A state file's contents ({} when there is none); a RuntimeError saying what to do when it is damaged."""
-    if not path.exists():
-        return {}
-    try:
-        contents = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RuntimeError(f"{path} is damaged ({error}); delete it, or start afresh with `itb up --fresh`.") from error
-    if not isinstance(contents, dict):
-        raise RuntimeError(f"{path} is damaged; delete it, or start afresh with `itb up --fresh`.")
-    return contents
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file that only its owner can read (it holds secrets)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # also when the file was there already, readable by others
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
-
-
 def read_stack_file(state_dir: Path) -> dict:
     """What the running (or last) `itb up` used, for commands run beside it."""
-    return _read_json(state_dir / STACK_FILE)
+    return read_json(state_dir / STACK_FILE)

@@ -1,0 +1,112 @@
+"""The local stack's demo, once its services run: the ERP's demo records published, this month's billing
+period opened as the demo administrator would, and the demo users given passwords, all said on the way."""
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from deploy.demo import (
+    ADMINISTRATOR_EMAIL,
+    DEMO_PROJECT_ID,
+    demo_logins,
+    demo_passwords,
+    demo_period_dates,
+    give_demo_passwords,
+    publish_demo_data,
+)
+from deploy.state_files import read_json, write_private
+from shared.erp import user_id_for_email
+from shared.sessions import issue_session_token
+from shared.settings import Settings
+
+DEMO_PASSWORDS_FILE = "demo_passwords.json"
+
+Say = Callable[[str], None]
+
+
+def seed_demo(state: Path, environment: dict, periods_port: int, say: Say) -> None:
+    """`environment` is the services' (their database, broker, secret and public addresses)."""
+    published = asyncio.run(publish_demo_data(environment["KAFKA_BOOTSTRAP_SERVERS"]))
+    say(f"Demo data      {published} ERP events published on erp.commitments and erp.directory")
+    _explain_administrator(environment, periods_port, say)
+    _give_demo_passwords(state, environment, say)
+
+
+def _explain_administrator(environment: dict, periods_port: int, say: Say) -> None:
+    settings = Settings(database_url=environment["DATABASE_URL"], secret_key=environment["SECRET_KEY"])
+    user_id = asyncio.run(_wait_for_user(settings.service_database_url("periods"), ADMINISTRATOR_EMAIL))
+    if user_id is None:
+        say(
+            "The demo administrator has not reached the periods service yet; "
+            f"try `itb token {ADMINISTRATOR_EMAIL}` in a moment."
+        )
+        return
+    token = issue_session_token(settings, user_id, ADMINISTRATOR_EMAIL)
+    periods = f"http://127.0.0.1:{periods_port}/api/projects/{DEMO_PROJECT_ID}/billing-periods"
+    say(_open_demo_period(periods, token))
+    say(
+        f"\nAct as the demo administrator ({ADMINISTRATOR_EMAIL}, Admin on {DEMO_PROJECT_ID}):\n"
+        f"  export ITB_TOKEN={token}\n"
+        f"  (a new one at any time: `itb token {ADMINISTRATOR_EMAIL}`)\n"
+        '  curl -s -H "Authorization: Bearer $ITB_TOKEN" ' + periods + "\n"
+    )
+
+
+def _give_demo_passwords(state: Path, environment: dict, say: Say) -> None:
+    passwords_file = state / DEMO_PASSWORDS_FILE
+    passwords = saved_demo_passwords(passwords_file)
+    claims_database = Settings(database_url=environment["DATABASE_URL"]).service_database_url("claims")
+    asyncio.run(give_demo_passwords(claims_database, passwords))
+    claims = environment["CLAIMS_PUBLIC_URL"]
+    say(f"Log in as a demo user   {claims}/login")
+    say(f"My invites and claims   {claims}/claims")
+    for email, name, company in demo_logins():
+        say(f"  {email:<30} {passwords[email]}  {name}, {company}")
+    say(f"  (set again on every `itb up`, kept in {passwords_file};")
+    say("  `itb up --fresh` makes new ones)\n")
+
+
+async def _wait_for_user(database_url: str, email: str) -> str | None:
+    """The user's id once the ERP directory events have reached the database; None after a minute."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        for _ in range(120):
+            if user_id := await user_id_for_email(connection, email):
+                return user_id
+            await asyncio.sleep(0.5)
+        return None
+    finally:
+        await connection.close()
+
+
+def _open_demo_period(url: str, token: str) -> str:
+    """Open this month's billing period for the demo project, as its administrator would."""
+    body = json.dumps(demo_period_dates(datetime.now(UTC))).encode()
+    request = urllib.request.Request(
+        url, data=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            period = json.loads(response.read())
+    except urllib.error.HTTPError as refusal:
+        return f"Demo period    not opened: {json.loads(refusal.read())['detail']}"
+    return (
+        f"Demo period    {period['start_date']} to {period['end_date']}, due {period['due_date']}: "
+        "the invites are in the mail catcher"
+    )
+
+
+def saved_demo_passwords(passwords_file: Path) -> dict[str, str]:
+    """The demo passwords from the last `itb up`, so that the ones printed then keep working; new ones where
+    there are none."""
+    saved = read_json(passwords_file)
+    passwords = demo_passwords(saved)
+    if passwords != saved:
+        write_private(passwords_file, json.dumps(passwords, indent=2) + "\n")
+    return passwords
