@@ -2,9 +2,9 @@
 
 import pytest
 from argon2 import PasswordHasher
-from deploy.seeding import saved_demo_passwords
 
 from deploy.demo import MEMBERS, demo_logins, demo_passwords, give_demo_passwords
+from deploy.seeding import saved_demo_passwords
 from tests.integration.test_itb_commands import add_user
 
 

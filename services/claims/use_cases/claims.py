@@ -58,7 +58,7 @@ async def invite_accepted(connection: asyncpg.Connection, accepted: InviteAccept
             period_id=accepted.period_id,
             project_id=accepted.project_id,
             commitment_id=accepted.commitment_id,
-            attempted_by=Person(id=contact.user_id, name=contact.name, email=contact.email),
+            attempted_by=contact.as_person,
             attempt="invite_accepted",
             due_at=accepted.due_at,
             now=accepted.responded_at,
@@ -90,7 +90,7 @@ async def _claim_for_acceptance(connection: asyncpg.Connection, accepted: Invite
         project_id=accepted.project_id,
         commitment_id=accepted.commitment_id,
         contact=contact,
-        created_by=Person(id=contact.user_id, name=contact.name, email=contact.email),
+        created_by=contact.as_person,
         cause="invite_accepted",
         now=accepted.responded_at,
     )
