@@ -130,16 +130,7 @@ async def open_new_claim(pool: asyncpg.Pool, user_id: str, period_id: str, commi
             domain.require_billable(commitment)
             refusal = domain.contact_refusal(period.due_at, period.closed, now) if role == "contact" else None
             if refusal is None:
-                claim_id = await _create_claim(
-                    connection,
-                    period_id=period_id,
-                    project_id=commitment.project_id,
-                    commitment_id=commitment.commitment_id,
-                    contact=contact,
-                    created_by=await _person(connection, user_id),
-                    cause="claim_page",
-                    now=now,
-                )
+                claim_id = await _claim_asked_by(connection, user_id, period_id, commitment, contact, "claim_page", now)
                 # Another request may have made it a moment ago; then it is that one.
                 return claim_id or (await repository.find_claim_for(connection, period_id, commitment_id)).claim_id
         await _refuse(connection, refusal, period, commitment, user_id, "create", now)
@@ -169,16 +160,7 @@ async def create_on_behalf(
                 + ", ".join(f"{c.user_id} ({c.name})" for c in commitment.contacts)
                 + "."
             )
-        claim_id = await _create_claim(
-            connection,
-            period_id=period_id,
-            project_id=commitment.project_id,
-            commitment_id=commitment.commitment_id,
-            contact=contact,
-            created_by=await _person(connection, user_id),
-            cause="administrator",
-            now=now,
-        )
+        claim_id = await _claim_asked_by(connection, user_id, period_id, commitment, contact, "administrator", now)
         if claim_id is None:
             existing = await repository.find_claim_for(connection, period_id, commitment_id)
             raise Conflict(
@@ -347,6 +329,28 @@ async def _person(connection: asyncpg.Connection, user_id: str) -> Person:
     if person is None:
         raise NotAllowed("Your account is not known on any project; ask the contractor to add you.")
     return person
+
+
+async def _claim_asked_by(
+    connection: asyncpg.Connection,
+    user_id: str,
+    period_id: str,
+    commitment: Commitment,
+    contact: Contact,
+    cause: str,
+    now: datetime,
+) -> str | None:
+    """A claim a person asks for (the contact, or an administrator on their behalf); see `_create_claim`."""
+    return await _create_claim(
+        connection,
+        period_id=period_id,
+        project_id=commitment.project_id,
+        commitment_id=commitment.commitment_id,
+        contact=contact,
+        created_by=await _person(connection, user_id),
+        cause=cause,
+        now=now,
+    )
 
 
 # --- Announcements ---
