@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -122,3 +123,14 @@ async def database_for(fresh_database):
     yield make
     for database in databases:
         await database.pool.close()
+
+
+@pytest.fixture
+def down_smtp_port() -> Iterator[int]:
+    """A port where the mail server is down: connections are refused. It stays bound (not listening) for the
+    test, so no other process of a parallel session can take it meanwhile; a mail server the test starts later
+    may still listen there (SO_REUSEADDR)."""
+    with socket.socket() as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from aiosmtpd.smtp import SMTP
 
-from deploy.embedded import free_port
 from deploy.mailcatcher import MailCatcher, _MaildirDelivery
 from services.notifier.use_cases import schedule_reminders
 from shared.contracts.responses import InviteDeclined
@@ -98,9 +97,9 @@ async def test_a_redelivered_billing_period_opened_sends_nothing_new(infrastruct
 
 
 async def test_invites_wait_while_the_mail_server_is_down_and_all_arrive_when_it_is_back(
-    infrastructure, database_for, tmp_path
+    infrastructure, database_for, tmp_path, down_smtp_port
 ):
-    port = free_port()
+    port = down_smtp_port
     async with billing_round(infrastructure, database_for, smtp_port=port) as round_:
         period = await open_harbour_tower_round(round_)
         async with asyncio.timeout(20):
@@ -271,9 +270,9 @@ class _RefusingDelivery(_MaildirDelivery):
 
 
 async def test_a_contact_taken_off_the_commitment_before_the_mail_goes_gets_none(
-    infrastructure, database_for, tmp_path
+    infrastructure, database_for, tmp_path, down_smtp_port
 ):
-    port = free_port()
+    port = down_smtp_port
     async with billing_round(infrastructure, database_for, smtp_port=port) as round_:
         period = await open_harbour_tower_round(round_)
         raj = f"raj@{round_.domain}"

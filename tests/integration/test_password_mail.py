@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
-from deploy.embedded import free_port
 from deploy.mailcatcher import MailCatcher
 from services.notifier.app import definition as notifier
 from shared.contracts.accounts import PasswordLinkRequested
@@ -151,9 +150,9 @@ async def test_a_permanent_refusal_marks_the_mail_failed_with_the_reply(infrastr
 
 
 async def test_a_password_mail_waits_while_the_mail_server_is_down_and_goes_when_it_is_back(
-    infrastructure, database_for, tmp_path
+    infrastructure, database_for, tmp_path, down_smtp_port
 ):
-    port = free_port()
+    port = down_smtp_port
     async with password_mails(infrastructure, database_for, maildir=tmp_path / "mail", smtp_port=port) as mails:
         request = mails.request()
         await mails.publish(request)
