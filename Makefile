@@ -1,8 +1,11 @@
 # `make up` starts the whole system with demo data; `make test` installs and runs every check and test.
 # Both create .venv with the first Python 3.11+ they find when it is missing, and install the project into it.
 
+# Interpreters that are missing, too old or broken (a pyenv shim for a version not installed) are passed over
+# without a word.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
-	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && { echo $$p; break; }; \
+	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; break; }; \
 	done)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,6 +14,10 @@ INSTALLED := $(VENV)/.installed
 # Tests run in TEST_WORKERS processes, each with its own broker, PostgreSQL and SMTP server: most of a test's
 # time is waiting (for a consumer group, an email, a browser), so more processes than cores pay.
 TEST_WORKERS ?= 4
+
+# bash, so that a failing install is not hidden by the filter its output goes through.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 .PHONY: up test test-unit check install clean
 
@@ -32,10 +39,13 @@ install: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Invite to Bill needs Python 3.11 or newer; none was found on PATH." >&2; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable '.[test]'
-	touch $@
+	@test -x $(BIN)/python || { echo "Creating $(VENV) with $$(command -v $(PYTHON))"; $(PYTHON) -m venv $(VENV); }
+	@echo "Installing Invite to Bill and its test tools into $(VENV) (about a minute the first time)"
+	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install --progress-bar off --editable '.[test]'; } \
+		2>&1 | tee $(VENV)/install.log | awk '/^(Collecting|Successfully installed)/ { print substr($$0, 1, 100); fflush() }' \
+		|| { echo "The install failed; the end of $(VENV)/install.log says why:" >&2; tail -n 20 $(VENV)/install.log >&2; exit 1; }
+	@touch $@
+	@echo "Installed."
 
 clean:
 	rm -rf $(VENV) .state
