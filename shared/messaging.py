@@ -41,12 +41,11 @@ log = logging.getLogger(__name__)
 
 # SQLSTATE classes that retrying can fix: connection (08), rollback such as serialization or deadlock (40),
 # insufficient resources (53), operator intervention (57: a restart or shutdown, `admin_shutdown`, a server
-# not accepting connections yet, `cannot_connect_now`, a statement timeout, `query_canceled`), system errors
-# such as I/O (58).
-_TRANSIENT_SQLSTATE_CLASSES = {"08", "40", "53", "57", "58"}
+# not accepting connections yet, `cannot_connect_now`, a statement timeout, `query_canceled`).
+_TRANSIENT_SQLSTATE_CLASSES = {"08", "40", "53", "57"}
 # And single states: a failover's old primary, now a standby (`read_only_sql_transaction`), a lock timeout
-# (`lock_not_available`), an object another session holds (`object_in_use`).
-_TRANSIENT_SQLSTATES = {"25006", "55P03", "55006"}
+# (`lock_not_available`), an object another session holds (`object_in_use`), the server's system or I/O error.
+_TRANSIENT_SQLSTATES = {"25006", "55P03", "55006", "58000", "58030"}
 
 
 def is_transient(error: BaseException) -> bool:
