@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from services.periods.app import definition as periods
+from shared import outbox
 from shared.contracts.topics import BILLING_PERIODS
 from shared.erp import apply_commitment, apply_member_upserted
 from shared.sessions import issue_session_token
@@ -334,3 +335,12 @@ async def test_odd_resend_bodies_are_a_4xx_that_says_why_never_a_500(api, body):
     response = await resend(api, period["id"], body)
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["detail"].endswith(".")
+
+
+async def test_a_request_whose_event_would_be_too_large_is_a_413_saying_what_to_do(api, monkeypatch):
+    period = (await api.open()).json()
+    monkeypatch.setattr(outbox, "event_limit_bytes", lambda: 300)  # a resend's event is larger than this
+    response = await resend(api, period["id"], {"commitment_ids": [f"SC-{api.project}"]})
+    assert response.status_code == 413, response.text
+    assert response.json()["detail"].startswith("This would publish an event (billing.invites.resend_requested.v1)")
+    assert response.json()["detail"].endswith("ask for less in one request (for example, fewer commitments at a time).")
