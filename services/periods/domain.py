@@ -155,7 +155,7 @@ class BillingPeriod:
 
 
 def resend_names(commitment_ids: list[str] | None) -> list[str] | None:
-    """The commitments a resend names, each once; None for every commitment of the period."""
+    """The commitments a resend names (rule 6), each once and a bounded number; None for every commitment."""
     if commitment_ids is None:
         return None
     names = list(dict.fromkeys(commitment_ids))
