@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from deploy.caught_mail import NoSuchMessage
 from deploy.embedded import SHARED_FOLDER
+from deploy.operators import add_outbox_command, run_outbox_command
 from services.claims.domain.accounts import check_new_password
 from services.claims.use_cases.accounts import set_password
 from shared.erp import user_id_for_email
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     password.add_argument(
         "--password-stdin", action="store_true", help="read the password from the first line of stdin (for scripts)"
     )
+
+    add_outbox_command(commands, [state])
 
     arguments = parser.parse_args(argv)
     try:
@@ -213,12 +216,16 @@ def _read_new_password(from_stdin: bool) -> str:
     return password
 
 
+def _outbox(arguments) -> int:
+    return run_outbox_command(arguments, lambda service: _service_database(_running_settings(arguments, service)))
+
+
 def _users(arguments) -> int:
     return _USERS_COMMANDS[arguments.users_command](arguments)
 
 
 _USERS_COMMANDS = {"set-password": _set_password}
-_COMMANDS = {"up": _up, "init": _init, "mail": _mail, "token": _token, "users": _users}
+_COMMANDS = {"up": _up, "init": _init, "mail": _mail, "token": _token, "users": _users, "outbox": _outbox}
 
 if __name__ == "__main__":
     sys.exit(main())

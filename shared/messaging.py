@@ -5,15 +5,20 @@ parse the CloudEvent (either Kafka mode) -> pick the handler for its type -> val
 in one database transaction, record it in the inbox and apply its effect -> commit the Kafka offset.
 A message that cannot be parsed or validated, or whose handler fails for a reason retrying cannot fix, is
 published to the service's dead-letter topic with the error and its original headers, and consumption goes
-on. Transient failures (the database or network away) are retried with backoff, holding the partition so
-nothing is skipped.
+on. Transient failures (the database or network away, a failover, a lock or statement timeout) are retried with
+backoff for as long as they last, holding the partition so nothing is skipped; one retried for longer than
+CONSUMER_RETRYING_LIMIT_SECONDS is logged and named by /readyz (shared/health.py). Other errors are tried a
+few times more, with backoff, before the event goes to the dead letters; a refusal (a `ProblemForPerson`,
+such as an event too large to publish) would be the same on every try, so it goes there at once.
 """
 
 import asyncio
 import dataclasses
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiokafka import ConsumerRecord
@@ -22,11 +27,12 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from shared.contracts.base import Contract
 from shared.contracts.topics import ALL_TOPICS, dead_letter_topic
 from shared.envelope import CloudEvent, MalformedEvent, describe_validation_error, from_kafka
+from shared.errors import ProblemForPerson
 from shared.inbox import first_delivery
 from shared.logs import correlation_id_var, event_id_var
 from shared.settings import Settings
@@ -34,14 +40,63 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 # SQLSTATE classes that retrying can fix: connection (08), rollback such as serialization or deadlock (40),
-# insufficient resources (53), operator intervention such as a restart or shutdown (57).
+# insufficient resources (53), operator intervention (57: a restart or shutdown, `admin_shutdown`, a server
+# not accepting connections yet, `cannot_connect_now`, a statement timeout, `query_canceled`).
 _TRANSIENT_SQLSTATE_CLASSES = {"08", "40", "53", "57"}
+# And single states: a failover's old primary, now a standby (`read_only_sql_transaction`), a lock timeout
+# (`lock_not_available`), an object another session holds (`object_in_use`), the server's system or I/O error.
+_TRANSIENT_SQLSTATES = {"25006", "55P03", "55006", "58000", "58030"}
 
 
 def is_transient(error: BaseException) -> bool:
-    if isinstance(error, OSError | asyncpg.InterfaceError):
+    """Whether retrying can fix it: the database or the network away, or busy for a while."""
+    if isinstance(error, OSError | asyncpg.InterfaceError):  # OSError includes timeouts
         return True
-    return isinstance(error, asyncpg.PostgresError) and (error.sqlstate or "")[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    if not isinstance(error, asyncpg.PostgresError):
+        return False
+    sqlstate = error.sqlstate or ""
+    return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES or sqlstate in _TRANSIENT_SQLSTATES
+
+
+def is_refusal(error: BaseException) -> bool:
+    """A rule said no (or the event cannot be read): every try would answer the same."""
+    return isinstance(error, ProblemForPerson | MalformedEvent)
+
+
+@dataclass
+class RetryingMessage:
+    consumer: str
+    event_id: str
+    since: datetime
+    error: str
+    failures: int = 0
+    reported: bool = False  # the warning that it is stuck has been logged
+
+
+class RetryingMessages:
+    """The messages a service's consumers are retrying now, for /readyz; kept per broker, so per service."""
+
+    def __init__(self) -> None:
+        self._retrying: dict[tuple[str, str], RetryingMessage] = {}
+
+    def failed(self, consumer: str, event_id: str, error: BaseException, now: datetime) -> RetryingMessage:
+        message = self._retrying.setdefault((consumer, event_id), RetryingMessage(consumer, event_id, now, ""))
+        message.error = f"{type(error).__name__}: {error}"[:500]
+        message.failures += 1
+        return message
+
+    def done(self, consumer: str, event_id: str) -> None:
+        self._retrying.pop((consumer, event_id), None)
+
+    def longer_than(self, limit: timedelta, now: datetime) -> list[RetryingMessage]:
+        return [message for message in self._retrying.values() if now - message.since > limit]
+
+
+_retrying_of_broker: "weakref.WeakKeyDictionary[KafkaBroker, RetryingMessages]" = weakref.WeakKeyDictionary()
+
+
+def retrying_messages(broker: KafkaBroker) -> RetryingMessages:
+    return _retrying_of_broker.setdefault(broker, RetryingMessages())
 
 
 Handler = Callable[[asyncpg.Connection, CloudEvent, Contract], Awaitable[None]]
@@ -124,17 +179,18 @@ def consume(
         decoder=_raw_body,
     )
     async def receive(message: KafkaMessage) -> None:
-        await handle_message(message, broker, pool_of(), settings.service_name, consumer, routes)
+        await handle_message(message, broker, pool_of(), settings, consumer, routes)
 
 
 async def handle_message(
     message: KafkaMessage,
     broker: KafkaBroker,
     pool: asyncpg.Pool,
-    service: str,
+    settings: Settings,
     consumer: str,
     routes: dict[str, Route],
 ) -> None:
+    service = settings.service_name
     event_id_var.set(None)
     correlation_id_var.set(None)
     try:
@@ -150,7 +206,7 @@ async def handle_message(
             data = route.model.model_validate(event.data)
         except ValidationError as error:
             raise MalformedEvent(f"{event.type} data is invalid: {describe_validation_error(error)}") from error
-        await _apply_with_retries(pool, consumer, event, route, data)
+        await _apply_with_retries(pool, settings, retrying_messages(broker), consumer, event, route, data)
     except MalformedEvent as error:
         log.warning("malformed event sent to dead letters", extra={"error": str(error)})
         await send_to_dead_letters(broker, service, message, str(error))
@@ -160,20 +216,51 @@ async def handle_message(
 
 
 async def _apply_with_retries(
-    pool: asyncpg.Pool, consumer: str, event: CloudEvent, route: Route, data: Contract
+    pool: asyncpg.Pool,
+    settings: Settings,
+    retrying: RetryingMessages,
+    consumer: str,
+    event: CloudEvent,
+    route: Route,
+    data: Contract,
 ) -> None:
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception(is_transient),
-        wait=wait_exponential(multiplier=0.2, max=30),
-        before_sleep=lambda state: log.warning(
-            "transient failure, retrying", extra={"error": repr(state.outcome.exception())}
-        ),
-        reraise=True,
-    ):
-        with attempt:
-            async with pool.acquire() as connection, connection.transaction():
-                if await first_delivery(connection, consumer, event.id, event.type):
-                    await route.handler(connection, event, data)
+    """Apply the event, retrying transient failures until they pass and unknown ones a few times."""
+    limit = timedelta(seconds=settings.consumer_retrying_limit_seconds)
+
+    def out_of_tries(state: RetryCallState) -> bool:
+        error = state.outcome.exception()
+        return not is_transient(error) and state.attempt_number >= settings.consumer_attempts_on_unknown_errors
+
+    def before_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception()
+        now = datetime.now(UTC)
+        retried = retrying.failed(consumer, event.id, error, now)
+        log.warning(
+            "handler failed, retrying" if is_transient(error) else "handler failed for an unknown reason, retrying",
+            extra={"error": retried.error, "attempt": state.attempt_number},
+        )
+        if now - retried.since > limit and not retried.reported:
+            retried.reported = True
+            log.warning(
+                "a message has been retried for longer than the limit; its consumer holds its partition until it "
+                "succeeds, so later messages there wait",
+                extra={"consumer": consumer, "event_id": event.id, "retrying_since": retried.since.isoformat()},
+            )
+
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(lambda error: not is_refusal(error)),
+            stop=out_of_tries,
+            wait=wait_exponential(multiplier=0.2, max=30),
+            before_sleep=before_retry,
+            reraise=True,
+        ):
+            with attempt:
+                async with pool.acquire() as connection, connection.transaction():
+                    if await first_delivery(connection, consumer, event.id, event.type):
+                        await route.handler(connection, event, data)
+    finally:
+        retrying.done(consumer, event.id)
 
 
 async def send_to_dead_letters(broker: KafkaBroker, service: str, message: KafkaMessage, error: str) -> None:

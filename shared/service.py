@@ -23,6 +23,7 @@ from shared.background import ListeningWorker
 from shared.clock import Clock
 from shared.db import create_pool
 from shared.errors import ProblemForPerson
+from shared.health import health_router
 from shared.logs import configure_logging, correlation_id_var
 from shared.messaging import Route, consume, create_broker, outbox_publisher
 from shared.outbox import OutboxRelay
@@ -91,7 +92,7 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.clock = clock
     app.state.broker = broker
-    app.include_router(_health_router(broker))
+    app.include_router(health_router(broker))
     for router in definition.routers:
         app.include_router(router)
 
@@ -142,30 +143,6 @@ async def start_broker(broker: KafkaBroker) -> None:
 def client_address(request: Request) -> str:
     """Where a request came from (uvicorn takes X-Forwarded-For from the proxies it trusts)."""
     return request.client.host if request.client else "unknown"
-
-
-def _health_router(broker) -> APIRouter:
-    router = APIRouter(tags=["health"])
-
-    @router.get("/healthz")
-    async def alive() -> dict:
-        return {"status": "alive"}
-
-    @router.get("/readyz")
-    async def ready(request: Request) -> JSONResponse:
-        checks = {"database": "ok", "broker": "ok"}
-        try:
-            async with request.app.state.pool.acquire(timeout=2) as connection:
-                await connection.fetchval("SELECT 1")
-        except Exception:
-            log.warning("readiness check: database unreachable", exc_info=True)
-            checks["database"] = "unreachable"
-        if not await broker.ping(timeout=2):
-            checks["broker"] = "unreachable"
-        ready = all(value == "ok" for value in checks.values())
-        return JSONResponse({"status": "ready" if ready else "not ready", **checks}, 200 if ready else 503)
-
-    return router
 
 
 def run(definition: ServiceDefinition) -> None:

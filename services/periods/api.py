@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.periods import use_cases
-from services.periods.domain import BillingPeriod
+from services.periods.domain import MOST_COMMITMENTS_PER_RESEND, BillingPeriod
 from shared.contracts.base import Person
 from shared.sessions import CurrentSession
 
@@ -27,7 +27,10 @@ class NewBillingPeriod(BaseModel):
 class InviteResend(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    commitment_ids: list[str] | None = Field(default=None, description="Only these commitments (default: all).")
+    commitment_ids: list[str] | None = Field(
+        default=None,
+        description=f"Only these commitments of the project, at most {MOST_COMMITMENTS_PER_RESEND} (default: all).",
+    )
 
 
 class DueDateChange(BaseModel):
@@ -135,7 +138,9 @@ async def resend_invites(
         commitment_ids=commitment_ids,
         now=_now(request),
     )
-    which = ", ".join(commitment_ids) if commitment_ids else "every commitment"
+    if commitment_ids is None:
+        return {"detail": "The invites for every commitment will be sent again."}
+    which = ", ".join(commitment_ids) if len(commitment_ids) <= 10 else f"{len(set(commitment_ids))} commitments"
     return {"detail": f"The invites for {which} will be sent again."}
 
 

@@ -1,6 +1,7 @@
 """Billing periods and their rules (DESIGN.md rules 1 to 4), free of I/O; the clock is passed in."""
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -21,6 +22,18 @@ class InvalidPeriodDates(InvalidRequest):
 
 class PeriodConflict(Conflict):
     pass
+
+
+class InvalidResend(InvalidRequest):
+    pass
+
+
+# Dates further than this from today belong to no real project (rule 4); the limit also keeps every date
+# well inside what dates and instants can hold (9999-12-31 has no next day to pass at).
+PLAUSIBLE_YEARS = 10
+# A resend names at most this many commitments: its event stays small, and so does the notifier's work.
+MOST_COMMITMENTS_PER_RESEND = 500
+_IDS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,7 @@ class BillingPeriod:
             raise PeriodConflict(
                 f"The billing period {self.describe()} is closed, so its due date can no longer change."
             )
+        _check_plausible(now, due_date=new_due_date)
         _check_due_date(self.start_date, new_due_date, self.project, now)
         previous = self.due_date
         if new_due_date == previous:
@@ -86,8 +100,16 @@ class BillingPeriod:
             )
         )
 
-    def request_resend(self, requested_by: Person, now: datetime, commitment_ids: list[str] | None) -> None:
-        """Send the period's invites again on purpose (rule 6), which only makes sense before the due date."""
+    def request_resend(
+        self,
+        requested_by: Person,
+        now: datetime,
+        commitment_ids: list[str] | None,
+        of_project: Collection[str] = (),
+    ) -> None:
+        """Send the period's invites again on purpose (rule 6), which only makes sense before the due date.
+
+        `commitment_ids` (from `resend_names`) must all be among `of_project`, the project's commitments."""
         if self.status != "open":
             raise PeriodConflict(f"The billing period {self.describe()} is closed, so its invites cannot be resent.")
         if self.due_date_has_passed(now):
@@ -95,6 +117,13 @@ class BillingPeriod:
                 f"The due date {self.due_date.isoformat()} of the billing period {self.describe()} has "
                 "passed, so invites can no longer be resent; create any late claims on the contacts' "
                 "behalf instead."
+            )
+        unknown = [commitment_id for commitment_id in commitment_ids or () if commitment_id not in of_project]
+        if unknown:
+            raise InvalidResend(
+                f"{_list_ids(unknown)} {'is not a commitment' if len(unknown) == 1 else 'are not commitments'} "
+                f"of project {self.project.id}; check the ids against the project's commitments in the ERP, or "
+                "leave commitment_ids out to resend every invite of the period."
             )
         self.events.append(
             InvitesResendRequested(
@@ -125,6 +154,34 @@ class BillingPeriod:
         return f"{self.start_date.isoformat()} to {self.end_date.isoformat()}"
 
 
+def resend_names(commitment_ids: list[str] | None) -> list[str] | None:
+    """The commitments a resend names (rule 6), each once and a bounded number; None for every commitment."""
+    if commitment_ids is None:
+        return None
+    names = list(dict.fromkeys(commitment_ids))
+    if not names:
+        raise InvalidResend(
+            "The resend names no commitment; name at least one, or leave commitment_ids out to resend every "
+            "invite of the period."
+        )
+    if len(names) > MOST_COMMITMENTS_PER_RESEND:
+        raise InvalidResend(
+            f"A resend names at most {MOST_COMMITMENTS_PER_RESEND} commitments and this one names {len(names):,}; "
+            f"send it in parts of {MOST_COMMITMENTS_PER_RESEND} or fewer, or leave commitment_ids out to resend "
+            "every invite of the period."
+        )
+    return names
+
+
+def _list_ids(ids: list[str]) -> str:
+    shown = ", ".join(_shortened(commitment_id) for commitment_id in ids[:_IDS_SHOWN])
+    return shown + (f" and {len(ids) - _IDS_SHOWN:,} more" if len(ids) > _IDS_SHOWN else "")
+
+
+def _shortened(text: str, most: int = 40) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 def open_period(
     project: Project,
     existing: list[BillingPeriod],
@@ -135,7 +192,8 @@ def open_period(
     now: datetime,
     reminder_days_before_due: int | None = None,
 ) -> BillingPeriod:
-    """Open a new period for the project, closing the one that was open (rules 1 to 3)."""
+    """Open a new period for the project, closing the one that was open (rules 1 to 4)."""
+    _check_plausible(now, start_date=start_date, end_date=end_date, due_date=due_date)
     if start_date > end_date:
         raise InvalidPeriodDates(
             f"The start date {start_date.isoformat()} is after the end date {end_date.isoformat()}; "
@@ -183,6 +241,23 @@ def open_period(
         )
     )
     return period
+
+
+def _check_plausible(now: datetime, **dates: date) -> None:
+    """Dates far outside any real project are refused (rule 4)."""
+    today = now.date()
+    earliest, latest = _years_from(today, -PLAUSIBLE_YEARS), _years_from(today, PLAUSIBLE_YEARS)
+    for name, value in dates.items():
+        if not earliest <= value <= latest:
+            raise InvalidPeriodDates(
+                f"The {name.replace('_', ' ')} {value.isoformat()} is more than {PLAUSIBLE_YEARS} years from today; "
+                f"billing periods are dated between {earliest.isoformat()} and {latest.isoformat()}, so check the "
+                "year."
+            )
+
+
+def _years_from(day: date, years: int) -> date:
+    return day.replace(year=day.year + years, day=28 if (day.month, day.day) == (2, 29) else day.day)
 
 
 def _check_due_date(start_date: date, due_date: date, project: Project, now: datetime) -> None:

@@ -43,6 +43,18 @@ async def get_period(connection: asyncpg.Connection, period_id: str, *, lock: bo
     return _period(row) if row else None
 
 
+async def commitments_of_project(
+    connection: asyncpg.Connection, project_id: str, commitment_ids: list[str]
+) -> set[str]:
+    """Which of `commitment_ids` are the project's commitments, as the ERP last sent them."""
+    rows = await connection.fetch(
+        "SELECT commitment_id FROM erp_commitments WHERE project_id = $1 AND commitment_id = ANY($2::text[])",
+        project_id,
+        commitment_ids,
+    )
+    return {row["commitment_id"] for row in rows}
+
+
 async def save(connection: asyncpg.Connection, period: BillingPeriod) -> None:
     """Insert or update the period and move the events it recorded to the outbox."""
     await connection.execute(

@@ -5,7 +5,7 @@ from datetime import date, datetime
 import asyncpg
 
 from services.periods import repository
-from services.periods.domain import BillingPeriod, open_period
+from services.periods.domain import BillingPeriod, open_period, resend_names
 from shared.contracts.base import Person
 from shared.erp import require_permission
 from shared.errors import NotFound
@@ -67,10 +67,12 @@ async def change_due_date(
 async def resend_invites(
     pool: asyncpg.Pool, *, user_id: str, period_id: str, commitment_ids: list[str] | None, now: datetime
 ) -> BillingPeriod:
+    names = resend_names(commitment_ids)
     async with pool.acquire() as connection, connection.transaction():
         period = await _existing_period(connection, period_id, lock=True)
         administrator = await require_permission(connection, user_id, period.project.id, "admin")
-        period.request_resend(administrator, now, commitment_ids)
+        of_project = await repository.commitments_of_project(connection, period.project.id, names) if names else set()
+        period.request_resend(administrator, now, names, of_project)
         await repository.save(connection, period)
         return period
 

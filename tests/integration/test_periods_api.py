@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from services.periods.app import definition as periods
+from shared import outbox
 from shared.contracts.topics import BILLING_PERIODS
 from shared.erp import apply_commitment, apply_member_upserted
 from shared.sessions import issue_session_token
@@ -232,7 +233,16 @@ async def test_an_administrator_of_another_project_cannot_see_the_period(api):
 async def test_the_service_reports_alive_and_ready_and_serves_its_openapi_document(api):
     assert (await api.client.get("/healthz")).json() == {"status": "alive"}
     ready = await api.client.get("/readyz")
-    assert ready.json() == {"status": "ready", "database": "ok", "broker": "ok"}
+    assert ready.status_code == 200
+    assert ready.json() | {"events_refused_since_start": 0} == {
+        "status": "ready",
+        "database": "ok",
+        "broker": "ok",
+        "outbox": "ok",
+        "consumers": "ok",
+        "failed_events": 0,
+        "events_refused_since_start": 0,
+    }
     document = (await api.client.get("/openapi.json")).json()
     assert "/api/projects/{project_id}/billing-periods" in document["paths"]
 
@@ -244,3 +254,93 @@ async def test_the_session_cookie_is_enough_to_read_but_not_to_change_anything(a
     opened = await api.client.post(f"/api/projects/{api.project}/billing-periods", json=NOVEMBER)
     assert listed.status_code == 200
     assert opened.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        NOVEMBER | {"due_date": "9999-12-31"},
+        NOVEMBER | {"end_date": "9999-12-30", "due_date": "9999-12-31"},
+        {"start_date": "0001-01-01", "end_date": "0001-01-31", "due_date": "0001-02-05"},
+    ],
+    ids=["due-at-the-end-of-time", "end-at-the-end-of-time", "year-one"],
+)
+async def test_dates_far_outside_any_real_project_are_a_422_saying_the_range(api, dates):
+    response = await api.open(dates)
+    assert response.status_code == 422, response.text
+    assert "is more than 10 years from today" in response.json()["detail"]
+    assert "so check the year" in response.json()["detail"]
+
+
+async def test_moving_the_due_date_to_the_end_of_time_is_a_422_and_the_period_keeps_its_date(api):
+    period = (await api.open()).json()
+    response = await api.client.patch(
+        f"/api/billing-periods/{period['id']}", json={"due_date": "9999-12-31"}, headers=api.as_("admin")
+    )
+    assert response.status_code == 422, response.text
+    assert "The due date 9999-12-31 is more than 10 years from today" in response.json()["detail"]
+    again = await api.client.get(f"/api/billing-periods/{period['id']}", headers=api.as_("admin"))
+    assert again.json()["due_date"] == "2026-12-05"
+
+
+async def resend(api, period_id: str, body) -> httpx.Response:
+    return await api.client.post(
+        f"/api/billing-periods/{period_id}/invites/resend", json=body, headers=api.as_("admin")
+    )
+
+
+async def test_a_resend_of_the_project_s_commitment_is_accepted_and_published(api, infrastructure):
+    period = (await api.open()).json()
+    response = await resend(api, period["id"], {"commitment_ids": [f"SC-{api.project}"]})
+    assert response.status_code == 202, response.text
+    async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+        [requested] = await reader.wait_for(
+            lambda r: period_events(reader, period["id"])(r) and b"resend_requested" in r.value
+        )
+    assert json.loads(requested.value)["data"]["commitment_ids"] == [f"SC-{api.project}"]
+
+
+async def test_a_resend_naming_more_than_500_commitments_is_a_422_saying_the_limit(api):
+    period = (await api.open()).json()
+    response = await resend(api, period["id"], {"commitment_ids": [f"SC-{n}" for n in range(501)]})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("A resend names at most 500 commitments and this one names 501;")
+
+
+async def test_a_resend_naming_commitments_of_no_or_another_project_is_a_422_listing_them(api):
+    period = (await api.open()).json()
+    named = [f"SC-{api.project}", f"SC-{api.other_project}", *(f"SC-NOPE-{n}" for n in range(20))]
+    response = await resend(api, period["id"], {"commitment_ids": named})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"SC-{api.other_project}, SC-NOPE-0, SC-NOPE-1,")
+    assert f"SC-NOPE-8 and 11 more are not commitments of project {api.project};" in detail
+    assert f"SC-{api.project}," not in detail
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"commitment_ids": []},
+        {"commitment_ids": ["SC-\u0000"]},
+        {"commitment_ids": [1, {"id": 2}]},
+        {"commitment_ids": "SC-1"},
+        {"commitment_ids": ["x" * 100_000]},
+        [],
+    ],
+    ids=["empty", "nul-character", "not-strings", "not-a-list", "a-huge-id", "not-an-object"],
+)
+async def test_odd_resend_bodies_are_a_4xx_that_says_why_never_a_500(api, body):
+    period = (await api.open()).json()
+    response = await resend(api, period["id"], body)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["detail"].endswith(".")
+
+
+async def test_a_request_whose_event_would_be_too_large_is_a_413_saying_what_to_do(api, monkeypatch):
+    period = (await api.open()).json()
+    monkeypatch.setattr(outbox, "event_limit_bytes", lambda: 300)  # a resend's event is larger than this
+    response = await resend(api, period["id"], {"commitment_ids": [f"SC-{api.project}"]})
+    assert response.status_code == 413, response.text
+    assert response.json()["detail"].startswith("This would publish an event (billing.invites.resend_requested.v1)")
+    assert response.json()["detail"].endswith("ask for less in one request (for example, fewer commitments at a time).")

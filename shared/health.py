@@ -1,0 +1,89 @@
+"""Liveness and readiness of a service: `/healthz` says the process answers; `/readyz` whether it does its job.
+
+Ready means the database and the broker answer, the outbox relay is not failing to publish for longer than
+OUTBOX_FAILING_LIMIT_SECONDS, and no consumer has been retrying one message for longer than
+CONSUMER_RETRYING_LIMIT_SECONDS (it would hold its partition). The page also reports the events the broker
+refused for good, which do not make the service unready: later events flow past them (shared/outbox.py).
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+
+from shared import outbox
+from shared.messaging import retrying_messages
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def health_router(broker: KafkaBroker) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def alive() -> dict:
+        return {"status": "alive"}
+
+    @router.get("/readyz")
+    async def ready(request: Request) -> JSONResponse:
+        settings: Settings = request.app.state.settings
+        now = datetime.now(UTC)
+        checks = {"database": "ok", "broker": "ok", "outbox": "ok", "consumers": "ok"}
+        reasons = []
+        report: dict = {}
+        try:
+            async with request.app.state.pool.acquire(timeout=2) as connection:
+                report["failed_events"] = await outbox.failed_count(connection)
+        except Exception:
+            log.warning("readiness check: database unreachable", exc_info=True)
+            checks["database"] = "unreachable"
+            reasons.append("The database does not answer.")
+        if not await broker.ping(timeout=2):
+            checks["broker"] = "unreachable"
+            reasons.append("The Kafka broker does not answer.")
+
+        relay = _relay(request)
+        if relay is not None:
+            failing_for = relay.health.failing_for(now)
+            if failing_for > timedelta(seconds=settings.outbox_failing_limit_seconds):
+                checks["outbox"] = "failing"
+                reasons.append(
+                    f"The outbox relay has failed to publish for {failing_for.total_seconds():.0f} s "
+                    f"({relay.health.last_error}); events wait in the outbox until Kafka takes them."
+                )
+            report["events_refused_since_start"] = relay.health.refused
+
+        stuck = retrying_messages(broker).longer_than(timedelta(seconds=settings.consumer_retrying_limit_seconds), now)
+        if stuck:
+            checks["consumers"] = "stuck"
+            report["stuck_consumers"] = [
+                {
+                    "consumer": message.consumer,
+                    "event_id": message.event_id,
+                    "retrying_since": message.since.isoformat(),
+                    "failures": message.failures,
+                    "error": message.error,
+                }
+                for message in stuck
+            ]
+            reasons.extend(
+                f"The consumer {message.consumer} has been retrying event {message.event_id} since "
+                f"{message.since.isoformat(timespec='seconds')} ({message.error})."
+                for message in stuck
+            )
+
+        ready = not reasons
+        body = {"status": "ready" if ready else "not ready", **checks, **report}
+        if reasons:
+            body["reasons"] = reasons
+        return JSONResponse(body, 200 if ready else 503)
+
+    return router
+
+
+def _relay(request: Request) -> outbox.OutboxRelay | None:
+    workers = getattr(request.app.state, "workers", [])
+    return next((worker for worker in workers if isinstance(worker, outbox.OutboxRelay)), None)
