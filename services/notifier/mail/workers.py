@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -63,7 +64,9 @@ class MailWorker(ListeningWorker):
         self._lease_time = timedelta(seconds=settings.mail_lease_seconds)
         self._renew_every = settings.mail_lease_seconds / 3  # two chances more before a lease runs out
         self._renew_at = 0.0  # the event loop's time
-        self._leased_by = f"{socket.gethostname()} pid {os.getpid()}"
+        # For people reading the tables; the random part tells apart workers of one process, and a container
+        # restarted with its old name and pid from the one before.
+        self._leased_by = f"{socket.gethostname()} pid {os.getpid()} {self.channel} {uuid.uuid4().hex[:6]}"
         self._in_flight: dict[object, InFlight] = {}  # by the row's key
         self._most_in_flight = 4 * settings.smtp_connections
         self._letting_go = False
