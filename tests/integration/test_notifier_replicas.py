@@ -230,6 +230,42 @@ async def test_a_replica_stopped_mid_send_finishes_it_and_gives_back_at_once_wha
     assert all(len(ids) == 1 for ids in by_recipient.values())
 
 
+async def test_a_replica_renews_the_leases_of_rows_waiting_behind_a_slow_send(infrastructure, database_for, tmp_path):
+    database = await database_for("notifier")
+    round_ = new_round()
+    server = HoldingMailServer(tmp_path / "mail", holding_for=round_.domain)
+    await server.start()
+    contacts = 4
+    settings = dict(smtp_port=server.port, smtp_connections=1, smtp_timeout_seconds=5, mail_lease_seconds=6)
+    try:
+        async with mail_worker(infrastructure, database.url, **settings):
+            await open_period(database.pool, round_, contacts)
+            async with asyncio.timeout(30):
+                held = await server.held
+            waiting = {
+                row["delivery_id"]: row
+                for row in await deliveries_of(database.pool, round_)
+                if row["message_id"] != held["Message-ID"]
+            }
+            async with asyncio.timeout(30):  # each renewed, under the same lease, while the first send is held
+                while not all(
+                    row["status"] == "pending"
+                    and row["lease"] == waiting[row["delivery_id"]]["lease"]
+                    and row["lease_expires_at"] > waiting[row["delivery_id"]]["lease_expires_at"]
+                    for row in await deliveries_of(database.pool, round_)
+                    if row["delivery_id"] in waiting
+                ):
+                    await asyncio.sleep(0.1)
+            server.let_go()
+            rows = await wait_until_sent(database.pool, round_, contacts, within=30)
+    finally:
+        await server.stop()
+    assert all(row["lease"] == waiting[row["delivery_id"]]["lease"] for row in rows if row["delivery_id"] in waiting)
+    by_recipient = message_ids_by_recipient(project_mail(tmp_path / "mail", round_.domain))
+    assert sorted(by_recipient) == sorted(round_.contact_emails(contacts))
+    assert all(len(ids) == 1 for ids in by_recipient.values())
+
+
 async def test_only_the_holder_of_a_rows_lease_records_its_outcome(database_for):
     database = await database_for("notifier")
     round_ = new_round()
