@@ -236,7 +236,7 @@ async def test_a_replica_renews_the_leases_of_rows_waiting_behind_a_slow_send(in
     server = HoldingMailServer(tmp_path / "mail", holding_for=round_.domain)
     await server.start()
     contacts = 4
-    settings = dict(smtp_port=server.port, smtp_connections=1, smtp_timeout_seconds=5, mail_lease_seconds=6)
+    settings = dict(smtp_port=server.port, smtp_connections=1, smtp_timeout_seconds=10, mail_lease_seconds=12)
     try:
         async with mail_worker(infrastructure, database.url, **settings):
             await open_period(database.pool, round_, contacts)
