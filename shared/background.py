@@ -1,7 +1,9 @@
-"""A background worker that runs in every replica but works in one: it holds its lock on the database.
+"""A background worker woken by its database: LISTEN/NOTIFY says there is something to do, not a sleep loop.
 
-It runs `work` when a NOTIFY on its channel says there is something to do (LISTEN/NOTIFY, not a sleep loop),
-and otherwise only after a slow safety poll, or sooner when `work` says when it is next needed.
+It runs `work` when a NOTIFY on its channel arrives, and otherwise only after a slow safety poll, or sooner
+when `work` says when it is next needed. A worker with a `lock_key` works in one replica at a time (it holds
+that advisory lock while it works): the outbox relay, whose order is per aggregate. One without works in every
+replica at once, and shares the work out by other means (the notifier's mail workers lease their rows).
 """
 
 import asyncio
@@ -18,7 +20,7 @@ log = logging.getLogger(__name__)
 
 class ListeningWorker:
     channel: str
-    lock_key: int
+    lock_key: int | None = None
 
     def __init__(self, dsn: str, safety_poll_seconds: float = 30.0):
         self._dsn = dsn
@@ -52,7 +54,7 @@ class ListeningWorker:
     async def _run(self) -> None:
         while not self.stopping:
             try:
-                await self._work_while_leader()
+                await self._work_while_connected()
             except (OSError, asyncpg.PostgresError) as error:
                 log.warning(f"{self.channel} worker lost its database, retrying", extra={"error": str(error)})
                 await self._pause(1.0)
@@ -60,14 +62,11 @@ class ListeningWorker:
                 log.exception(f"{self.channel} worker failed, retrying")
                 await self._pause(1.0)
 
-    async def _work_while_leader(self) -> None:
+    async def _work_while_connected(self) -> None:
         connection = await connect(self._dsn)
         try:
-            while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_key):
-                # Another replica works, or a crashed one's session has not ended yet: ask again soon.
-                await self._pause(min(self._safety_poll_seconds, 2.0))
-                if self.stopping:
-                    return
+            if self.lock_key is not None and not await self._wait_for_lock(connection):
+                return
             await connection.add_listener(self.channel, lambda *_: self._wake.set())
             while not self.stopping:
                 self._wake.clear()
@@ -77,6 +76,15 @@ class ListeningWorker:
                     await self._pause(min(wait, self._safety_poll_seconds))
         finally:
             await connection.close()
+
+    async def _wait_for_lock(self, connection: asyncpg.Connection) -> bool:
+        """Until this replica holds the worker's lock (True), or the worker is stopping (False)."""
+        while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_key):
+            # Another replica works, or a crashed one's session has not ended yet: ask again soon.
+            await self._pause(min(self._safety_poll_seconds, 2.0))
+            if self.stopping:
+                return False
+        return True
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Every notifier replica sends mail: a row being sent is leased for this long, renewed while its send is in
+    # flight; a replica that dies loses its rows to another after it. Longer than SMTP_TIMEOUT_SECONDS.
+    mail_lease_seconds: float = 60
+
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> "Settings":
         if self.environment == "production" and (self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32):

@@ -71,6 +71,7 @@ class Delivery:
     kind: str  # invite, resend or reminder
     message_id: str
     attempts: int
+    lease: uuid.UUID  # this worker's claim on the row: only under it is the email sent and its outcome recorded
     invite: Invite
     period_status: str
     declined: bool
@@ -92,6 +93,7 @@ class PasswordMail:
     key: str  # the request's id
     message_id: str
     attempts: int
+    lease: uuid.UUID  # as a Delivery's
     name: str
     email: str
     expires_at: datetime

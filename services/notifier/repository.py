@@ -188,21 +188,24 @@ async def cancel_deliveries_to_former_contacts(
     )
 
 
-async def pending_deliveries(connection: asyncpg.Connection, limit: int, in_flight: list[int]) -> list[Delivery]:
-    """Deliveries due to be sent now, oldest first, leaving out those `in_flight`."""
+async def claim_deliveries(
+    connection: asyncpg.Connection, limit: int, lease_time: timedelta, leased_by: str, in_flight: list[int]
+) -> list[Delivery]:
+    """Deliveries due to be sent now, oldest first, leased to the caller (see `_claim`); not those `in_flight`."""
     rows = await connection.fetch(
-        """
-        SELECT d.delivery_id, d.kind, d.message_id, d.attempts, i.*, p.project_id, p.project_name,
+        f"""
+        WITH d AS ({_claim(DELIVERIES)})
+        SELECT d.delivery_id, d.kind, d.message_id, d.attempts, d.lease, i.*, p.project_id, p.project_name,
                p.project_timezone, p.start_date, p.end_date, p.due_date, p.due_at, p.opened_by,
                CASE WHEN p.closed THEN 'closed' ELSE 'open' END AS period_status,
                EXISTS (SELECT 1 FROM claimed_commitments c
                        WHERE c.period_id = i.period_id AND c.commitment_id = i.commitment_id) AS claimed
-        FROM deliveries d JOIN invites i USING (invite_id) JOIN periods p USING (period_id)
-        WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND NOT d.delivery_id = ANY($2::bigint[])
+        FROM d JOIN invites i USING (invite_id) JOIN periods p USING (period_id)
         ORDER BY d.next_attempt_at, d.delivery_id
-        LIMIT $1
         """,
         limit,
+        lease_time,
+        leased_by,
         in_flight,
     )
     return [_delivery(row) for row in rows]
@@ -233,6 +236,7 @@ def _delivery(row: asyncpg.Record) -> Delivery:
         kind=row["kind"],
         message_id=row["message_id"],
         attempts=row["attempts"],
+        lease=row["lease"],
         invite=invite,
         period_status=row["period_status"],
         declined=row["declined"],
@@ -262,17 +266,15 @@ async def add_password_mail(connection: asyncpg.Connection, request: PasswordLin
     return bool(inserted)
 
 
-async def pending_password_mails(
-    connection: asyncpg.Connection, limit: int, in_flight: list[str]
+async def claim_password_mails(
+    connection: asyncpg.Connection, limit: int, lease_time: timedelta, leased_by: str, in_flight: list[str]
 ) -> list[PasswordMail]:
+    """Password mails due to be sent now, oldest first, leased to the caller (see `_claim`)."""
     rows = await connection.fetch(
-        """
-        SELECT * FROM password_mails
-        WHERE status = 'pending' AND next_attempt_at <= now() AND NOT request_id = ANY($2::text[])
-        ORDER BY next_attempt_at, request_id
-        LIMIT $1
-        """,
+        f"WITH m AS ({_claim(PASSWORD_MAILS)}) SELECT * FROM m ORDER BY next_attempt_at, request_id",
         limit,
+        lease_time,
+        leased_by,
         in_flight,
     )
     return [
@@ -280,6 +282,7 @@ async def pending_password_mails(
             key=row["request_id"],
             message_id=row["message_id"],
             attempts=row["attempts"],
+            lease=row["lease"],
             name=row["name"],
             email=row["email"],
             expires_at=row["expires_at"],
@@ -288,12 +291,12 @@ async def pending_password_mails(
     ]
 
 
-# --- What both mail tables have: `status`, `attempts`, `next_attempt_at`, `last_reply`, `sent_at` ---
+# --- What both mail tables have: `status`, `attempts`, `next_attempt_at`, `last_reply`, `sent_at`, a lease ---
 
 
 @dataclass(frozen=True)
 class MailTable:
-    name: str
+    name: str  # also the channel its new rows are announced on
     key: str  # its primary key
 
 
@@ -301,39 +304,106 @@ DELIVERIES = MailTable("deliveries", "delivery_id")
 PASSWORD_MAILS = MailTable("password_mails", "request_id")
 
 
+def _claim(table: MailTable) -> str:
+    """Lease up to $1 rows due now for $2 to $3, leaving out the keys in $4; returns the rows leased.
+
+    Each row gets a lease of its own. Rows another worker is claiming at this moment are skipped, not waited
+    for (SKIP LOCKED), and a leased row is left alone until its lease expires: its holder renews it while the
+    send is in flight, so it expires only when the holder died or lost its database for that long."""
+    return f"""
+        UPDATE {table.name} SET lease = gen_random_uuid(), lease_expires_at = now() + $2, leased_by = $3
+        WHERE {table.key} IN (
+            SELECT {table.key} FROM {table.name}
+            WHERE status = 'pending' AND next_attempt_at <= now()
+              AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+              AND NOT {table.key} = ANY($4)
+            ORDER BY next_attempt_at, {table.key}
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING *
+    """
+
+
+async def renew_leases(
+    connection: asyncpg.Connection, table: MailTable, leases: list[uuid.UUID], lease_time: timedelta
+) -> set[uuid.UUID]:
+    """Extend the leases still held; those not returned were taken over, or their rows ended meanwhile."""
+    rows = await connection.fetch(
+        f"""
+        UPDATE {table.name} SET lease_expires_at = now() + $2
+        WHERE lease = ANY($1::uuid[]) AND status = 'pending' RETURNING lease
+        """,
+        leases,
+        lease_time,
+    )
+    return {row["lease"] for row in rows}
+
+
+async def release_leases(connection: asyncpg.Connection, table: MailTable, leases: list[uuid.UUID]) -> None:
+    """Give rows back unsent, at once, and wake the other replicas' workers to take them."""
+    async with connection.transaction():
+        await connection.execute(
+            f"""
+            UPDATE {table.name} SET lease = NULL, lease_expires_at = NULL
+            WHERE lease = ANY($1::uuid[]) AND status = 'pending'
+            """,
+            leases,
+        )
+        await connection.execute("SELECT pg_notify($1, '')", table.name)
+
+
 async def next_attempt_in(connection: asyncpg.Connection, table: MailTable) -> timedelta | None:
-    """How long until the next pending row is due; None when none waits. Backoff is wall-clock time (the
-    database's), unlike due dates, which follow the service's clock."""
+    """How long until the next pending row is due, or its lease expires; None when none waits. Backoff and
+    leases are wall-clock time (the database's), unlike due dates, which follow the service's clock."""
     return await connection.fetchval(
-        f"SELECT min(next_attempt_at) - now() FROM {table.name} WHERE status = 'pending' AND next_attempt_at > now()"
+        f"""
+        SELECT min(greatest(next_attempt_at, lease_expires_at)) - now() FROM {table.name}
+        WHERE status = 'pending' AND greatest(next_attempt_at, lease_expires_at) > now()
+        """
     )
 
 
 async def retry_later(
-    connection: asyncpg.Connection, table: MailTable, key: object, attempts: int, delay: timedelta, reply: str
-) -> None:
-    await connection.execute(
-        f"""
-        UPDATE {table.name} SET attempts = $2, next_attempt_at = now() + $3, last_reply = $4
-        WHERE {table.key} = $1 AND status = 'pending'
-        """,
-        key,
-        attempts,
-        delay,
-        reply,
-    )
-
-
-async def finish(connection: asyncpg.Connection, table: MailTable, key: object, status: str, reply: str | None) -> bool:
-    """Record how the row ended; False when it had ended already (nothing more to announce)."""
+    connection: asyncpg.Connection,
+    table: MailTable,
+    key: object,
+    lease: uuid.UUID,
+    attempts: int,
+    delay: timedelta,
+    reply: str,
+) -> bool:
+    """Give the row back, to be tried again after `delay` by any replica; False when the lease was lost."""
     return bool(
         await connection.fetchval(
             f"""
-            UPDATE {table.name} SET status = $2, last_reply = $3, attempts = attempts + 1,
-                sent_at = CASE WHEN $2 = 'sent' THEN now() END
-            WHERE {table.key} = $1 AND status = 'pending' RETURNING true
+            UPDATE {table.name} SET attempts = $3, next_attempt_at = now() + $4, last_reply = $5,
+                lease = NULL, lease_expires_at = NULL
+            WHERE {table.key} = $1 AND lease = $2 AND status = 'pending' RETURNING true
             """,
             key,
+            lease,
+            attempts,
+            delay,
+            reply,
+        )
+    )
+
+
+async def finish(
+    connection: asyncpg.Connection, table: MailTable, key: object, lease: uuid.UUID, status: str, reply: str | None
+) -> bool:
+    """Record how the row ended; False when it had ended already, or its lease was taken over (nothing more to
+    announce: the new holder records its own outcome)."""
+    return bool(
+        await connection.fetchval(
+            f"""
+            UPDATE {table.name} SET status = $3, last_reply = $4, attempts = attempts + 1, lease_expires_at = NULL,
+                sent_at = CASE WHEN $3 = 'sent' THEN now() END
+            WHERE {table.key} = $1 AND lease = $2 AND status = 'pending' RETURNING true
+            """,
+            key,
+            lease,
             status,
             reply,
         )

@@ -111,9 +111,11 @@ async def delivery_outcome(
     pool: asyncpg.Pool, delivery: Delivery, status: str, reply: str | None, now: datetime
 ) -> None:
     """Sent (InviteSent or InviteReminderSent), failed (InviteDeliveryFailed) or cancelled (no event), with its
-    event in one transaction; nothing when another worker recorded it first."""
+    event in one transaction; nothing when it had ended otherwise meanwhile or its lease was taken over (the
+    new holder records its own)."""
     async with pool.acquire() as connection, connection.transaction():
-        if not await repository.finish(connection, repository.DELIVERIES, delivery.key, status, reply):
+        table = repository.DELIVERIES
+        if not await repository.finish(connection, table, delivery.key, delivery.lease, status, reply):
             return
         event = _outcome_event(delivery, status, reply or "", now)
         if event is not None:
@@ -140,4 +142,4 @@ def _outcome_event(delivery: Delivery, status: str, reply: str, now: datetime):
 
 async def password_mail_outcome(pool: asyncpg.Pool, mail: PasswordMail, status: str, reply: str | None) -> None:
     async with pool.acquire() as connection:
-        await repository.finish(connection, repository.PASSWORD_MAILS, mail.key, status, reply)
+        await repository.finish(connection, repository.PASSWORD_MAILS, mail.key, mail.lease, status, reply)

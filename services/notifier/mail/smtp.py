@@ -1,10 +1,14 @@
 """Sending email over SMTP (aiosmtplib): reused connections, bounded concurrency, timeouts, STARTTLS, login.
 
-A refusal is sorted the way SMTP means it: a 4xx reply or a lost connection is worth another try later
-(TemporaryFailure); a 5xx reply will not change (PermanentFailure), so the delivery has failed.
+Every send happens in a turn (`turn`), at most SMTP_CONNECTIONS at once, so a caller knows whether its send
+has started or still waits for a connection. A refusal is sorted the way SMTP means it: a 4xx reply or a lost
+connection is worth another try later (TemporaryFailure); a 5xx reply will not change (PermanentFailure), so
+the delivery has failed.
 """
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -26,28 +30,33 @@ class SmtpMailer:
         self._slots = asyncio.Semaphore(settings.smtp_connections)
         self._idle: list[aiosmtplib.SMTP] = []
 
-    async def send(self, message: EmailMessage) -> None:
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[Callable[[EmailMessage], Awaitable[None]]]:
+        """Wait for one of the connections; what it gives sends a message on it."""
         async with self._slots:
-            client = await self._connection()
+            yield self._send
+
+    async def _send(self, message: EmailMessage) -> None:
+        client = await self._connection()
+        try:
             try:
-                try:
-                    await client.send_message(message)
-                except aiosmtplib.SMTPServerDisconnected:
-                    # The server dropped the reused connection while it was idle: once more on a new one.
-                    client.close()
-                    client = await self._connection(reuse=False)
-                    await client.send_message(message)
-            except aiosmtplib.SMTPRecipientsRefused as refused:
-                await _close(client)
-                [reply] = refused.recipients
-                raise _failure(reply.code, reply.message) from refused
-            except aiosmtplib.SMTPResponseException as reply:
-                await _close(client)
-                raise _failure(reply.code, reply.message) from reply
-            except (aiosmtplib.SMTPException, OSError) as error:
-                await _close(client)
-                raise TemporaryFailure(f"the mail server connection failed: {error}") from error
-            self._idle.append(client)
+                await client.send_message(message)
+            except aiosmtplib.SMTPServerDisconnected:
+                # The server dropped the reused connection while it was idle: once more on a new one.
+                client.close()
+                client = await self._connection(reuse=False)
+                await client.send_message(message)
+        except aiosmtplib.SMTPRecipientsRefused as refused:
+            await _close(client)
+            [reply] = refused.recipients
+            raise _failure(reply.code, reply.message) from refused
+        except aiosmtplib.SMTPResponseException as reply:
+            await _close(client)
+            raise _failure(reply.code, reply.message) from reply
+        except (aiosmtplib.SMTPException, OSError) as error:
+            await _close(client)
+            raise TemporaryFailure(f"the mail server connection failed: {error}") from error
+        self._idle.append(client)
 
     async def close(self) -> None:
         while self._idle:

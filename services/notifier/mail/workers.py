@@ -1,15 +1,22 @@
 """The mail workers: each sends what its table holds, outside any transaction, and records every outcome.
 
-A row exists before its send (written by a use case), so a crash mid-send leaves it pending, and it is sent
-again after the restart with the same Message-ID. Each pending row is sent by a task of its own, a few per
-SMTP connection, so that a slow send holds up only its own connection; a row is never fetched again while
-its send is under way. The outcome of one attempt: cancelled (rules 7 and 9; an expired password link),
-sent, retried later with backoff (4xx, connection lost), or failed (5xx, or an email that cannot be built).
+A row exists before its send (written by a use case). Every replica of the notifier runs these workers, and
+they share the rows by leases (repository `_claim`): a worker leases a few rows due now, renews their leases
+while they are in flight, and records an outcome only while it holds the row's lease. A replica that dies
+mid-send loses its rows when their leases expire, and another sends them again with the same Message-ID.
+
+Each leased row is sent by a task of its own, a few per SMTP connection, so that a slow send holds up only its
+own connection. The outcome of one attempt: cancelled (rules 7 and 9; an expired password link), sent, retried
+later with backoff (4xx, connection lost), or failed (5xx, or an email that cannot be built).
 """
 
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import ClassVar
@@ -26,49 +33,152 @@ from shared.service import ServiceResources
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class InFlight:
+    """A leased row and the task sending it; `started` once the task no longer waits for a connection (or
+    decided not to send): from then on it runs to its end, even while the worker stops."""
+
+    row: Delivery | PasswordMail
+    task: asyncio.Task | None = None
+    started: bool = False
+
+
 class MailWorker(ListeningWorker):
     table: ClassVar[repository.MailTable]
     not_sent: ClassVar[str]  # the status of a row that will not be sent (`reason_not_to_send`)
 
     def __init__(self, resources: ServiceResources, mailer: SmtpMailer, retry: RetryPolicy):
         super().__init__(resources.settings.service_database_url())
+        settings = resources.settings
+        if settings.mail_lease_seconds <= settings.smtp_timeout_seconds:
+            raise ValueError(
+                f"MAIL_LEASE_SECONDS ({settings.mail_lease_seconds:g}) must be longer than SMTP_TIMEOUT_SECONDS "
+                f"({settings.smtp_timeout_seconds:g}), or another replica could take over a send still under way; "
+                "raise MAIL_LEASE_SECONDS before starting the notifier."
+            )
         self._pool = resources.pool
-        self._settings = resources.settings
+        self._settings = settings
         self._clock = resources.clock
         self._mailer = mailer
         self._retry = retry
-        self._in_flight: dict[object, asyncio.Task] = {}  # by the row's key
-        self._most_in_flight = 4 * resources.settings.smtp_connections
+        self._lease_time = timedelta(seconds=settings.mail_lease_seconds)
+        self._renew_every = settings.mail_lease_seconds / 3  # two chances more before a lease runs out
+        self._renew_at = 0.0  # the event loop's time
+        # For people reading the tables; the random part tells apart workers of one process, and a container
+        # restarted with its old name and pid from the one before.
+        self._leased_by = f"{socket.gethostname()} pid {os.getpid()} {self.channel} {uuid.uuid4().hex[:6]}"
+        self._in_flight: dict[object, InFlight] = {}  # by the row's key
+        self._most_in_flight = 4 * settings.smtp_connections
+        self._letting_go = False
 
-    async def pending(self, connection: asyncpg.Connection, limit: int, in_flight: list):
-        """Rows due to be sent now, oldest first, leaving out those `in_flight`."""
+    async def claim(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list:
+        """Lease rows due to be sent now, oldest first, leaving out those `in_flight`."""
         raise NotImplementedError
 
     def build(self, row) -> EmailMessage:
         raise NotImplementedError
 
     async def finish(self, row, status: str, reply: str | None) -> None:
-        """Record how the row ended (with its event, if it has one)."""
+        """Record how the row ended (with its event, if it has one), if its lease is still held."""
         raise NotImplementedError
 
     async def before_fetching(self) -> None:
         """Work to do before each look at the table (the invite worker schedules reminders)."""
 
     async def work(self, connection: asyncpg.Connection) -> timedelta | None:
-        await self.before_fetching()
-        room = self._most_in_flight - len(self._in_flight)
-        if room > 0:
-            for row in await self.pending(connection, room, list(self._in_flight)):
-                task = asyncio.create_task(self._deliver(row))
-                self._in_flight[row.key] = task
-                task.add_done_callback(lambda _, key=row.key: self._done(key))
-        return await repository.next_attempt_in(connection, self.table)
+        await self._renew_leases_when_due(connection)
+        if not self._letting_go:
+            await self.before_fetching()
+            room = self._most_in_flight - len(self._in_flight)
+            if room > 0:
+                leased = await self.claim(connection, room, list(self._in_flight))
+                if self._letting_go:  # told to stop while leasing
+                    await self._give_back(leased)
+                else:
+                    self._start(leased)
+        next_attempt = await repository.next_attempt_in(connection, self.table)
+        if not self._in_flight:
+            return next_attempt
+        renewal = timedelta(seconds=max(self._renew_at - asyncio.get_running_loop().time(), 0))
+        return renewal if next_attempt is None else min(next_attempt, renewal)
 
-    async def attempt(self, row) -> None:
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        """Lease nothing more, give back at once the rows whose send has not started, and let the sends in
+        flight finish and record their outcomes (within `grace_seconds`, the lease time unless given; their
+        leases are renewed meanwhile); then stop."""
+        self._letting_go = True
+        waiting = [flight for flight in self._in_flight.values() if not flight.started]
+        for flight in waiting:
+            flight.task.cancel()
+        await self._give_back([flight.row for flight in waiting])
+        started = [flight.task for flight in self._in_flight.values() if flight.started]
+        if started:
+            grace = self._lease_time.total_seconds() if grace_seconds is None else grace_seconds
+            _, unfinished = await asyncio.wait(started, timeout=grace)
+            if unfinished:
+                log.warning(
+                    "sends still under way when the notifier stopped: their rows go to another replica when their "
+                    "leases expire, with the same Message-ID",
+                    extra={"count": len(unfinished)},
+                )
+                for task in unfinished:
+                    task.cancel()
+        await super().stop()
+
+    def _start(self, rows: list) -> None:
+        for row in rows:
+            flight = InFlight(row)
+            flight.task = asyncio.create_task(self._deliver(flight))
+            flight.task.add_done_callback(lambda _, key=row.key: self._done(key))
+            self._in_flight[row.key] = flight
+        if rows and len(self._in_flight) == len(rows):  # the first in flight: renew within a third of the lease
+            self._renew_at = asyncio.get_running_loop().time() + self._renew_every
+
+    async def _renew_leases_when_due(self, connection: asyncpg.Connection) -> None:
+        loop = asyncio.get_running_loop()
+        if not self._in_flight or loop.time() < self._renew_at:
+            return
+        self._renew_at = loop.time() + self._renew_every
+        flights = list(self._in_flight.values())
+        held = await repository.renew_leases(connection, self.table, [f.row.lease for f in flights], self._lease_time)
+        for flight in flights:
+            if flight.row.lease not in held and not flight.started and not flight.task.done():
+                # Taken over while it waited for a connection (this worker was away longer than the lease).
+                log.warning("a lease was lost before its send started", extra={self.table.key: str(flight.row.key)})
+                flight.task.cancel()
+
+    async def _give_back(self, rows: list) -> None:
+        if not rows:
+            return
+        try:
+            async with self._pool.acquire() as connection:
+                await repository.release_leases(connection, self.table, [row.lease for row in rows])
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning(
+                "rows not started could not be given back; another replica takes them when their leases expire",
+                extra={"error": str(error), "count": len(rows)},
+            )
+
+    def _done(self, key) -> None:
+        self._in_flight.pop(key, None)
+        self.wake()
+
+    async def _deliver(self, flight: InFlight) -> None:
+        try:
+            await self._attempt(flight)
+        except Exception as error:
+            # Tried again later, behind the others: an attempt that keeps breaking holds nothing up.
+            log.exception("mail attempt failed", extra={self.table.key: str(flight.row.key)})
+            with contextlib.suppress(Exception):  # the database may be what failed; the lease then expires
+                await self._retry_later(flight.row, f"unexpected error: {error}")
+
+    async def _attempt(self, flight: InFlight) -> None:
         """Send the row's mail once and record the outcome."""
+        row = flight.row
         about = {self.table.key: str(row.key)}
         reason = row.reason_not_to_send(self._clock())
         if reason is not None:
+            flight.started = True
             await self.finish(row, self.not_sent, reason)
             return
         try:
@@ -76,11 +186,14 @@ class MailWorker(ListeningWorker):
         except Exception as error:
             # A message that cannot be built never will be (an address no email can carry, say): fail it
             # rather than hold the others up.
+            flight.started = True
             log.warning("email could not be built", extra=about | {"error": str(error)})
             await self.finish(row, "failed", f"the email could not be built: {error}")
             return
         try:
-            await self._mailer.send(message)
+            async with self._mailer.turn() as send:
+                flight.started = True
+                await send(message)
         except TemporaryFailure as failure:
             log.warning("email will be retried", extra=about | {"reply": str(failure)})
             await self._retry_later(row, str(failure))
@@ -90,35 +203,18 @@ class MailWorker(ListeningWorker):
         else:
             await self.finish(row, "sent", None)
 
-    def _done(self, key) -> None:
-        self._in_flight.pop(key, None)
-        self.wake()
-
-    async def stop(self, grace_seconds: float = 10) -> None:
-        await super().stop(grace_seconds)
-        if self._in_flight:
-            await asyncio.wait(list(self._in_flight.values()), timeout=grace_seconds)
-
-    async def _deliver(self, row) -> None:
-        try:
-            await self.attempt(row)
-        except Exception as error:
-            # Tried again later, behind the others: an attempt that keeps breaking holds nothing up.
-            log.exception("mail attempt failed", extra={self.table.key: str(row.key)})
-            with contextlib.suppress(Exception):  # the database may be what failed; the safety poll comes back
-                await self._retry_later(row, f"unexpected error: {error}")
-
     async def _retry_later(self, row, reply: str) -> None:
         attempts = row.attempts + 1
+        delay = self._retry.delay(attempts)
         async with self._pool.acquire() as connection:
-            await repository.retry_later(connection, self.table, row.key, attempts, self._retry.delay(attempts), reply)
+            if not await repository.retry_later(connection, self.table, row.key, row.lease, attempts, delay, reply):
+                log.warning("a retry was not recorded: the lease was lost", extra={self.table.key: str(row.key)})
 
 
 class InviteMailWorker(MailWorker):
     """Sends the emails about invites: the invite, a resend, a reminder (the deliveries table)."""
 
     channel = "deliveries"
-    lock_key = 0x17B0_0002
     table = repository.DELIVERIES
     not_sent = "cancelled"
 
@@ -130,8 +226,8 @@ class InviteMailWorker(MailWorker):
         async with self._pool.acquire() as connection, connection.transaction():
             await use_cases.schedule_reminders(connection, self._clock())
 
-    async def pending(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list[Delivery]:
-        return await repository.pending_deliveries(connection, limit, in_flight)
+    async def claim(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list[Delivery]:
+        return await repository.claim_deliveries(connection, limit, self._lease_time, self._leased_by, in_flight)
 
     def build(self, delivery: Delivery) -> EmailMessage:
         email = InviteEmail(invite=delivery.invite, kind=delivery.kind, message_id=delivery.message_id)
@@ -145,7 +241,6 @@ class PasswordMailWorker(MailWorker):
     """Sends the one-time password links (the password_mails table)."""
 
     channel = "password_mails"
-    lock_key = 0x17B0_0003
     table = repository.PASSWORD_MAILS
     not_sent = "expired"
 
@@ -154,8 +249,8 @@ class PasswordMailWorker(MailWorker):
         retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds, max_delay_seconds=60)
         super().__init__(resources, mailer, retry)
 
-    async def pending(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list[PasswordMail]:
-        return await repository.pending_password_mails(connection, limit, in_flight)
+    async def claim(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list[PasswordMail]:
+        return await repository.claim_password_mails(connection, limit, self._lease_time, self._leased_by, in_flight)
 
     def build(self, mail: PasswordMail) -> EmailMessage:
         email = PasswordEmail(
