@@ -17,15 +17,18 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
 
 from shared.background import ListeningWorker
 from shared.clock import Clock
 from shared.db import create_pool
 from shared.errors import ProblemForPerson
+from shared.http_guards import BodyLimit, SecurityHeaders
 from shared.logs import configure_logging, correlation_id_var
 from shared.messaging import Route, consume, create_broker, outbox_publisher
 from shared.outbox import OutboxRelay
+from shared.pages import STATIC_FILES
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,6 +108,11 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
         response.headers["X-Correlation-ID"] = correlation_id
         return response
 
+    # Outermost last: every response, the refusals of BodyLimit too, carries the security headers.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(SecurityHeaders, settings=settings, api_docs_paths=_api_docs_paths(app))
+    app.mount("/static", StaticFiles(directory=STATIC_FILES), name="static")
+
     @app.exception_handler(ProblemForPerson)
     async def explain_problem(request: Request, problem: ProblemForPerson) -> JSONResponse:
         return JSONResponse({"detail": str(problem)}, problem.status_code)
@@ -137,6 +145,10 @@ async def start_broker(broker: KafkaBroker) -> None:
     for publisher in broker.publishers:
         await publisher.start()
     broker.running = True
+
+
+def _api_docs_paths(app: FastAPI) -> list[str]:
+    return [path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if path]
 
 
 def client_address(request: Request) -> str:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Request bodies larger than this are refused with 413 (the largest form or JSON a person sends is a few KiB).
+    max_request_body_bytes: int = 64 * 1024
+
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> "Settings":
         if self.environment == "production" and (self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32):
