@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -70,15 +70,18 @@ class BodyLimit:
             "request refused: its body is over the limit",
             extra={"path": scope.get("path"), "declared_bytes": declared, "limit_bytes": self.max_bytes},
         )
-        request = Request(scope, receive)
-        message = too_large_message(self.max_bytes)
-        if "text/html" in request.headers.get("accept", ""):
-            response = shared_message_page(request, 413, TOO_LARGE_HEADING, message)
-        else:
-            response = JSONResponse({"detail": message}, 413)
+        response = refusal(Request(scope, receive), 413, TOO_LARGE_HEADING, too_large_message(self.max_bytes))
         # The rest of the body is not read: the connection is closed rather than kept for another request.
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+def refusal(request: Request, status_code: int, heading: str, detail: str, **more: object) -> Response:
+    """A refused request answered as its sender reads it: a message page for a browser, JSON (`detail`, and
+    `more`) for an API client."""
+    if "text/html" in request.headers.get("accept", ""):
+        return shared_message_page(request, status_code, heading, detail)
+    return JSONResponse({"detail": detail, **more}, status_code)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:

@@ -6,6 +6,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
 
 _SHARED_TEMPLATES = Path(__file__).parent / "templates"
 # The pages' stylesheet, which every service serves at /static: their Content-Security-Policy allows no inline style.
@@ -47,6 +48,13 @@ def message_page(
         "link": link,
     }
     return render(templates, request, "message.html", context, status_code)
+
+
+def form_text(form: FormData, name: str) -> str:
+    """A form field as text: the last of a repeated field, "" when missing, and a file sent in its place as text
+    that no field accepts (U+FFFD), so that it is refused as what it is not."""
+    value = form.get(name, "")
+    return value if isinstance(value, str) else "\ufffd"
 
 
 def shared_message_page(request: Request, status_code: int, heading: str, message: str) -> HTMLResponse:

@@ -16,7 +16,7 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
 
@@ -24,7 +24,7 @@ from shared.background import ListeningWorker
 from shared.clock import Clock
 from shared.db import create_pool
 from shared.errors import ProblemForPerson
-from shared.http_guards import BodyLimit, SecurityHeaders
+from shared.http_guards import BodyLimit, SecurityHeaders, refusal
 from shared.logs import configure_logging, correlation_id_var
 from shared.messaging import Route, consume, create_broker, outbox_publisher
 from shared.outbox import OutboxRelay
@@ -118,21 +118,23 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
         return JSONResponse({"detail": str(problem)}, problem.status_code)
 
     @app.exception_handler(asyncpg.DataError)
-    async def explain_unstorable_input(request: Request, error: asyncpg.DataError) -> JSONResponse:
+    async def explain_unstorable_input(request: Request, error: asyncpg.DataError) -> Response:
         # Text PostgreSQL cannot hold (a NUL character, say) reached a query: the request's fault, not ours.
         log.warning("request refused: its data cannot be stored", extra={"error": str(error)})
-        return JSONResponse(
-            {"detail": "The request holds characters that cannot be stored (such as a NUL character)."}, 422
+        detail = (
+            "The request holds characters that cannot be stored (such as a NUL character); remove them and try again."
         )
+        return refusal(request, 422, "This cannot be stored", detail)
 
     @app.exception_handler(RequestValidationError)
-    async def explain_invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def explain_invalid_request(request: Request, error: RequestValidationError) -> Response:
         problems = [
             {"field": ".".join(str(part) for part in problem["loc"][1:]), "message": problem["msg"]}
             for problem in error.errors()
         ]
         summary = "; ".join(f"{p['field'] or 'body'}: {p['message']}" for p in problems)
-        return JSONResponse({"detail": f"The request is not valid: {summary}.", "problems": problems}, 422)
+        detail = f"The request is not valid: {summary}. Correct it and send it again."
+        return refusal(request, 422, "This request is not valid", detail, problems=problems)
 
     return app
 

@@ -130,9 +130,11 @@ class ClaimsDesk:
         assert response.status_code == 303, response.text
         return client, response.headers["location"]
 
-    async def create_claim(self, client: httpx.AsyncClient, csrf: str) -> httpx.Response:
+    async def create_claim(
+        self, client: httpx.AsyncClient, csrf: str, commitment: str | None = None, period: str | None = None
+    ) -> httpx.Response:
         """The New Progress Claim page's button pressed, with the CSRF token of that page."""
-        form = {"csrf_token": csrf, "commitment": self.commitment_id, "period": self.period_id}
+        form = {"csrf_token": csrf, "commitment": commitment or self.commitment_id, "period": period or self.period_id}
         return await client.post("/claims/new", data=form)
 
     async def events(self, event_type: str) -> list[dict]:

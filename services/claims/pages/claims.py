@@ -15,6 +15,7 @@ from services.claims.use_cases.claims import NotArrivedYet
 from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
 from shared.invite_links import invite_url
+from shared.pages import form_text
 from shared.sessions import Session, cookie_session
 
 router = APIRouter(tags=["claim pages"], include_in_schema=False)
@@ -77,7 +78,7 @@ async def new_claim(request: Request, commitment: str = "", period: str = "", wa
 async def create_claim(request: Request) -> Response:
     """The button of the page above: the claim is created, or found when a click before this one made it."""
     form = await request.form()
-    commitment, period = _text(form, "commitment"), _text(form, "period")
+    commitment, period = form_text(form, "commitment"), form_text(form, "period")
     if not commitment or not _is_uuid(period):
         return _incomplete_link(request)
     session = cookie_session(request)
@@ -85,7 +86,7 @@ async def create_claim(request: Request) -> Response:
         return RedirectResponse("/login?" + urlencode({"next": _new_claim_path(commitment, period)}), status_code=303)
     pool, clock = request.app.state.pool, request.app.state.clock
     settings = request.app.state.settings
-    if not csrf_token_is_valid(settings, _text(form, "csrf_token"), _new_claim_csrf(session, commitment, period)):
+    if not csrf_token_is_valid(settings, form_text(form, "csrf_token"), _new_claim_csrf(session, commitment, period)):
         link = ("Open the New Progress Claim page", _new_claim_path(commitment, period))
         return message(request, 403, "Please use the New Progress Claim page", STALE_FORM, link=link)
     try:
@@ -122,11 +123,13 @@ async def change_claim(request: Request, claim_id: str) -> Response:
         return _no_such_claim(request)
     form = await request.form()
     pool, clock = request.app.state.pool, request.app.state.clock
-    if not csrf_token_is_valid(request.app.state.settings, _text(form, "csrf_token"), _claim_csrf(session, claim_id)):
+    if not csrf_token_is_valid(
+        request.app.state.settings, form_text(form, "csrf_token"), _claim_csrf(session, claim_id)
+    ):
         return message(
             request, 403, "Please use the claim page", STALE_FORM, link=("Open the claim", f"/claims/{claim_id}")
         )
-    submit = _text(form, "action") == "submit"
+    submit = form_text(form, "action") == "submit"
     try:
         await use_cases.change_claim(pool, session.user_id, claim_id, _typed_amounts(form), submit, clock())
     except NotArrivedYet:
@@ -138,7 +141,7 @@ async def change_claim(request: Request, claim_id: str) -> Response:
         except (ProblemForPerson, NotArrivedYet):
             return _problem_page(request, problem)
         if isinstance(problem, FieldErrors):
-            typed = {name: _text(form, name) for name in form if name.startswith(("this_period.", "stored."))}
+            typed = {name: form_text(form, name) for name in form if name.startswith(("this_period.", "stored."))}
             return _claim_page(
                 request, session, view, problem=str(problem), errors=problem.errors, typed=typed, status_code=422
             )
@@ -152,13 +155,7 @@ async def change_claim(request: Request, claim_id: str) -> Response:
 def _typed_amounts(form: FormData) -> dict[str, tuple[str, str]]:
     """line id -> (work completed this period, materials presently stored), as typed in the claim form."""
     lines = {name.split(".", 1)[1] for name in form if name.startswith(("this_period.", "stored."))}
-    return {line: (_text(form, f"this_period.{line}"), _text(form, f"stored.{line}")) for line in lines}
-
-
-def _text(form: FormData, name: str) -> str:
-    """A form field as text; a file sent in its place is no text at all (and so refused as what it is not)."""
-    value = form.get(name, "")
-    return value if isinstance(value, str) else "\ufffd"
+    return {line: (form_text(form, f"this_period.{line}"), form_text(form, f"stored.{line}")) for line in lines}
 
 
 def _new_claim_path(commitment: str, period: str, **more) -> str:
