@@ -2,7 +2,7 @@
 what a page may do (load, frame, post to, send as Referer).
 
 Both are plain ASGI middleware, so they hold for every route alike: the pages, the APIs, the health checks, the
-API docs, and the errors the framework answers itself.
+API docs, the stylesheet, and the framework's own refusals (404, 405, 422).
 """
 
 import logging
