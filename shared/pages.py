@@ -6,8 +6,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
 
 _SHARED_TEMPLATES = Path(__file__).parent / "templates"
+# The pages' stylesheet, which every service serves at /static: their Content-Security-Policy allows no inline style.
+STATIC_FILES = Path(__file__).parent / "static"
 
 
 def templates_for(service_templates: Path) -> Jinja2Templates:
@@ -19,10 +22,9 @@ def templates_for(service_templates: Path) -> Jinja2Templates:
 def render(
     templates: Jinja2Templates, request: Request, template: str, context: dict, status_code: int = 200
 ) -> HTMLResponse:
-    response = templates.TemplateResponse(request, template, context, status_code=status_code)
-    # Links may carry a token that is someone's key (an invite, a password link): no Referer takes it along.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    """The page; its security headers (no Referer, no inline script) are added to every response by
+    `shared.http_guards`."""
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
 def message_page(
@@ -46,3 +48,18 @@ def message_page(
         "link": link,
     }
     return render(templates, request, "message.html", context, status_code)
+
+
+def form_text(form: FormData, name: str) -> str:
+    """A form field as text: the last of a repeated field, "" when missing, and a file sent in its place as text
+    that no field accepts (U+FFFD), so that it is refused as what it is not."""
+    value = form.get(name, "")
+    return value if isinstance(value, str) else "\ufffd"
+
+
+def shared_message_page(request: Request, status_code: int, heading: str, message: str) -> HTMLResponse:
+    """A message page for a service that has no pages of its own, or a request no route has seen yet."""
+    return message_page(_shared_templates, request, status_code, heading, message)
+
+
+_shared_templates = templates_for(_SHARED_TEMPLATES)

@@ -16,7 +16,8 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
 
 from shared.background import ListeningWorker
@@ -24,9 +25,11 @@ from shared.clock import Clock
 from shared.db import create_pool
 from shared.errors import ProblemForPerson
 from shared.health import health_router
+from shared.http_guards import BodyLimit, SecurityHeaders, refusal
 from shared.logs import configure_logging, correlation_id_var
 from shared.messaging import Route, consume, create_broker, outbox_publisher
 from shared.outbox import OutboxRelay
+from shared.pages import STATIC_FILES
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +86,8 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            for worker in workers:
+            # The outbox relay last: what the other workers record as they finish is published before it stops.
+            for worker in reversed(workers):
                 await worker.stop()
             await broker.stop()
             await pool.close()
@@ -106,26 +110,33 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
         response.headers["X-Correlation-ID"] = correlation_id
         return response
 
+    # Outermost last: every response, the refusals of BodyLimit too, carries the security headers.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(SecurityHeaders, settings=settings, api_docs_paths=_api_docs_paths(app))
+    app.mount("/static", StaticFiles(directory=STATIC_FILES), name="static")
+
     @app.exception_handler(ProblemForPerson)
     async def explain_problem(request: Request, problem: ProblemForPerson) -> JSONResponse:
         return JSONResponse({"detail": str(problem)}, problem.status_code)
 
     @app.exception_handler(asyncpg.DataError)
-    async def explain_unstorable_input(request: Request, error: asyncpg.DataError) -> JSONResponse:
+    async def explain_unstorable_input(request: Request, error: asyncpg.DataError) -> Response:
         # Text PostgreSQL cannot hold (a NUL character, say) reached a query: the request's fault, not ours.
         log.warning("request refused: its data cannot be stored", extra={"error": str(error)})
-        return JSONResponse(
-            {"detail": "The request holds characters that cannot be stored (such as a NUL character)."}, 422
+        detail = (
+            "The request holds characters that cannot be stored (such as a NUL character); remove them and try again."
         )
+        return refusal(request, 422, "This cannot be stored", detail)
 
     @app.exception_handler(RequestValidationError)
-    async def explain_invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def explain_invalid_request(request: Request, error: RequestValidationError) -> Response:
         problems = [
             {"field": ".".join(str(part) for part in problem["loc"][1:]), "message": problem["msg"]}
             for problem in error.errors()
         ]
         summary = "; ".join(f"{p['field'] or 'body'}: {p['message']}" for p in problems)
-        return JSONResponse({"detail": f"The request is not valid: {summary}.", "problems": problems}, 422)
+        detail = f"The request is not valid: {summary}. Correct it and send it again."
+        return refusal(request, 422, "This request is not valid", detail, problems=problems)
 
     return app
 
@@ -138,6 +149,10 @@ async def start_broker(broker: KafkaBroker) -> None:
     for publisher in broker.publishers:
         await publisher.start()
     broker.running = True
+
+
+def _api_docs_paths(app: FastAPI) -> list[str]:
+    return [path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if path]
 
 
 def client_address(request: Request) -> str:

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # Every notifier replica sends mail: a row being sent is leased for this long, renewed while its send is in
     # flight; a replica that dies loses its rows to another after it. Longer than SMTP_TIMEOUT_SECONDS.
     mail_lease_seconds: float = 60
+    # Request bodies larger than this are refused with 413 (the largest form or JSON a person sends is a few KiB).
+    max_request_body_bytes: int = 64 * 1024
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> "Settings":

@@ -31,7 +31,9 @@ class SessionToken(BaseModel):
 
 
 class OnBehalfRequest(BaseModel):
-    contact_user_id: str = Field(min_length=1, description="The progress claim contact the claim is made for.")
+    contact_user_id: str = Field(
+        min_length=1, max_length=200, description="The progress claim contact (their ERP user id) the claim is for."
+    )
 
 
 class ClaimOut(ClaimTotals):

@@ -3,7 +3,7 @@
 from pathlib import Path
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.responses import use_cases
@@ -11,7 +11,7 @@ from services.responses.domain import InviteToAnswer
 from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
 from shared.invite_links import read_invite_token
-from shared.pages import message_page, render, templates_for
+from shared.pages import form_text, message_page, render, templates_for
 
 router = APIRouter(tags=["invite pages"])
 templates = templates_for(Path(__file__).parent / "templates")
@@ -32,12 +32,14 @@ async def show_invite(request: Request, token: str, answer: str | None = None, r
 
 
 @router.post("/invites/{token}", response_class=HTMLResponse)
-async def answer_invite(request: Request, token: str, answer: str = Form(""), csrf_token: str = Form("")) -> Response:
+async def answer_invite(request: Request, token: str) -> Response:
     invite_id = _invite_id(request, token)
     if invite_id is None:
         return _invalid_link(request)
+    form = await request.form()
+    answer = form_text(form, "answer")
     settings = request.app.state.settings
-    if not csrf_token_is_valid(settings, csrf_token, invite_id):
+    if not csrf_token_is_valid(settings, form_text(form, "csrf_token"), invite_id):
         return _message(
             request,
             403,

@@ -1,5 +1,5 @@
 """The contact's journey in a real browser (headless Chromium): from the invite email to the answer, and on
-through login to the submitted progress claim."""
+through login to the submitted progress claim; and no page on the way breaks its Content-Security-Policy."""
 
 import asyncio
 import json
@@ -64,6 +64,10 @@ async def test_a_contact_follows_the_emailed_link_and_answers_on_a_phone(infrast
             period = await open_harbour_tower_round(round_)
             messages = {m["To"].addresses[0].username: m for m in await round_.wait_for_mail(4)}
             page = await browser.new_page()
+            console = []  # what Chromium reports; a Content-Security-Policy violation is reported here
+            page.on("console", lambda entry: console.append(entry.text))
+            stylesheets = []
+            page.on("response", lambda r: stylesheets.append(r.status) if r.url.endswith("/pages.css") else None)
 
             # Jane says No: the page asks for the click, records it and says so.
             await page.goto(link(messages["jane"], "no"))
@@ -87,10 +91,10 @@ async def test_a_contact_follows_the_emailed_link_and_answers_on_a_phone(infrast
             await page.get_by_role("button", name="Yes").click()
             await page.wait_for_url(f"{claims_service.base_url}/login?**")
             assert f"commitment%3D{round_.project}-SC-1%26period%3D{period['id']}" in page.url
-            await _give_password(claims_database.pool, f"raj@{round_.domain}", "raj's own password")
-            await page.get_by_label("Email").fill(f"raj@{round_.domain}")
-            await page.get_by_label("Password").fill("raj's own password")
-            await page.get_by_role("button", name="Log in").click()
+            # His Yes makes the draft claim (rule 14); once it has, the page leads straight to it.
+            async with topic_reader(round_.bootstrap, BILLING_CLAIMS) as reader:
+                await reader.wait_for(lambda r: _claim_created(r, period["id"], "SC-1"))
+            await _log_in(page, claims_database.pool, f"raj@{round_.domain}")
             while "being prepared" in await page.content():  # the period can outrun the answer's claim
                 await page.wait_for_timeout(500)
                 await page.reload()
@@ -115,11 +119,48 @@ async def test_a_contact_follows_the_emailed_link_and_answers_on_a_phone(infrast
                 )
             assert json.loads(submitted.value)["data"]["totals"]["current_payment_due"] == "30875.00"
 
+            # Mei opens the New Progress Claim page for her purchase order herself (rule 16): it shows what it
+            # would make, and its button makes it.
+            await page.get_by_role("button", name=re.compile("Log out")).click()
+            await page.goto(
+                f"{claims_service.base_url}/claims/new?commitment={round_.project}-PO-1&period={period['id']}"
+            )
+            await _log_in(page, claims_database.pool, f"mei@{round_.domain}")
+            while "being prepared" in await page.content():
+                await page.wait_for_timeout(500)
+                await page.reload()
+            assert await page.get_by_text("1 November 2026 to 30 November 2026").is_visible()
+            await page.get_by_role("button", name="Create progress claim").click()
+            await page.get_by_role("heading", name=re.compile("New Progress Claim: PO-1")).wait_for()
+            assert await page.get_by_role("button", name="Save draft").is_visible()
+
             # After the due date, Mei sees the banner and no way to say Yes.
             responses_service.app.state.clock.set(datetime(2026, 12, 5, 13, 1, tzinfo=UTC))
             await page.goto(link(messages["mei"], "yes"))
             assert await page.get_by_text("The due date has passed.").is_visible()
             assert await page.get_by_role("button", name="Yes").count() == 0
+
+            # Every page was styled by the stylesheet alone, and none broke its Content-Security-Policy.
+            assert stylesheets and set(stylesheets) <= {200, 304}
+            assert [text for text in console if "Content Security Policy" in text] == []
+
+
+def _claim_created(record, period_id: str, commitment_number: str) -> bool:
+    event = json.loads(record.value)
+    return (
+        event["type"] == "billing.claim.created.v1"
+        and event["data"]["period_id"] == period_id
+        and event["data"]["commitment_id"].endswith(commitment_number)
+    )
+
+
+async def _log_in(page, pool, email: str) -> None:
+    """On the login page the claims service sent the browser to: a password given, then typed."""
+    password = f"{email}'s own password"
+    await _give_password(pool, email, password)
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Log in").click()
 
 
 async def _give_password(pool, email: str, password: str) -> None:

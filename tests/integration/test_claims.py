@@ -124,11 +124,18 @@ class ClaimsDesk:
         return f"/claims/new?commitment={self.commitment_id}&period={self.period_id}"
 
     async def open_claim(self, user) -> tuple[httpx.AsyncClient, str]:
-        """The user's browser, and the claim page's path after following /claims/new."""
+        """The user's browser, and the claim page's path after creating it on the New Progress Claim page."""
         client = await self.logged_in(user)
-        response = await client.get(self.new_claim_url)
+        response = await self.create_claim(client, csrf_of(await client.get(self.new_claim_url), "/claims/new"))
         assert response.status_code == 303, response.text
         return client, response.headers["location"]
+
+    async def create_claim(
+        self, client: httpx.AsyncClient, csrf: str, commitment: str | None = None, period: str | None = None
+    ) -> httpx.Response:
+        """The New Progress Claim page's button pressed, with the CSRF token of that page."""
+        form = {"csrf_token": csrf, "commitment": commitment or self.commitment_id, "period": period or self.period_id}
+        return await client.post("/claims/new", data=form)
 
     async def events(self, event_type: str) -> list[dict]:
         """This test's events in the outbox (the service also replays earlier tests' events from the topics)."""
@@ -183,9 +190,48 @@ async def test_the_claim_link_asks_for_login_and_returns_there_after_it(desk):
     assert logged_in.headers["location"] == desk.new_claim_url
     cookie = logged_in.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
-    claim = await browser.get(desk.new_claim_url, follow_redirects=True)
+    claim = await browser.get(desk.new_claim_url)
     assert claim.status_code == 200
-    assert "New Progress Claim" in claim.text and "Footings" in claim.text
+    assert f"New Progress Claim: {desk.commitment_id}" in claim.text and "Create progress claim" in claim.text
+
+
+# --- Creating the claim ---
+
+
+async def test_opening_the_new_claim_page_changes_nothing_and_its_button_creates_the_draft(desk):
+    browser = await desk.logged_in(JANE)
+    page = await browser.get(desk.new_claim_url)
+    assert page.status_code == 200
+    for expected in ("Harbour Tower", "SC-1", "1 November 2026 to 30 November 2026", "5 December 2026"):
+        assert expected in page.text
+    assert await desk.claims() == 0 and await desk.events("billing.claim.created.v1") == []
+    created = await desk.create_claim(browser, csrf_of(page, "/claims/new"))
+    assert created.status_code == 303 and created.headers["location"].startswith("/claims/")
+    assert await desk.claims() == 1
+    # Opened again once the claim exists, the link leads to the claim itself.
+    again = await browser.get(desk.new_claim_url)
+    assert again.status_code == 303 and again.headers["location"] == created.headers["location"]
+
+
+async def test_a_double_click_on_create_makes_one_claim(desk):
+    browser = await desk.logged_in(JANE)
+    csrf = csrf_of(await browser.get(desk.new_claim_url), "/claims/new")
+    first, second = await asyncio.gather(desk.create_claim(browser, csrf), desk.create_claim(browser, csrf))
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    assert await desk.claims() == 1
+    assert len(await desk.events("billing.claim.created.v1")) == 1
+
+
+async def test_creating_a_claim_needs_the_pages_csrf_token_for_this_user(desk):
+    browser = await desk.logged_in(JANE)
+    assert (await desk.create_claim(browser, "")).status_code == 403
+    raj = await desk.logged_in(RAJ)
+    rajs_token = csrf_of(await raj.get("/claims"), "/logout")  # a token of his, for another form
+    assert (await desk.create_claim(browser, rajs_token)).status_code == 403
+    anonymous = await desk.create_claim(desk.browser(), "")
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login?next=")
+    assert await desk.claims() == 0
 
 
 async def test_a_login_link_cannot_send_anyone_to_another_site(desk):
@@ -306,6 +352,10 @@ async def test_others_are_refused_with_a_clear_page(desk, user):
     assert response.status_code == 403
     assert "You cannot make this progress claim" in response.text
     assert "Read Only" in response.text
+    jane = await desk.logged_in(JANE)  # a page that was never theirs to open: its token is not theirs either
+    assert (
+        await desk.create_claim(browser, csrf_of(await jane.get(desk.new_claim_url), "/claims/new"))
+    ).status_code == 403
     assert await desk.claims() == 0
 
 
@@ -397,13 +447,19 @@ async def test_a_claim_form_without_its_csrf_token_changes_nothing(desk):
 
 async def test_after_the_due_date_a_contact_is_refused_and_the_attempt_announced(desk):
     browser = await desk.logged_in(JANE)
+    opened_before = csrf_of(await browser.get(desk.new_claim_url), "/claims/new")
     desk.at(AFTER)
     response = await browser.get(desk.new_claim_url)
     assert response.status_code == 409
     assert "due date for this billing period has passed" in response.text
     assert "create the claim on your behalf" in response.text
+    assert "Create progress claim" not in response.text
+    assert await desk.events("billing.claim.attempt_rejected.v1") == []  # opening the link announces nothing
+    # The button of a page opened before the due date, pressed after it: the attempt is refused and announced.
+    pressed = await desk.create_claim(browser, opened_before)
+    assert pressed.status_code == 409 and "create the claim on your behalf" in pressed.text
+    assert (await desk.create_claim(browser, opened_before)).status_code == 409  # pressed again
     assert await desk.claims() == 0
-    assert (await browser.get(desk.new_claim_url)).status_code == 409  # the page opened again
     [rejected] = await desk.events("billing.claim.attempt_rejected.v1")  # announced once
     assert rejected["reason"] == "due_date_passed" and rejected["attempt"] == "create"
     assert rejected["attempted_by"]["id"] == JANE[0]

@@ -103,6 +103,18 @@ class ClaimView:
         return may_edit(self.role, self.claim.status, self.refusal)
 
 
+@dataclass(frozen=True)
+class NewClaim:
+    """What asking for the claim of a commitment and period comes to: the claim there is already, or the one
+    that would be made for `contact` (unless `refusal` says why a contact may not make it now)."""
+
+    period: Period
+    commitment: Commitment
+    contact: Contact | None
+    existing_claim_id: str | None
+    refusal: Refusal | None
+
+
 class FieldErrors(InvalidRequest):
     """Amounts that cannot be claimed, each message for its field ("this_period.<line>" or "stored.<line>")."""
 

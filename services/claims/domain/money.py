@@ -5,9 +5,10 @@ columns always add up to its totals. "Less previous claims" is what the commitme
 less retention, so claim after claim the payments due add up to what has been earned.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -22,6 +23,7 @@ class AmountError(ValueError):
 
 
 LARGEST = Decimal("999999999999.99")  # no schedule of values line comes near a trillion
+_TYPED_AMOUNT = re.compile(r"-?(\d+(\.\d*)?|\.\d+)", re.ASCII)
 _NOT_AN_AMOUNT = "Enter an amount with at most two digits after the point, such as 1250.50."
 
 
@@ -30,12 +32,10 @@ def parse_amount(text: str) -> Decimal:
     cleaned = text.strip().replace(",", "").removeprefix("$").strip()
     if not cleaned:
         return ZERO
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation as error:
-        raise AmountError(_NOT_AN_AMOUNT) from error
-    if not amount.is_finite():
+    # Digits and a point only: Decimal would also read "NaN", "1e999", "1_000" and digits of other scripts.
+    if not _TYPED_AMOUNT.fullmatch(cleaned):
         raise AmountError(_NOT_AN_AMOUNT)
+    amount = Decimal(cleaned)
     if abs(amount) > LARGEST:
         raise AmountError("That amount is far larger than any line of the schedule of values.")
     if amount < 0:

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from services.claims.domain.claims import ClaimView, FieldErrors
 from services.claims.pages.rendering import NOTICES, STALE_FORM, message, page
@@ -14,6 +15,7 @@ from services.claims.use_cases.claims import NotArrivedYet
 from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
 from shared.invite_links import invite_url
+from shared.pages import form_text
 from shared.sessions import Session, cookie_session
 
 router = APIRouter(tags=["claim pages"], include_in_schema=False)
@@ -48,33 +50,49 @@ async def my_invites_and_claims(request: Request, done: str = "") -> Response:
 
 @router.get("/claims/new", response_class=HTMLResponse)
 async def new_claim(request: Request, commitment: str = "", period: str = "", waited: int = 0) -> Response:
-    """Where Yes on an invite leads: the claim for the commitment and period, after logging in."""
+    """Where Yes on an invite leads, after logging in: the claim for the commitment and period when there is one,
+    or what creating it would make and the button that does. Opening it changes nothing (rule 10)."""
     session = cookie_session(request)
     if session is None:
         return _login_redirect(request)
     if not commitment or not _is_uuid(period):
-        return message(
-            request,
-            400,
-            "This link is not complete",
-            "A progress claim link names a commitment and a billing period. Open it again from your invite.",
-        )
+        return _incomplete_link(request)
     try:
-        claim_id = await use_cases.open_new_claim(
+        new = await use_cases.new_claim(
             request.app.state.pool, session.user_id, period, commitment, request.app.state.clock()
         )
     except NotArrivedYet:
         if waited >= PREPARING_ATTEMPTS:
-            return message(
-                request,
-                404,
-                "This billing period or commitment is not known",
-                "We have waited, and still know of no such billing period or commitment. Check the link, or ask "
-                "the contractor who invited you.",
-                link=("My invites and claims", "/claims"),
-            )
-        query = urlencode({"commitment": commitment, "period": period, "waited": waited + 1})
-        return _preparing(request, then=f"/claims/new?{query}")
+            return _not_known(request)
+        return _preparing(request, then=_new_claim_path(commitment, period, waited=waited + 1))
+    except ProblemForPerson as problem:
+        return _problem_page(request, problem)
+    if new.existing_claim_id is not None:
+        return RedirectResponse(f"/claims/{new.existing_claim_id}", status_code=303)
+    bound_to = _new_claim_csrf(session, new.commitment.commitment_id, new.period.period_id)
+    context = {"new": new, "csrf_token": csrf_token(request.app.state.settings, bound_to)}
+    return page(request, "new_claim.html", context)
+
+
+@router.post("/claims/new", response_class=HTMLResponse)
+async def create_claim(request: Request) -> Response:
+    """The button of the page above: the claim is created, or found when a click before this one made it."""
+    form = await request.form()
+    commitment, period = form_text(form, "commitment"), form_text(form, "period")
+    if not commitment or not _is_uuid(period):
+        return _incomplete_link(request)
+    session = cookie_session(request)
+    if session is None:
+        return RedirectResponse("/login?" + urlencode({"next": _new_claim_path(commitment, period)}), status_code=303)
+    pool, clock = request.app.state.pool, request.app.state.clock
+    settings = request.app.state.settings
+    if not csrf_token_is_valid(settings, form_text(form, "csrf_token"), _new_claim_csrf(session, commitment, period)):
+        link = ("Open the New Progress Claim page", _new_claim_path(commitment, period))
+        return message(request, 403, "Please use the New Progress Claim page", STALE_FORM, link=link)
+    try:
+        claim_id = await use_cases.open_new_claim(pool, session.user_id, period, commitment, clock())
+    except NotArrivedYet:
+        return _preparing(request, then=_new_claim_path(commitment, period))
     except ProblemForPerson as problem:
         return _problem_page(request, problem)
     return RedirectResponse(f"/claims/{claim_id}", status_code=303)
@@ -105,11 +123,13 @@ async def change_claim(request: Request, claim_id: str) -> Response:
         return _no_such_claim(request)
     form = await request.form()
     pool, clock = request.app.state.pool, request.app.state.clock
-    if not csrf_token_is_valid(request.app.state.settings, form.get("csrf_token"), _claim_csrf(session, claim_id)):
+    if not csrf_token_is_valid(
+        request.app.state.settings, form_text(form, "csrf_token"), _claim_csrf(session, claim_id)
+    ):
         return message(
             request, 403, "Please use the claim page", STALE_FORM, link=("Open the claim", f"/claims/{claim_id}")
         )
-    submit = form.get("action") == "submit"
+    submit = form_text(form, "action") == "submit"
     try:
         await use_cases.change_claim(pool, session.user_id, claim_id, _typed_amounts(form), submit, clock())
     except NotArrivedYet:
@@ -121,7 +141,7 @@ async def change_claim(request: Request, claim_id: str) -> Response:
         except (ProblemForPerson, NotArrivedYet):
             return _problem_page(request, problem)
         if isinstance(problem, FieldErrors):
-            typed = {name: str(value) for name, value in form.items() if name.startswith(("this_period.", "stored."))}
+            typed = {name: form_text(form, name) for name in form if name.startswith(("this_period.", "stored."))}
             return _claim_page(
                 request, session, view, problem=str(problem), errors=problem.errors, typed=typed, status_code=422
             )
@@ -132,10 +152,18 @@ async def change_claim(request: Request, claim_id: str) -> Response:
 # --- How the pages are put together ---
 
 
-def _typed_amounts(form) -> dict[str, tuple[str, str]]:
+def _typed_amounts(form: FormData) -> dict[str, tuple[str, str]]:
     """line id -> (work completed this period, materials presently stored), as typed in the claim form."""
     lines = {name.split(".", 1)[1] for name in form if name.startswith(("this_period.", "stored."))}
-    return {line: (str(form.get(f"this_period.{line}", "")), str(form.get(f"stored.{line}", ""))) for line in lines}
+    return {line: (form_text(form, f"this_period.{line}"), form_text(form, f"stored.{line}")) for line in lines}
+
+
+def _new_claim_path(commitment: str, period: str, **more) -> str:
+    return "/claims/new?" + urlencode({"commitment": commitment, "period": period, **more})
+
+
+def _new_claim_csrf(session: Session, commitment_id: str, period_id: str) -> str:
+    return f"new-claim:{commitment_id}:{period_id}:{session.user_id}"
 
 
 def _claim_page(
@@ -173,6 +201,26 @@ def _problem_page(request: Request, problem: ProblemForPerson) -> HTMLResponse:
     }
     heading = headings.get(problem.status_code, "This cannot be done")
     return message(request, problem.status_code, heading, str(problem), link=("My invites and claims", "/claims"))
+
+
+def _incomplete_link(request: Request) -> HTMLResponse:
+    return message(
+        request,
+        400,
+        "This link is not complete",
+        "A progress claim link names a commitment and a billing period. Open it again from your invite.",
+    )
+
+
+def _not_known(request: Request) -> HTMLResponse:
+    return message(
+        request,
+        404,
+        "This billing period or commitment is not known",
+        "We have waited, and still know of no such billing period or commitment. Check the link, or ask "
+        "the contractor who invited you.",
+        link=("My invites and claims", "/claims"),
+    )
 
 
 def _no_such_claim(request: Request) -> HTMLResponse:

@@ -19,7 +19,7 @@ import asyncpg
 
 from services.claims.domain import claims as domain
 from services.claims.domain import money
-from services.claims.domain.claims import ClaimRecord, ClaimView, Commitment, Period, Refusal, Role
+from services.claims.domain.claims import ClaimRecord, ClaimView, Commitment, NewClaim, Period, Refusal, Role
 from services.claims.repository import claims as repository
 from shared import outbox
 from shared.contracts.base import Contact, Person
@@ -112,28 +112,50 @@ async def my_invites_and_claims(
         return invites, await repository.my_claims(connection, user_id)
 
 
+async def new_claim(pool: asyncpg.Pool, user_id: str, period_id: str, commitment_id: str, now: datetime) -> NewClaim:
+    """What creating the claim would do, for the page that asks to confirm it. It changes nothing and announces
+    nothing (rule 10: mail scanners open links); a contact refused now is told why (rule 15)."""
+    async with pool.acquire() as connection:
+        new = await _new_claim(connection, user_id, period_id, commitment_id, now)
+    if new.existing_claim_id is None and new.refusal is not None:
+        raise _refusal_problem(new.refusal, new.commitment)
+    return new
+
+
 async def open_new_claim(pool: asyncpg.Pool, user_id: str, period_id: str, commitment_id: str, now: datetime) -> str:
-    """The claim for the commitment and period, created when the user may still make it (rule 16)."""
+    """The claim for the commitment and period, created when the user may still make it (rule 16); asked twice,
+    it is the same claim."""
     async with pool.acquire() as connection:
         async with connection.transaction():
-            period, commitment = await _period_and_commitment(connection, period_id, commitment_id)
-            role = await _require_role(connection, user_id, commitment)
-            existing = await repository.find_claim_for(connection, period_id, commitment_id)
-            if existing is not None:
-                return existing.claim_id
-            contact = commitment.contact(user_id)
-            if contact is None:  # an administrator, who makes claims for a named contact
-                raise NotFound(
-                    f"No progress claim has been made for {commitment.number} in this billing period yet. As an "
-                    "administrator you can create one on a contact's behalf through the claims API."
+            new = await _new_claim(connection, user_id, period_id, commitment_id, now)
+            if new.existing_claim_id is not None:
+                return new.existing_claim_id
+            if new.refusal is None:
+                claim_id = await _claim_asked_by(
+                    connection, user_id, period_id, new.commitment, new.contact, "claim_page", now
                 )
-            domain.require_billable(commitment)
-            refusal = domain.contact_refusal(period.due_at, period.closed, now) if role == "contact" else None
-            if refusal is None:
-                claim_id = await _claim_asked_by(connection, user_id, period_id, commitment, contact, "claim_page", now)
                 # Another request may have made it a moment ago; then it is that one.
                 return claim_id or (await repository.find_claim_for(connection, period_id, commitment_id)).claim_id
-        await _refuse(connection, refusal, period, commitment, user_id, "create", now)
+        await _refuse(connection, new.refusal, new.period, new.commitment, user_id, "create", now)
+
+
+async def _new_claim(
+    connection: asyncpg.Connection, user_id: str, period_id: str, commitment_id: str, now: datetime
+) -> NewClaim:
+    period, commitment = await _period_and_commitment(connection, period_id, commitment_id)
+    role = await _require_role(connection, user_id, commitment)
+    existing = await repository.find_claim_for(connection, period_id, commitment_id)
+    if existing is not None:
+        return NewClaim(period, commitment, existing.contact, existing.claim_id, refusal=None)
+    contact = commitment.contact(user_id)
+    if contact is None:  # an administrator, who makes claims for a named contact
+        raise NotFound(
+            f"No progress claim has been made for {commitment.number} in this billing period yet. As an "
+            "administrator you can create one on a contact's behalf through the claims API."
+        )
+    domain.require_billable(commitment)
+    refusal = domain.contact_refusal(period.due_at, period.closed, now) if role == "contact" else None
+    return NewClaim(period, commitment, contact, existing_claim_id=None, refusal=refusal)
 
 
 async def create_on_behalf(
@@ -303,10 +325,7 @@ async def _refuse(
 ) -> NoReturn:
     """Refuse a contact's attempt, announcing it first when the due date has passed (rule 15)."""
     if refusal == "period_closed":
-        raise Conflict(
-            f"This billing period is closed, so no progress claim can be made for it. Ask {commitment.contractor} "
-            "about the next billing period."
-        )
+        raise _refusal_problem(refusal, commitment)
     async with connection.transaction():
         await _reject_attempt(
             connection,
@@ -318,7 +337,16 @@ async def _refuse(
             due_at=period.due_at,
             now=now,
         )
-    raise Conflict(
+    raise _refusal_problem(refusal, commitment)
+
+
+def _refusal_problem(refusal: Refusal, commitment: Commitment) -> Conflict:
+    if refusal == "period_closed":
+        return Conflict(
+            f"This billing period is closed, so no progress claim can be made for it. Ask {commitment.contractor} "
+            "about the next billing period."
+        )
+    return Conflict(
         "The due date for this billing period has passed, so no progress claim can be created or submitted. "
         f"Ask {commitment.contractor} to create the claim on your behalf."
     )

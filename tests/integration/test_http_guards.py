@@ -1,0 +1,150 @@
+"""What every service puts in front of its routes (shared/http_guards.py), over real HTTP: request bodies are
+bounded, however they are sent, and every response carries the security headers."""
+
+import json
+
+import httpx
+import pytest
+
+from services.claims.app import definition as claims
+from services.periods.app import definition as periods
+from services.responses.app import definition as responses
+from shared.http_guards import TOO_LARGE_HEADING
+from shared.service import create_app
+from shared.settings import Settings
+from tests.support import running_service, service_settings
+
+LIMIT = 64 * 1024
+
+
+@pytest.fixture
+async def claims_service(infrastructure, database_for):
+    database = await database_for("claims")
+    async with running_service(claims, service_settings(infrastructure, "claims", database.url)) as service:
+        async with httpx.AsyncClient(base_url=service.base_url) as client:
+            yield client
+
+
+async def chunks_of(total: int, size: int = 8 * 1024):
+    """A body sent in chunks, as a client without a Content-Length sends it."""
+    sent = 0
+    while sent < total:
+        yield b"x" * min(size, total - sent)
+        sent += size
+
+
+# --- Request bodies ---
+
+
+async def test_a_json_body_over_the_limit_is_refused_with_413_and_a_sentence(claims_service):
+    body = {"email": "jane@guards.example", "password": "x" * LIMIT}
+    response = await claims_service.post("/api/sessions", json=body)
+    assert response.status_code == 413
+    assert "larger than the 64 KiB this service accepts" in response.json()["detail"]
+
+
+async def test_a_form_over_the_limit_gets_the_message_page(claims_service):
+    response = await claims_service.post(
+        "/login", data={"email": "jane@guards.example", "password": "x" * LIMIT}, headers={"Accept": "text/html"}
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    assert TOO_LARGE_HEADING in response.text and "Nothing was done" in response.text
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+async def test_a_body_sent_in_chunks_without_a_length_is_bounded_too(claims_service):
+    request = claims_service.build_request(
+        "POST", "/api/sessions", content=chunks_of(LIMIT + 1), headers={"Content-Type": "application/json"}
+    )
+    assert "content-length" not in request.headers and request.headers["transfer-encoding"] == "chunked"
+    response = await claims_service.send(request)
+    assert response.status_code == 413 and "64 KiB" in response.json()["detail"]
+
+
+async def test_a_body_within_the_limit_reaches_the_route_whole_however_it_is_sent(claims_service):
+    body = json.dumps({"email": "nobody@guards.example", "password": "p" * (LIMIT - 100)}).encode()
+    assert len(body) <= LIMIT
+
+    async def in_chunks():
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    whole = await claims_service.post("/api/sessions", content=body, headers={"Content-Type": "application/json"})
+    chunked = await claims_service.post(
+        "/api/sessions", content=in_chunks(), headers={"Content-Type": "application/json"}
+    )
+    # The route read the JSON and refused the login (an unknown email), rather than the guard the body.
+    assert whole.status_code == chunked.status_code
+    assert whole.status_code in (401, 422) and "KiB" not in whole.text
+
+
+# --- Security headers ---
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/healthz"),
+        ("GET", "/login"),
+        ("GET", "/claims/new"),  # a redirect to the login page
+        ("GET", "/api/claims/not-a-claim"),  # 401
+        ("GET", "/no/such/page"),  # 404
+        ("POST", "/api/sessions"),  # 422
+        ("GET", "/static/pages.css"),
+    ],
+)
+async def test_every_response_carries_the_security_headers(claims_service, method, path):
+    response = await claims_service.request(method, path)
+    policy = response.headers["content-security-policy"]
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ):
+        assert directive in policy
+    assert "unsafe-inline" not in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "strict-transport-security" not in response.headers  # reached over http
+
+
+async def test_the_stylesheet_is_served_as_css(claims_service):
+    response = await claims_service.get("/static/pages.css")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/css")
+    assert "table.sov" in response.text
+
+
+async def test_the_api_docs_alone_may_load_their_cdn_and_are_never_framed(claims_service):
+    docs = await claims_service.get("/docs")
+    assert docs.status_code == 200
+    assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    assert "cdn.jsdelivr.net" not in (await claims_service.get("/login")).headers["content-security-policy"]
+
+
+# --- Policies that follow the settings (no database needed: the headers come before any route) ---
+
+
+async def test_hsts_is_sent_when_the_services_public_url_is_https():
+    over_https = create_app(periods, Settings(service_name="periods", periods_public_url="https://periods.example"))
+    over_http = create_app(periods, Settings(service_name="periods", periods_public_url="http://periods.example"))
+    for app, expected in ((over_https, True), (over_http, False)):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            response = await client.get("/healthz")
+        assert ("strict-transport-security" in response.headers) is expected
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=over_https), base_url="http://test") as client:
+        assert "max-age=" in (await client.get("/healthz")).headers["strict-transport-security"]
+
+
+async def test_the_invite_page_may_post_an_answer_that_leads_on_to_the_claims_service():
+    """Yes is answered by a redirect to the claims service's page: a browser checks form-action on it too."""
+    settings = Settings(service_name="responses", claims_public_url="https://claims.example/")
+    app = create_app(responses, settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        policy = (await client.get("/healthz")).headers["content-security-policy"]
+    form_action = next(part for part in policy.split("; ") if part.startswith("form-action"))
+    assert "'self'" in form_action and "https://claims.example" in form_action.split()
