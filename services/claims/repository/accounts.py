@@ -11,7 +11,8 @@ import asyncpg
 from services.claims.domain.accounts import PasswordRequest
 
 
-async def lock_account(connection: asyncpg.Connection, throttle_key: str) -> None:
+async def lock_throttle_key(connection: asyncpg.Connection, throttle_key: str) -> None:
+    """Until the transaction ends, another attempt counted under the same key waits."""
     await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", throttle_key)
 
 
