@@ -3,7 +3,7 @@
 from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import keys
@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     claims_public_url: str = "http://127.0.0.1:8084"
 
     log_level: str = "INFO"
+
+    @field_validator(
+        "secret_key_previous", "session_private_key", "session_public_key", "session_public_key_previous", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        # Compose passes `${SECRET_KEY_PREVIOUS:-}` as an empty string when no rotation is under way.
+        return value or None
 
     @model_validator(mode="after")
     def _refuse_missing_or_default_keys_in_production(self) -> "Settings":
