@@ -19,9 +19,11 @@ from services.periods.app import definition as periods
 from shared import keys
 from shared.erp import apply_commitment, apply_member_upserted
 from shared.password_links import password_link_token
-from shared.sessions import SECURE_SESSION_COOKIE, issue_session_token
+from shared.session_versions import end_sessions
+from shared.sessions import SECURE_SESSION_COOKIE, issue_session_token, read_session_token
 from shared.settings import Settings
 from tests.factories import commitment, erp_event, member
+from tests.integration.test_itb_commands import JANE, add_user, itb, point_at
 from tests.support import RunningService, csrf_of, running_service, service_settings
 
 PASSWORD = "a long enough password"
@@ -268,3 +270,21 @@ async def test_sessions_signed_with_the_previous_key_are_accepted_during_a_rotat
     async with desk_for(infrastructure, database_for, **_production_like_keys(new)) as rotated:
         made_before = issue_session_token(signed_with_old_key, rotated.user_id, rotated.email)
         assert (await rotated.periods_answer(made_before)).status_code == 401
+
+
+async def test_itb_token_after_a_logout_makes_a_session_of_the_accounts_new_version(
+    database_for, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setenv("ITB_STATE_DIR", str(tmp_path))  # no running stack: its database and secret are the test's
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    database = await database_for("periods")
+    await add_user(database.pool, *JANE)
+    async with database.pool.acquire() as connection:
+        await end_sessions(connection, JANE[0], _now())  # as SessionsEnded from the claims service would
+    point_at(monkeypatch, database.url)
+    (tmp_path / "secret_key").write_text("the stack's secret\n")
+
+    assert await itb(monkeypatch, "token", JANE[2]) == 0
+
+    session = read_session_token(Settings(secret_key="the stack's secret"), capsys.readouterr().out.strip())
+    assert (session.user_id, session.session_version) == (JANE[0], 1)
