@@ -17,9 +17,10 @@ from services.claims.domain.accounts import FAILURES_PER_ADDRESS, MAXIMUM_PASSWO
 from services.claims.use_cases import accounts
 from services.periods.app import definition as periods
 from shared import keys
+from shared.contracts.accounts import SessionsEnded
 from shared.erp import apply_commitment, apply_member_upserted
 from shared.password_links import password_link_token
-from shared.session_versions import end_sessions
+from shared.session_versions import end_sessions, session_version, sessions_ended
 from shared.sessions import SECURE_SESSION_COOKIE, issue_session_token, read_session_token
 from shared.settings import Settings
 from tests.factories import commitment, erp_event, member
@@ -288,3 +289,18 @@ async def test_itb_token_after_a_logout_makes_a_session_of_the_accounts_new_vers
 
     session = read_session_token(Settings(secret_key="the stack's secret"), capsys.readouterr().out.strip())
     assert (session.user_id, session.session_version) == (JANE[0], 1)
+
+
+async def test_a_redelivered_or_older_sessions_ended_never_lowers_the_version_a_service_knows(database_for):
+    database = await database_for("periods")
+    user_id = f"U-{uuid.uuid4().hex[:8]}"
+    event = erp_event(member(user_id))  # any envelope: the handler reads the contract
+
+    def ended(version: int) -> SessionsEnded:
+        return SessionsEnded(user_id=user_id, session_version=version, ended_at=_now(), reason="logged_out")
+
+    async with database.pool.acquire() as connection:
+        for version in (2, 1, 2, 3, 1):
+            await sessions_ended(connection, event, ended(version))
+        assert await session_version(connection, user_id) == 3
+        assert await session_version(connection, "U-nobody-ended") == 0
