@@ -144,25 +144,32 @@ async def log_in(pool: asyncpg.Pool, email: str, password: str, address: str, no
     unknown email and a wrong password) otherwise."""
     check_password_length(password)
     account_key, address_key = _account_key(email), f"address:{address}"
+    attempt_id = str(uuid.uuid4())
     async with pool.acquire() as connection, connection.transaction():
-        # One attempt at a time per address and per account, so that attempts sent all at once are all counted.
-        # Always the address first: no attempt waits for an address while holding an account, so no two
-        # attempts can wait for each other.
+        # Counted as a failure before the password is checked, one attempt at a time per address and per account:
+        # attempts sent all at once are all counted, and the slow check runs outside the locks, so the people
+        # behind one office's address do not log in one after another. Always the address first: no attempt
+        # waits for an address while holding an account, so no two attempts can wait for each other.
         await repository.lock_throttle_key(connection, address_key)
         await repository.lock_throttle_key(connection, account_key)
         await _refuse_when_throttled(
             connection, {account_key: FAILURES_PER_ACCOUNT, address_key: FAILURES_PER_ADDRESS}, now
         )
+        await repository.record_attempts(connection, [account_key, address_key], now, attempt_id)
         user_id = await user_id_for_email(connection, email.strip())
         password_hash = await repository.password_hash(connection, user_id) if user_id else None
-        async with _hashing:
-            matches = await asyncio.to_thread(_verify, password_hash, password)
-        person = await find_person(connection, user_id) if matches and password_hash and user_id else None
-        if person is not None:
-            await repository.forget_attempts(connection, account_key)
-            return LoggedIn(person, await session_version(connection, person.id))
-        await repository.record_attempts(connection, [account_key, address_key], now)
-    raise NotAuthenticated(WRONG_LOGIN)
+    async with _hashing:
+        matches = await asyncio.to_thread(_verify, password_hash, password)
+    if not (matches and password_hash and user_id):
+        raise NotAuthenticated(WRONG_LOGIN)
+    async with pool.acquire() as connection, connection.transaction():
+        person = await find_person(connection, user_id)
+        if person is None:
+            raise NotAuthenticated(WRONG_LOGIN)
+        # Not a failure after all; and a login lifts the lock that failures put on the account.
+        await repository.forget_attempt(connection, attempt_id)
+        await repository.forget_attempts(connection, account_key)
+        return LoggedIn(person, await session_version(connection, person.id))
 
 
 def _account_key(email: str) -> str:
