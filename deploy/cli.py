@@ -21,6 +21,7 @@ from services.claims.domain.accounts import check_new_password
 from services.claims.use_cases.accounts import set_password
 from shared.erp import user_id_for_email
 from shared.errors import InvalidRequest
+from shared.session_versions import session_version
 from shared.sessions import issue_session_token
 from shared.settings import Settings
 
@@ -128,8 +129,8 @@ def _mail(arguments) -> int:
 
 def _token(arguments) -> int:
     settings = _running_settings(arguments, "periods")
-    user_id = asyncio.run(_user_id(settings, arguments.email))
-    print(issue_session_token(settings, user_id, arguments.email))
+    user_id, version = asyncio.run(_user_id(settings, arguments.email))
+    print(issue_session_token(settings, user_id, arguments.email, session_version=version))
     return 0
 
 
@@ -179,9 +180,11 @@ async def _service_database(settings: Settings) -> AsyncIterator[asyncpg.Connect
         await connection.close()
 
 
-async def _user_id(settings: Settings, email: str) -> str:
+async def _user_id(settings: Settings, email: str) -> tuple[str, int]:
+    """The user, and their session version: a session made with an older one (before a logout) is refused."""
     async with _service_database(settings) as connection:
-        return await _known_user_id(connection, email)
+        user_id = await _known_user_id(connection, email)
+        return user_id, await session_version(connection, user_id)
 
 
 async def _known_user_id(connection: asyncpg.Connection, email: str) -> str:

@@ -6,19 +6,20 @@ may do depends on the period's due date, which the responses page checks.
 
 from itsdangerous import BadData, URLSafeSerializer
 
+from shared.keys import INVITE_LINKS
 from shared.settings import Settings
 
 _SALT = "itb.invite.v1"
 
 
 def invite_token(settings: Settings, invite_id: str) -> str:
-    return URLSafeSerializer(settings.secret_key, salt=_SALT).dumps(invite_id)
+    return URLSafeSerializer(settings.purpose_keys(INVITE_LINKS), salt=_SALT).dumps(invite_id)
 
 
 def read_invite_token(settings: Settings, token: str) -> str:
     """The invite id in the token; raises PermissionError when the token was not made by us or was altered."""
     try:
-        return URLSafeSerializer(settings.secret_key, salt=_SALT).loads(token)
+        return URLSafeSerializer(settings.purpose_keys(INVITE_LINKS), salt=_SALT).loads(token)
     except BadData as error:
         raise PermissionError("This invite link is not valid: it may have been altered or cut short.") from error
 

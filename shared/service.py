@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -22,6 +22,7 @@ from faststream.kafka import KafkaBroker
 
 from shared.background import ListeningWorker
 from shared.clock import Clock
+from shared.contracts.topics import ACCOUNTS
 from shared.db import create_pool
 from shared.errors import ProblemForPerson
 from shared.health import health_router
@@ -30,6 +31,8 @@ from shared.logs import configure_logging, correlation_id_var
 from shared.messaging import Route, consume, create_broker, outbox_publisher
 from shared.outbox import OutboxRelay
 from shared.pages import STATIC_FILES
+from shared.session_versions import session_version_routes
+from shared.sessions import check_session_cookie
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +68,10 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
         assert pool is not None, "the service has not started"
         return pool
 
-    for topic, routes in definition.subscriptions(clock).items():
+    subscriptions = definition.subscriptions(clock)
+    # Every service keeps the accounts' session versions, to refuse sessions ended elsewhere (shared.sessions).
+    subscriptions[ACCOUNTS] = subscriptions.get(ACCOUNTS, {}) | session_version_routes()[ACCOUNTS]
+    for topic, routes in subscriptions.items():
         consume(broker, pool_of, settings, topic, routes)
 
     @contextlib.asynccontextmanager
@@ -92,7 +98,7 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
             await broker.stop()
             await pool.close()
 
-    app = FastAPI(title=definition.title, lifespan=lifespan)
+    app = FastAPI(title=definition.title, lifespan=lifespan, dependencies=[Depends(check_session_cookie)])
     app.state.settings = settings
     app.state.clock = clock
     app.state.broker = broker

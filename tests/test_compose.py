@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shared.keys import new_production_keys
+
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
@@ -95,12 +97,44 @@ def test_init_creates_topics_and_databases_once_kafka_and_postgres_are_healthy(c
     assert init["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+def demanded(value: str | None, variable: str) -> bool:
+    """`${VAR:?message}` or `${VAR?message}` stops Compose when VAR is unset; `:-` would supply a default."""
+    return value is not None and re.fullmatch(rf"\$\{{{variable}:?\?[^}}]+\}}", value) is not None
+
+
 @pytest.mark.parametrize("name", SERVICE_PORTS)
-def test_production_services_demand_a_secret_key_with_no_default(compose, name):
+def test_production_services_demand_a_secret_key_and_the_session_public_key_with_no_default(compose, name):
     environment = environment_of(compose["services"][name])
     assert environment["ENVIRONMENT"] == "production"
-    # `${VAR:?message}` or `${VAR?message}` stops Compose when SECRET_KEY is unset; `:-` would supply one.
-    assert re.fullmatch(r"\$\{SECRET_KEY:?\?[^}]+\}", environment["SECRET_KEY"])
+    assert demanded(environment["SECRET_KEY"], "SECRET_KEY")
+    assert demanded(environment["SESSION_PUBLIC_KEY"], "SESSION_PUBLIC_KEY")
+
+
+@pytest.mark.parametrize("name", SERVICE_PORTS)
+def test_only_the_claims_service_is_given_the_key_that_signs_sessions(compose, name):
+    private_key = environment_of(compose["services"][name]).get("SESSION_PRIVATE_KEY")
+    if name == "claims":
+        assert demanded(private_key, "SESSION_PRIVATE_KEY")
+    else:
+        assert private_key is None
+
+
+@pytest.mark.parametrize("name", SERVICE_PORTS)
+def test_the_previous_keys_of_a_rotation_are_passed_on_when_set_and_empty_otherwise(compose, name):
+    environment = environment_of(compose["services"][name])
+    for variable in ("SECRET_KEY_PREVIOUS", "SESSION_PUBLIC_KEY_PREVIOUS"):
+        assert environment[variable] == f"${{{variable}:-}}"
+
+
+def test_the_env_example_names_every_key_compose_demands(compose):
+    example = (REPO / ".env.example").read_text()
+    demanded_anywhere = {
+        name
+        for service in SERVICE_PORTS
+        for name, value in environment_of(compose["services"][service]).items()
+        if value and value.startswith("${") and "KEY" in name
+    }
+    assert demanded_anywhere <= {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
 
 
 @pytest.mark.parametrize("name", SERVICE_PORTS)
@@ -147,7 +181,7 @@ def test_compose_file_is_valid_for_docker_compose():
     result = subprocess.run(
         [docker, "compose", "-f", str(COMPOSE_FILE), "config", "--quiet"],
         cwd=REPO,
-        env={**os.environ, "SECRET_KEY": "a-long-random-value-for-validating-the-compose-file"},
+        env={**os.environ, **new_production_keys()},
         capture_output=True,
         text=True,
         timeout=60,

@@ -54,15 +54,17 @@ class ClaimOut(ClaimTotals):
 async def create_session(request: Request, credentials: Credentials) -> SessionToken:
     """A bearer token for the email and password (throttled like the login page)."""
     settings = request.app.state.settings
-    person = await accounts.log_in(
+    logged_in = await accounts.log_in(
         request.app.state.pool,
         credentials.email,
         credentials.password,
         client_address(request),
         request.app.state.clock(),
     )
+    person, version = logged_in.person, logged_in.session_version
     return SessionToken(
-        token=issue_session_token(settings, person.id, person.email), expires_in=settings.session_max_age_seconds
+        token=issue_session_token(settings, person.id, person.email, session_version=version),
+        expires_in=settings.session_max_age_seconds,
     )
 
 

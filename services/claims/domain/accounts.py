@@ -10,6 +10,9 @@ from datetime import datetime, timedelta
 from shared.errors import InvalidRequest, NotAllowed
 
 MINIMUM_PASSWORD_LENGTH = 10
+# Longer ones are refused, never cut short: hashing them would only cost time, and a cut password is not the one
+# the person chose.
+MAXIMUM_PASSWORD_LENGTH = 256
 THROTTLE_WINDOW = timedelta(minutes=15)
 FAILURES_PER_ACCOUNT = 5
 FAILURES_PER_ADDRESS = 20
@@ -22,6 +25,16 @@ WRONG_LOGIN = "The email or password is not right. Check both and try again, or 
 def check_new_password(password: str) -> None:
     if len(password) < MINIMUM_PASSWORD_LENGTH:
         raise InvalidRequest(f"Choose a password of at least {MINIMUM_PASSWORD_LENGTH} characters.")
+    check_password_length(password)
+
+
+def check_password_length(password: str) -> None:
+    """Before any hashing: a password longer than any we accept is refused with a sentence."""
+    if len(password) > MAXIMUM_PASSWORD_LENGTH:
+        raise InvalidRequest(
+            f"A password has at most {MAXIMUM_PASSWORD_LENGTH} characters; this one has {len(password)}. "
+            "Check what you typed, or choose a shorter one."
+        )
 
 
 @dataclass(frozen=True)

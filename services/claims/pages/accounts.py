@@ -5,20 +5,22 @@ import secrets
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.claims.domain.accounts import MINIMUM_PASSWORD_LENGTH
+from services.claims.domain.accounts import MAXIMUM_PASSWORD_LENGTH, MINIMUM_PASSWORD_LENGTH
 from services.claims.pages.rendering import NOTICES, STALE_FORM, logout_csrf, message, page
 from services.claims.use_cases import accounts as use_cases
 from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
 from shared.password_links import PasswordLink, read_password_link_token
 from shared.service import client_address
-from shared.sessions import SESSION_COOKIE, cookie_session, issue_session_token, set_session_cookie
+from shared.sessions import cookie_session, delete_session_cookie, issue_session_token, set_session_cookie
 
 router = APIRouter(tags=["account pages"], include_in_schema=False)
 
 # Forms shown before anyone is logged in are bound to a random value in a cookie of this browser, so that
 # another site cannot post them with a token it fetched for itself (and log a person in as someone else).
+# Under https the cookie is `__Host-` named, like the session's (shared.sessions), so no sibling site sets it.
 _BROWSER_COOKIE = "itb_browser"
+_SECURE_BROWSER_COOKIE = "__Host-itb_browser"
 _LOGIN_FORM = "login"
 _PASSWORD_REQUEST_FORM = "password-request"
 _NEW_LINK = ("Ask for a new link", "/password/new")
@@ -44,24 +46,25 @@ async def log_in(
     if not csrf_token_is_valid(settings, csrf_token, _anonymous_form(request, _LOGIN_FORM)):
         return _login_form(request, next, email, problem=STALE_FORM, status_code=403)
     try:
-        person = await use_cases.log_in(
+        logged_in = await use_cases.log_in(
             request.app.state.pool, email, password, client_address(request), request.app.state.clock()
         )
     except ProblemForPerson as problem:
         return _login_form(request, next, email, problem=str(problem), status_code=problem.status_code)
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    token = issue_session_token(settings, person.id, person.email)
-    set_session_cookie(response, settings, token, settings.claims_public_url)
-    return response
+    return _logged_in(request, logged_in, _safe_next(next))
 
 
 @router.post("/logout")
 async def log_out(request: Request, csrf_token: str = Form("")) -> Response:
+    """Ends every session of the account, here and on every other service, not only this browser's."""
+    settings = request.app.state.settings
     session = cookie_session(request)
-    if session is not None and not csrf_token_is_valid(request.app.state.settings, csrf_token, logout_csrf(session)):
-        return message(request, 403, "Please log out from the page", STALE_FORM)
+    if session is not None:
+        if not csrf_token_is_valid(settings, csrf_token, logout_csrf(session)):
+            return message(request, 403, "Please log out from the page", STALE_FORM)
+        await use_cases.log_out(request.app.state.pool, session.user_id, request.app.state.clock())
     response = RedirectResponse("/login?done=logged-out", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    delete_session_cookie(response, settings.claims_public_url)
     return response
 
 
@@ -117,23 +120,28 @@ async def set_password(
     link, problem = await _password_request(request, token)
     if problem is not None:
         return problem
-    settings = request.app.state.settings
-    if not csrf_token_is_valid(settings, csrf_token, f"password:{link.request_id}"):
+    if not csrf_token_is_valid(request.app.state.settings, csrf_token, _anonymous_form(request, _password_set(link))):
         return _password_form(request, token, link, problem=STALE_FORM, status_code=403)
     if password != confirmation:
         return _password_form(request, token, link, problem="The two passwords differ.", status_code=422)
     try:
-        person = await use_cases.use_password_link(request.app.state.pool, link, password, request.app.state.clock())
+        logged_in = await use_cases.use_password_link(request.app.state.pool, link, password, request.app.state.clock())
     except ProblemForPerson as problem:
         return _password_form(request, token, link, problem=str(problem), status_code=problem.status_code)
-    response = RedirectResponse("/claims?done=password-set", status_code=303)
-    set_session_cookie(
-        response, settings, issue_session_token(settings, person.id, person.email), settings.claims_public_url
-    )
-    return response
+    return _logged_in(request, logged_in, "/claims?done=password-set")
 
 
 # --- How the pages are put together ---
+
+
+def _logged_in(request: Request, logged_in: use_cases.LoggedIn, next: str) -> Response:
+    """On to `next` with a new session, carrying the account's session version."""
+    settings = request.app.state.settings
+    person = logged_in.person
+    token = issue_session_token(settings, person.id, person.email, session_version=logged_in.session_version)
+    response = RedirectResponse(next, status_code=303)
+    set_session_cookie(response, settings, token, settings.claims_public_url)
+    return response
 
 
 def _login_form(
@@ -150,18 +158,28 @@ def _password_request_form(request: Request, email: str, *, problem: str = "", s
 
 def _anonymous_page(request: Request, template: str, form: str, context: dict, status_code: int) -> HTMLResponse:
     """A page whose form is posted before login: its CSRF token is bound to this browser's cookie."""
-    browser = request.cookies.get(_BROWSER_COOKIE) or secrets.token_urlsafe(16)
+    browser = _browser(request) or secrets.token_urlsafe(16)
     token = csrf_token(request.app.state.settings, f"{form}:{browser}")
     response = page(request, template, context | {"csrf_token": token}, status_code)
-    if _BROWSER_COOKIE not in request.cookies:
+    if _browser(request) is None:
         secure = request.app.state.settings.claims_public_url.startswith("https://")
-        response.set_cookie(_BROWSER_COOKIE, browser, httponly=True, samesite="lax", secure=secure)
+        name = _SECURE_BROWSER_COOKIE if secure else _BROWSER_COOKIE
+        response.set_cookie(name, browser, path="/", httponly=True, samesite="lax", secure=secure)
     return response
+
+
+def _browser(request: Request) -> str | None:
+    return request.cookies.get(_SECURE_BROWSER_COOKIE) or request.cookies.get(_BROWSER_COOKIE)
 
 
 def _anonymous_form(request: Request, form: str) -> str:
     """What the CSRF token of a form posted before login must be bound to (nothing valid without the cookie)."""
-    return f"{form}:{request.cookies.get(_BROWSER_COOKIE) or secrets.token_urlsafe(16)}"
+    return f"{form}:{_browser(request) or secrets.token_urlsafe(16)}"
+
+
+def _password_set(link: PasswordLink) -> str:
+    """The password form acts on one link, from one browser: a token fetched elsewhere is refused."""
+    return f"password:{link.request_id}"
 
 
 def _password_form(request: Request, token: str, link: PasswordLink, *, problem: str = "", status_code: int = 200):
@@ -169,9 +187,9 @@ def _password_form(request: Request, token: str, link: PasswordLink, *, problem:
         "action": f"/password/{token}",
         "problem": problem,
         "minimum_length": MINIMUM_PASSWORD_LENGTH,
-        "csrf_token": csrf_token(request.app.state.settings, f"password:{link.request_id}"),
+        "maximum_length": MAXIMUM_PASSWORD_LENGTH,
     }
-    return page(request, "password_set.html", context, status_code)
+    return _anonymous_page(request, "password_set.html", _password_set(link), context, status_code)
 
 
 async def _password_request(request: Request, token: str) -> tuple[PasswordLink, None] | tuple[None, HTMLResponse]:

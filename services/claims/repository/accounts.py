@@ -11,7 +11,8 @@ import asyncpg
 from services.claims.domain.accounts import PasswordRequest
 
 
-async def lock_account(connection: asyncpg.Connection, throttle_key: str) -> None:
+async def lock_throttle_key(connection: asyncpg.Connection, throttle_key: str) -> None:
+    """Until the transaction ends, another attempt counted under the same key waits."""
     await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", throttle_key)
 
 
@@ -83,10 +84,17 @@ async def links_sent_since(connection: asyncpg.Connection, user_id: str, since: 
 # --- Throttled attempts ---
 
 
-async def record_attempts(connection: asyncpg.Connection, keys: list[str], now: datetime) -> None:
+async def record_attempts(
+    connection: asyncpg.Connection, keys: list[str], now: datetime, attempt_id: str | None = None
+) -> None:
     await connection.executemany(
-        "INSERT INTO throttled_attempts (throttle_key, attempted_at) VALUES ($1, $2)", [(key, now) for key in keys]
+        "INSERT INTO throttled_attempts (throttle_key, attempted_at, attempt_id) VALUES ($1, $2, $3)",
+        [(key, now, uuid.UUID(attempt_id) if attempt_id else None) for key in keys],
     )
+
+
+async def forget_attempt(connection: asyncpg.Connection, attempt_id: str) -> None:
+    await connection.execute("DELETE FROM throttled_attempts WHERE attempt_id = $1", uuid.UUID(attempt_id))
 
 
 async def attempts_since(connection: asyncpg.Connection, keys: list[str], since: datetime) -> dict[str, int]:
