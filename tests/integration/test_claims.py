@@ -109,7 +109,8 @@ class ClaimsDesk:
         self.service.app.state.clock.set(moment)
 
     def browser(self) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(base_url=self.service.base_url)
+        # A generous timeout: logins queue for Argon2 (two at a time), and a busy machine makes each slower.
+        client = httpx.AsyncClient(base_url=self.service.base_url, timeout=30)
         self.clients.append(client)
         return client
 
