@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
 
 from shared.background import ListeningWorker
 from shared.clock import Clock
@@ -31,6 +32,14 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 _CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+class InvalidRequestAnswer(BaseModel):
+    """How every service answers a request it cannot accept (422), and so what its OpenAPI says it answers: a
+    sentence a person can read and, when FastAPI found them, the problem with each field."""
+
+    detail: str
+    problems: list[dict[str, str]] = []
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,11 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
             await broker.stop()
             await pool.close()
 
-    app = FastAPI(title=definition.title, lifespan=lifespan)
+    app = FastAPI(
+        title=definition.title,
+        lifespan=lifespan,
+        responses={422: {"model": InvalidRequestAnswer, "description": "The request is not valid"}},
+    )
     app.state.settings = settings
     app.state.clock = clock
     app.state.broker = broker
@@ -124,7 +137,8 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
             for problem in error.errors()
         ]
         summary = "; ".join(f"{p['field'] or 'body'}: {p['message']}" for p in problems)
-        return JSONResponse({"detail": f"The request is not valid: {summary}.", "problems": problems}, 422)
+        answer = InvalidRequestAnswer(detail=f"The request is not valid: {summary}.", problems=problems)
+        return JSONResponse(answer.model_dump(), 422)
 
     return app
 

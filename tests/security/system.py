@@ -105,7 +105,7 @@ class System:
         token = self.session_token(role)
         cookies = {SESSION_COOKIE: token} if token else {}
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(base_url=self.base_url(service), cookies=cookies, headers=headers)
+        return httpx.AsyncClient(base_url=self.base_url(service), cookies=cookies, headers=headers, timeout=30)
 
     async def publish_records(self) -> None:
         for commitment_id, contact in ((self.commitment_id, "contact"), (self.other_commitment_id, "other_contact")):

@@ -1,0 +1,85 @@
+"""Schemathesis over each service's OpenAPI, against the real service over real HTTP (with its real database and
+the session's broker): requests made from the schema, valid and not, each answered without a server error and
+as the schema says. Sent as the project's administrator, with the path naming the project's real records, so
+that the requests reach the use cases rather than stopping at "not found".
+
+The number of examples is bounded so the test stays fast; a failure prints schemathesis's report, with a curl
+command that repeats the failing request.
+"""
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.security.system import SERVICES, System, whole_system
+
+EXAMPLES_PER_OPERATION = 15
+CHECKS = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
+
+
+@pytest.fixture
+async def system(infrastructure, database_for):
+    async with whole_system(infrastructure, database_for) as system:
+        yield system
+
+
+async def test_no_request_made_from_a_service_schema_gets_a_server_error_or_an_answer_outside_it(system, tmp_path):
+    reports = [await _fuzz(system, service, tmp_path / service) for service in SERVICES]
+    failed = [report for report in reports if report is not None]
+    assert failed == [], "\n\n".join(failed)
+
+
+async def _fuzz(system: System, service: str, folder: Path) -> str | None:
+    """Schemathesis's report when it found a problem with `service`, None when it found none."""
+    config = _write_config(system, folder)
+    base_url = system.base_url(service)
+    run = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "schemathesis"),
+        "--no-color",
+        "--config-file",
+        str(config),
+        "run",
+        f"{base_url}/openapi.json",
+        "--url",
+        base_url,
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        str(EXAMPLES_PER_OPERATION),
+        "--checks",
+        ",".join(CHECKS),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--suppress-health-check",
+        "all",
+        cwd=folder,  # schemathesis keeps its cache in the folder it runs in
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await run.communicate()
+    if run.returncode == 0:
+        return None
+    return f"--- schemathesis found problems with the {service} service ---\n{output.decode()}"
+
+
+def _write_config(system: System, folder: Path) -> Path:
+    """The session of the project's administrator on every request, and the path naming the project's records
+    and the contact's invite."""
+    parameters = {
+        "path.project_id": system.project,
+        "path.period_id": system.period_id,
+        "path.commitment_id": system.other_commitment_id,
+        "path.claim_id": system.claim_id,
+        "path.token": system.invite_tokens["contact"],  # the invite page's (the password page is not in a schema)
+    }
+    lines = ["[headers]", f"Authorization = {json.dumps('Bearer ' + system.session_token('admin'))}", "[parameters]"]
+    lines += [f"{json.dumps(name)} = {json.dumps(value)}" for name, value in parameters.items()]
+    folder.mkdir()
+    config = folder / "schemathesis.toml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
