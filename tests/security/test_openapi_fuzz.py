@@ -16,7 +16,10 @@ import pytest
 
 from tests.security.system import SERVICES, System, whole_system
 
-EXAMPLES_PER_OPERATION = 15
+EXAMPLES_PER_OPERATION = 10
+# The first and last days a date can have, the epoch, and a leap day: sent in about a third of the bodies.
+EDGE_DATES = ["9999-12-31", "0001-01-01", "1970-01-01", "2028-02-29"]
+EDGE_DATE_PROBABILITY = 0.3
 CHECKS = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
 
 
@@ -68,18 +71,30 @@ async def _fuzz(system: System, service: str, folder: Path) -> str | None:
 
 
 def _write_config(system: System, folder: Path) -> Path:
-    """The session of the project's administrator on every request, and the path naming the project's records
-    and the contact's invite."""
-    parameters = {
+    """The session of the project's administrator on every request; the path naming the project's records and
+    the contact's invite; and, now and then, dates at the edges of what a date can be in the bodies."""
+    records = {
         "path.project_id": system.project,
         "path.period_id": system.period_id,
         "path.commitment_id": system.other_commitment_id,
         "path.claim_id": system.claim_id,
         "path.token": system.invite_tokens["contact"],  # the invite page's (the password page is not in a schema)
     }
-    lines = ["[headers]", f"Authorization = {json.dumps('Bearer ' + system.session_token('admin'))}", "[parameters]"]
-    lines += [f"{json.dumps(name)} = {json.dumps(value)}" for name, value in parameters.items()]
+    edge_dates = {"dictionary": "edge_dates", "probability": EDGE_DATE_PROBABILITY}
+    parameters = records | {f"body.{name}": edge_dates for name in ("start_date", "end_date", "due_date")}
+    config = {
+        "headers": {"Authorization": f"Bearer {system.session_token('admin')}"},
+        "dictionaries": {"edge_dates": {"values": EDGE_DATES}},
+        "parameters": parameters,
+    }
     folder.mkdir()
-    config = folder / "schemathesis.toml"
-    config.write_text("\n".join(lines) + "\n")
-    return config
+    path = folder / "schemathesis.toml"
+    path.write_text("".join(f"{name} = {_toml(value)}\n" for name, value in config.items()))
+    return path
+
+
+def _toml(value) -> str:
+    """TOML for the strings, numbers, lists and tables of the config (JSON's strings and lists are TOML's)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(name)} = {_toml(item)}" for name, item in value.items()) + " }"
+    return json.dumps(value)
