@@ -1,6 +1,7 @@
 """Who may do what (rule 19, DESIGN section 5), as one table: every endpoint and page of every service, asked
-by each person, with the status each must get. The table is checked against the apps' routes, so an endpoint
-added without a row here fails this test.
+by each person, with the status each must get; and no answer names the contact to anyone but the contact and
+the project's administrator (a contact sees only their own commitments' invites and claims). The table is
+checked against the apps' routes, so an endpoint added without a row here fails this test.
 
 The people (tests/security/system.py): nobody logged in; a contact of another commitment of the project; a
 read-only member of the project who is no contact; the administrator of another project; the contact of the
@@ -13,6 +14,7 @@ Rows run in the table's order, each person in the columns' order: the rows that 
 period, opening the next one, logging out) come last.
 """
 
+import contextlib
 from dataclasses import dataclass, field
 
 import fastapi.routing
@@ -191,37 +193,45 @@ async def system(infrastructure, database_for):
 
 
 async def test_each_person_gets_the_expected_status_from_every_endpoint_and_page(system):
-    outcomes = []
-    for row in MATRIX:
-        for role, expected in zip(ROLES, row.expected, strict=True):
-            person = system.people[role]
-            values = {
-                "project_id": system.project,
-                "period_id": system.period_id,
-                "commitment_id": system.commitment_id,
-                "claim_id": system.claim_id,
-                "contact_user_id": system.people["contact"].user_id,
-                "other_commitment_id": system.other_commitment_id,
-                "other_contact_user_id": system.people["other_contact"].user_id,
-                "email": person.email or f"nobody@{system.domain}",
-                "token": _links_held_by(system, role).get(row.link, ""),
-            }
-            values |= {name: values[source] for name, source in row.values.items()}
-            async with system.browser(row.service, role) as browser:
-                status, text = await _send(browser, row, values)
-            outcomes.append((row.service, row.method, row.path, role, expected, status, text))
-    wrong = [
-        f"{service} {method} {path} as {role}: expected {expected}, got {status}: {text[:160]!r}"
-        for service, method, path, role, expected, status, text in outcomes
-        if status != expected
-    ]
+    contact = system.people["contact"].name
+    async with contextlib.AsyncExitStack() as stack:
+        # A browser of each person for each service, kept from row to row as a person's browser is.
+        browsers = {
+            (service, role): await stack.enter_async_context(system.browser(service, role))
+            for service in SERVICES
+            for role in ROLES
+        }
+        wrong = []
+        for row in MATRIX:
+            for role, expected in zip(ROLES, row.expected, strict=True):
+                status, text = await _send(browsers[row.service, role], row, _values(system, row, role))
+                route = f"{row.service} {row.method} {row.path} as {role}"
+                if status != expected:
+                    wrong.append(f"{route}: expected {expected}, got {status}: {text[:160]!r}")
+                if contact in text and role not in ("contact", "admin"):
+                    wrong.append(f"{route}: the answer names the contact, {contact}, to someone else")
     assert wrong == [], "\n".join(wrong)
-    assert all(status < 500 for *_, status, _ in outcomes)
+
+
+def _values(system, row: Row, role: str) -> dict[str, str]:
+    """What fills the row's {names} when `role` sends it."""
+    values = {
+        "project_id": system.project,
+        "period_id": system.period_id,
+        "commitment_id": system.commitment_id,
+        "claim_id": system.claim_id,
+        "contact_user_id": system.people["contact"].user_id,
+        "other_commitment_id": system.other_commitment_id,
+        "other_contact_user_id": system.people["other_contact"].user_id,
+        "email": system.people[role].email or f"nobody@{system.domain}",
+        "token": _links_held_by(system, role).get(row.link, ""),
+    }
+    return values | {name: values[source] for name, source in row.values.items()}
 
 
 async def _send(browser, row: Row, values: dict) -> tuple[int, str]:
     path = row.path.format(**values) + row.query.format(**values)
-    form = {name: value.format(**values) for name, value in row.form.items()}
+    form = _filled(row.form, values)
     if row.form_page is not None:
         page = await browser.get(row.form_page.format(**values))
         if 'name="csrf_token"' in page.text:
