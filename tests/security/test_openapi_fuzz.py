@@ -17,7 +17,8 @@ import pytest
 from tests.security.system import SERVICES, System, whole_system
 
 EXAMPLES_PER_OPERATION = 10
-# The first and last days a date can have, the epoch, and a leap day: sent in about a third of the bodies.
+# The last and first days a date can have, the epoch and a leap day: each date in a body is one of them about a
+# third of the time (the first most often, as Hypothesis favours the start of a list).
 EDGE_DATES = ["9999-12-31", "0001-01-01", "1970-01-01", "2028-02-29"]
 EDGE_DATE_PROBABILITY = 0.3
 CHECKS = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
@@ -30,7 +31,8 @@ async def system(infrastructure, database_for):
 
 
 async def test_no_request_made_from_a_service_schema_gets_a_server_error_or_an_answer_outside_it(system, tmp_path):
-    reports = [await _fuzz(system, service, tmp_path / service) for service in SERVICES]
+    # The periods service last: its requests may close the period that the others' requests name.
+    reports = [await _fuzz(system, service, tmp_path / service) for service in reversed(SERVICES)]
     failed = [report for report in reports if report is not None]
     assert failed == [], "\n\n".join(failed)
 
@@ -76,7 +78,7 @@ def _write_config(system: System, folder: Path) -> Path:
     records = {
         "path.project_id": system.project,
         "path.period_id": system.period_id,
-        "path.commitment_id": system.other_commitment_id,
+        "path.commitment_id": system.other_commitment_id,  # the contact's has its claim; this one has none yet
         "path.claim_id": system.claim_id,
         "path.token": system.invite_tokens["contact"],  # the invite page's (the password page is not in a schema)
     }
