@@ -37,7 +37,7 @@ SERVICES = {"periods": periods, "responses": responses, "claims": claims, "notif
 
 
 @dataclass(frozen=True)
-class Person:
+class Caller:
     """Someone who sends requests: a role in the matrix, with the ERP membership that gives it."""
 
     role: str
@@ -73,13 +73,13 @@ class System:
         return f"{self.project}-SC-2"
 
     @property
-    def people(self) -> dict[str, Person]:
+    def people(self) -> dict[str, Caller]:
         def person(role, name, project_id, permission):
             user_id = f"{project_id}-{role}"
-            return Person(role, user_id, name, f"{role.replace('_', '.')}@{self.domain}", project_id, permission)
+            return Caller(role, user_id, name, f"{role.replace('_', '.')}@{self.domain}", project_id, permission)
 
         return {
-            "anonymous": Person("anonymous", None),
+            "anonymous": Caller("anonymous", None),
             "other_contact": person("other_contact", "Raj Singh", self.project, "read_only"),
             "read_only": person("read_only", "Rita Reader", self.project, "read_only"),
             "other_admin": person("other_admin", "Olga Other", self.other_project, "admin"),

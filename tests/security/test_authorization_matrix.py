@@ -18,11 +18,10 @@ import contextlib
 from dataclasses import dataclass, field
 
 import fastapi.routing
-import pytest
 
 from shared.service import create_app
 from shared.settings import Settings
-from tests.security.system import SERVICES, whole_system
+from tests.security.system import SERVICES
 from tests.support import csrf_of
 
 ROLES = ("anonymous", "other_contact", "read_only", "other_admin", "contact", "admin")
@@ -184,12 +183,6 @@ def test_every_route_of_every_service_has_one_row_in_the_matrix():
     }
     assert sorted(served - set(in_matrix)) == [], "routes without a row in the matrix"
     assert sorted(set(in_matrix) - served) == [], "rows for routes no service has"
-
-
-@pytest.fixture
-async def system(infrastructure, database_for):
-    async with whole_system(infrastructure, database_for) as system:
-        yield system
 
 
 async def test_each_person_gets_the_expected_status_from_every_endpoint_and_page(system):

@@ -12,9 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.security.system import SERVICES, System, whole_system
+from tests.security.system import SERVICES, System
 
 EXAMPLES_PER_OPERATION = 10
 # The last and first days a date can have, the epoch and a leap day: each date in a body is one of them about a
@@ -22,12 +20,6 @@ EXAMPLES_PER_OPERATION = 10
 EDGE_DATES = ["9999-12-31", "0001-01-01", "1970-01-01", "2028-02-29"]
 EDGE_DATE_PROBABILITY = 0.3
 CHECKS = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
-
-
-@pytest.fixture
-async def system(infrastructure, database_for):
-    async with whole_system(infrastructure, database_for) as system:
-        yield system
 
 
 async def test_no_request_made_from_a_service_schema_gets_a_server_error_or_an_answer_outside_it(system, tmp_path):
