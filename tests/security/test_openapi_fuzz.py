@@ -34,7 +34,9 @@ async def _fuzz(system: System, service: str, folder: Path) -> str | None:
     config = _write_config(system, folder)
     base_url = system.base_url(service)
     run = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "schemathesis"),
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
         "--no-color",
         "--config-file",
         str(config),
