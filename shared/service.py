@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
 
 from shared.background import ListeningWorker
 from shared.clock import Clock
@@ -38,6 +39,14 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 _CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+class InvalidRequestAnswer(BaseModel):
+    """How every service answers a request it cannot accept (422), and so what its OpenAPI says it answers: a
+    sentence a person can read and, when FastAPI found them, the problem with each field."""
+
+    detail: str
+    problems: list[dict[str, str]] = []
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,12 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
             await broker.stop()
             await pool.close()
 
-    app = FastAPI(title=definition.title, lifespan=lifespan, dependencies=[Depends(check_session_cookie)])
+    app = FastAPI(
+        title=definition.title,
+        lifespan=lifespan,
+        dependencies=[Depends(check_session_cookie)],
+        responses={422: {"model": InvalidRequestAnswer, "description": "The request is not valid"}},
+    )
     app.state.settings = settings
     app.state.clock = clock
     app.state.broker = broker
@@ -141,8 +155,10 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
             for problem in error.errors()
         ]
         summary = "; ".join(f"{p['field'] or 'body'}: {p['message']}" for p in problems)
-        detail = f"The request is not valid: {summary}. Correct it and send it again."
-        return refusal(request, 422, "This request is not valid", detail, problems=problems)
+        answer = InvalidRequestAnswer(
+            detail=f"The request is not valid: {summary}. Correct it and send it again.", problems=problems
+        )
+        return refusal(request, 422, "This request is not valid", answer.detail, problems=answer.problems)
 
     return app
 
