@@ -257,7 +257,7 @@ class CaughtMail:
             return
         self._looked_at = time.monotonic()
         box = mailbox.Maildir(self._maildir, create=False)
-        for key in box.keys() - self._read:
+        for key in set(box.keys()) - self._read:
             raw = box.get_bytes(key)
             headers = BytesHeaderParser().parsebytes(raw)
             recipient = parseaddr(headers["To"])[1]
@@ -289,6 +289,7 @@ class FaultRound:
     period_id: str | None = None
     answers_given: int = 0
     retries: Counter = field(default_factory=Counter)  # why contacts had to press again
+    _answering: asyncio.Future | None = None
 
     def __post_init__(self):
         self.mail = CaughtMail(self.infrastructure.maildir)
@@ -448,12 +449,14 @@ class FaultRound:
         """Until the mail server has caught `at_least` invites: the round is mid-send."""
         async with self._within(within, f"{at_least} invites caught"):
             while self.mail.count() < at_least:
+                self._answering_went_wrong()
                 await asyncio.sleep(0.1)
 
     async def answers_reached(self, at_least: int, within: float = 180) -> None:
         """Until `at_least` contacts have had their answer recorded: the answers are mid-stream."""
         async with self._within(within, f"{at_least} answers recorded"):
             while self.answers_given < at_least:
+                self._answering_went_wrong()
                 await asyncio.sleep(0.05)
 
     @contextlib.asynccontextmanager
@@ -470,7 +473,7 @@ class FaultRound:
                     await self._answer(browser, waiting.get_nowait())
                     self.answers_given += 1
 
-        answering = asyncio.gather(*(answer_in_turn() for _ in range(CONTACTS_ANSWERING_AT_ONCE)))
+        answering = self._answering = asyncio.gather(*(answer_in_turn() for _ in range(CONTACTS_ANSWERING_AT_ONCE)))
         try:
             yield
             async with self._within(within, "every answer recorded"):
@@ -479,6 +482,11 @@ class FaultRound:
             answering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await answering
+
+    def _answering_went_wrong(self) -> None:
+        """A contact's answer refused for a reason no second press can change fails the test at once."""
+        if self._answering is not None and self._answering.done():
+            self._answering.result()
 
     async def _answer(self, browser: httpx.AsyncClient, contact: Contact) -> None:
         """Open the emailed link and post the answer, pressing again when the page asks to wait or no page comes."""
