@@ -190,11 +190,6 @@ class ServiceProcess:
                         return
                 await asyncio.sleep(0.2)
 
-    async def kill_and_restart(self) -> None:
-        self.kill()
-        self.start()
-        await self.ready()
-
     def consumer_groups(self) -> dict[str, str]:
         """topic -> the service's consumer group reading it."""
         prefix = self._environment["KAFKA_GROUP_PREFIX"]

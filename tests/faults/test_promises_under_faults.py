@@ -17,7 +17,10 @@ async def test_a_notifier_killed_mid_send_and_restarted_keeps_every_promise():
         await round_.open_period()
         async with round_.contacts_answering():
             await round_.mail_caught(CONTACTS // 4)
-            await round_.notifier.kill_and_restart()
+            round_.notifier.kill()
+            assert round_.mail.count() < CONTACTS, "the notifier should have died in the middle of sending"
+            round_.notifier.start()
+            await round_.notifier.ready()
         await round_.prove_promises()
 
 
@@ -27,6 +30,7 @@ async def test_a_broker_paused_for_twenty_seconds_mid_round_keeps_every_promise(
         async with round_.contacts_answering():
             await round_.mail_caught(CONTACTS // 2)
             await round_.infrastructure.pause_broker(BROKER_PAUSED_SECONDS)
+            assert round_.answers_given < len(round_.answering), "the broker should have paused mid-round"
         await round_.prove_promises()
 
 
@@ -36,6 +40,7 @@ async def test_postgresql_restarted_mid_round_keeps_every_promise():
         async with round_.contacts_answering():
             await round_.mail_caught(CONTACTS // 2)
             await round_.infrastructure.restart_postgres()
+            assert round_.answers_given < len(round_.answering), "PostgreSQL should have restarted mid-round"
         await round_.prove_promises()
 
 
@@ -45,6 +50,7 @@ async def test_a_mail_server_refusing_connections_for_thirty_seconds_mid_send_ke
         async with round_.contacts_answering():
             await round_.mail_caught(CONTACTS // 4)
             await round_.infrastructure.refuse_mail(MAIL_SERVER_DOWN_SECONDS)
+            assert round_.mail.count() < CONTACTS, "the mail server should have been down in the middle of sending"
         await round_.prove_promises()
 
 
@@ -55,6 +61,7 @@ async def test_responses_and_claims_killed_mid_stream_of_answers_and_restarted_k
             await round_.answers_reached(len(round_.answering) // 3)
             round_.responses.kill()
             round_.claims.kill()
+            assert round_.answers_given < len(round_.answering), "the answers should have been mid-stream"
             round_.responses.start()
             round_.claims.start()
             await round_.responses.ready()
