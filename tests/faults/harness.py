@@ -440,7 +440,7 @@ class FaultRound:
 
     # --- During the fault ---
 
-    async def mail_caught(self, at_least: int, within: float = 120) -> None:
+    async def mail_caught(self, at_least: int, within: float = 180) -> None:
         """Until the mail server has caught `at_least` invites: the round is mid-send."""
         async with self._within(within, f"{at_least} invites caught"):
             while self.mail.count() < at_least:
@@ -505,7 +505,7 @@ class FaultRound:
                 self.retries[f"page answered {page.status_code}"] += 1
             except httpx.TransportError as error:
                 self.retries[type(error).__name__] += 1
-            await asyncio.sleep(0.2)  # the contact presses again (the waiting page refreshes itself)
+            await asyncio.sleep(0.5)  # the contact presses again (the waiting page refreshes itself)
 
     # --- After the fault: the proof ---
 
