@@ -603,7 +603,8 @@ class FaultRound:
 
     async def _prove_no_dead_letters(self) -> None:
         dead = await self.events(*(dead_letter_topic(service) for service in SERVICES), any_type=True)
-        assert dead == [], f"{len(dead)} messages went to the dead letters, the first: {dead[:1]}"
+        why = [(e["headers"].get("dlq-consumer"), e.get("type"), e["headers"].get("dlq-error")) for e in dead]
+        assert dead == [], f"{len(dead)} messages went to the dead letters: {why}. {self.progress()}"
 
     async def events(self, *topics: str, event_type: str | None = None, any_type: bool = False) -> list[dict]:
         """Each distinct event (by its CloudEvents id) on the topics, read to their ends: the relay may publish
@@ -626,7 +627,7 @@ class FaultRound:
                 while [partition for partition, end in ends.items() if await reader.position(partition) < end]:
                     for records in (await reader.getmany(timeout_ms=200)).values():
                         for record in records:
-                            event = _event_of(record)
+                            event = _event_of(record) | {"headers": _headers_of(record)}
                             if any_type or event.get("type") == event_type:
                                 distinct.setdefault(event.get("id", f"{record.topic}@{record.offset}"), event)
             return list(distinct.values())
@@ -639,6 +640,10 @@ def _event_of(record) -> dict:
         return json.loads(record.value)
     except ValueError:
         return {"undecodable": repr(record.value[:200])}
+
+
+def _headers_of(record) -> dict[str, str]:
+    return {name: (value or b"").decode(errors="replace") for name, value in record.headers}
 
 
 def _path(url: str) -> str:
