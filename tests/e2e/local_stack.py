@@ -3,6 +3,8 @@ a period opened on its API, answers given through the links in the mail it caugh
 databases. Each round has a project and an email domain of its own."""
 
 import asyncio
+import email
+import mailbox
 import re
 import signal
 import subprocess
@@ -11,6 +13,8 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import default as email_policy
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +23,6 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaProducer
 
-from deploy.caught_mail import list_messages, read_message
 from deploy.embedded import free_port, port_accepts, postgres_url
 from shared.contracts.topics import ERP_COMMITMENTS, ERP_DIRECTORY, SERVICES, dead_letter_topic
 from tests.factories import commitment, erp_event, member
@@ -172,6 +175,7 @@ class StackRound:
     contacts: int
     project: str = field(default_factory=lambda: f"P-{uuid.uuid4().hex[:8]}")
     period_id: str = ""
+    _read: dict[str, EmailMessage | None] = field(default_factory=dict)  # Maildir key -> the round's message
 
     @property
     def domain(self) -> str:
@@ -234,14 +238,20 @@ class StackRound:
         assert response.status_code == 201, response.text
         self.period_id = response.json()["id"]
 
+    def _caught(self) -> list[EmailMessage]:
+        """The round's messages in the stack's Maildir, each read once (a round has hundreds)."""
+        box = mailbox.Maildir(self.stack.state / "mail", create=False)
+        for key in box.keys():
+            if key not in self._read:
+                message = email.message_from_bytes(box.get_bytes(key), policy=email_policy)
+                self._read[key] = message if self.domain in str(message.get("X-Rcpt-To", "")) else None
+        return [message for message in self._read.values() if message is not None]
+
     def mail(self) -> dict[str, set[str]]:
         """Each of the round's addresses -> the Message-IDs of the invites it received."""
-        maildir = self.stack.state / "mail"
         received: dict[str, set[str]] = {}
-        for stored in list_messages(maildir):
-            for recipient in stored.recipients:
-                if recipient.endswith("@" + self.domain):
-                    received.setdefault(recipient, set()).add(read_message(maildir, stored.number)["Message-ID"])
+        for message in self._caught():
+            received.setdefault(message["To"].addresses[0].addr_spec, set()).add(message["Message-ID"])
         return received
 
     async def until_mail_for(self, count: int, within: float = 120) -> None:
@@ -249,11 +259,12 @@ class StackRound:
             while len(self.mail()) < count:
                 await asyncio.sleep(0.2)
 
-    def invite_link(self, number: int) -> str:
-        maildir = self.stack.state / "mail"
-        stored = next(stored for stored in list_messages(maildir) if self.email(number) in stored.recipients)
-        body = read_message(maildir, stored.number).get_body(preferencelist=("plain",)).get_content()
-        return re.search(r"http://\S+/invites/[^\s?\"]+", body).group(0)
+    def invite_link(self, number: int) -> str | None:
+        for message in self._caught():
+            if message["To"].addresses[0].addr_spec == self.email(number):
+                body = message.get_body(preferencelist=("plain",)).get_content()
+                return re.search(r"http://\S+/invites/[^\s?\"]+", body).group(0)
+        return None
 
     async def answer(self, numbers, answer_of, port_of=lambda number: None, at_once: int = 8) -> None:
         """Each contact answers through the link in their invite, on the responses process `port_of` names
@@ -268,9 +279,9 @@ class StackRound:
 
     async def _answer(self, number: int, answer: str, port: int | None) -> None:
         async with asyncio.timeout(120):
-            while self.email(number) not in self.mail():
+            while (link := self.invite_link(number)) is None:
                 await asyncio.sleep(0.2)
-            link = urlsplit(self.invite_link(number))
+            link = urlsplit(link)
             base = f"http://127.0.0.1:{port or link.port}"
             async with httpx.AsyncClient(base_url=base, timeout=10) as client:
                 while True:

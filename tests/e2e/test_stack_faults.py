@@ -11,6 +11,9 @@ from tests.e2e.local_stack import LocalStack, StackRound, stack_environment
 
 pytestmark = pytest.mark.slow
 
+# Large enough that each service is killed with work in hand; small enough for about a minute on 2 cores.
+CONTACTS = 150
+
 
 def yes_for_even(number: int) -> str:
     return "yes" if number % 2 == 0 else "no"
@@ -43,9 +46,61 @@ async def test_events_in_flight_when_the_stack_stops_have_their_effect_once_afte
 
     stack = round.stack = await LocalStack(environment).ready()
     try:
-        assert "Replayed" in stack.output and "no events" not in stack.output, stack.output
         answered = {round.email(number): yes_for_even(number) for number in range(round.contacts)}
         await round.answer(range(round.contacts), yes_for_even)
+        await round.until_effects_of(answered)
+        await round.assert_every_effect_once(answered)
+        assert "Replayed" in stack.output and "no events" not in stack.output, stack.output
+    finally:
+        assert stack.stop() == 0, stack.output
+
+
+async def test_each_service_killed_in_turn_during_a_round_is_started_again_and_nothing_is_lost_or_done_twice(
+    state_folder, environment
+):
+    stack = await LocalStack(stack_environment(environment, state_folder)).ready()
+    try:
+        round = StackRound(stack, contacts=CONTACTS)
+        await round.publish_erp_records()
+        await round.open_period()
+        await round.until_mail_for(1)
+        await stack.kill("notifier")  # in the middle of sending the invites
+
+        # The answers come in three waves; a service is killed in the middle of each.
+        answered = {}
+        for wave, service in enumerate(("responses", "claims", "periods")):
+            numbers = range(wave, round.contacts, 3)
+            answering = asyncio.create_task(round.answer(numbers, yes_for_even))
+            async with asyncio.timeout(60):
+                while not set(await round.answers()) - set(answered):
+                    await asyncio.sleep(0.1)
+            await stack.kill(service)
+            await answering
+            answered |= {round.email(number): yes_for_even(number) for number in numbers}
+
+        await round.until_effects_of(answered)
+        await round.assert_every_effect_once(answered)
+    finally:
+        assert stack.stop() == 0, stack.output
+
+
+async def test_a_round_with_two_processes_of_each_service_sends_each_email_once_and_loses_no_answer(
+    state_folder, environment
+):
+    environment = stack_environment(environment, state_folder, replicas=2)
+    stack = await LocalStack(environment, "--replicas", "2").ready()
+    try:
+        for service in ("periods", "notifier", "responses", "claims"):
+            assert len(stack.service_processes(service)) == 2, stack.output
+        round = StackRound(stack, contacts=CONTACTS)
+        await round.publish_erp_records()
+        await round.open_period()
+        # Half the contacts answer on the second responses process (the links lead to the first).
+        second = stack.port("responses") + 1
+        await round.answer(
+            range(round.contacts), yes_for_even, port_of=lambda number: second if number % 4 < 2 else None
+        )
+        answered = {round.email(number): yes_for_even(number) for number in range(round.contacts)}
         await round.until_effects_of(answered)
         await round.assert_every_effect_once(answered)
     finally:
