@@ -325,7 +325,7 @@ class LocalStack:
         backoff = part.restarts.backoff_after_exit(now)
         if backoff is None:
             raise GaveUp(
-                f"the {part.name} process {exit_status}, its {part.restarts.limit}th exit within "
+                f"the {part.name} process {exit_status}, and has stopped {part.restarts.limit} times within "
                 f"{part.restarts.window_seconds:.0f} s. Its last output:\n{part.child.log_tail()}"
             )
         self._say(f"The {part.name} process {exit_status}; starting it again in {backoff:.1f} s.", part)
