@@ -12,7 +12,7 @@ from tests.e2e.local_stack import LocalStack, StackRound, stack_environment
 pytestmark = pytest.mark.slow
 
 # Large enough that each service is killed with work in hand; small enough for about a minute on 2 cores.
-CONTACTS = 150
+CONTACTS = 90
 
 
 def yes_for_even(number: int) -> str:
