@@ -39,6 +39,7 @@ from deploy.embedded import (
     start_broker,
     start_mail_catcher,
     start_postgres,
+    stop_together,
     wait_until,
 )
 from deploy.replay import Replay, mark_outboxes_for_replay, wait_until_replayed
@@ -50,6 +51,8 @@ from shared.messaging import create_topics
 from shared.settings import SERVICE_PORTS, Settings
 
 STACK_FILE = "stack.json"
+# The parts that are not services: the services need them, so they start first and stop last.
+INFRASTRUCTURE = ("kafka", "postgres", "mail")
 # How long the start-up output waits for the relays to have replayed the outboxes before going on without.
 REPLAY_WAIT_SECONDS = 120
 
@@ -347,10 +350,10 @@ class LocalStack:
     def _restart_broker(self, broker: Part) -> None:
         """A new embedded broker has empty topics: the services stop, their outboxes are marked for replay, and
         they start again, reading the new topics from the beginning."""
-        services = [part for part in self.parts if part.name not in ("kafka", "postgres", "mail")]
+        services = self._service_parts()
         for part in services:
             part.restart_at = math.inf  # stopped on purpose: they start again with the broker
-            part.child.stop()
+        stop_together([part.child for part in services])
         broker.child = broker.start_again()
         initialise(self.database_url, self.bootstrap)
         replay = self._mark_for_replay()
@@ -361,9 +364,14 @@ class LocalStack:
 
     def stop(self) -> None:
         # Services first, so they finish their work while the broker and database are still there.
+        services = self._service_parts()
+        stop_together([part.child for part in services])
         for part in reversed(self.parts):
             part.child.stop()
         self.parts.clear()
+
+    def _service_parts(self) -> list[Part]:
+        return [part for part in self.parts if part.name not in INFRASTRUCTURE]
 
     def _say(self, line: str, part: Part | None = None) -> None:
         """On the output and in the stack's log; what concerns one part in its log too."""

@@ -107,21 +107,33 @@ class LocalStack:
     def service_processes(self, service: str) -> list[psutil.Process]:
         """The service's processes, first replica first."""
         found = []
-        for child in psutil.Process(self.process.pid).children():
+        for child in self._parts(f"services.{service}"):
             try:
-                if f"services.{service}" in child.cmdline():
-                    found.append((int(child.environ()["HTTP_PORT"]), child))
+                found.append((int(child.environ()["HTTP_PORT"]), child))
             except psutil.Error:  # ended since it was listed
                 continue
         return [child for _, child in sorted(found, key=lambda found: found[0])]
 
-    async def kill(self, service: str) -> None:
-        """SIGKILL the service's first process, and wait until the stack has started it again and it is ready."""
-        restarts = sum(f"The {service} process started again" in line for line in self.printed)
-        [first, *_] = self.service_processes(service)
+    def _parts(self, command: str) -> list[psutil.Process]:
+        """The stack's children whose command line mentions `command`."""
+        found = []
+        for child in psutil.Process(self.process.pid).children():
+            try:
+                if any(command in word for word in child.cmdline()):
+                    found.append(child)
+            except psutil.Error:
+                continue
+        return found
+
+    async def kill(self, part: str) -> None:
+        """SIGKILL the part (a service's first process, or the broker), and wait until the stack has started it
+        again and every service is ready."""
+        restarts = sum(f"The {part} process started again" in line for line in self.printed)
+        [first, *_] = self.service_processes(part) if part in SERVICES else self._parts("tansu")
         first.send_signal(signal.SIGKILL)
-        await self.wait_for_line(f"The {service} process started again", count=restarts + 1)
-        await self.until_ready(self.port(service))
+        await self.wait_for_line(f"The {part} process started again", count=restarts + 1)
+        for service in SERVICES:
+            await self.until_ready(self.port(service))
 
     async def until_ready(self, port: int) -> None:
         async with httpx.AsyncClient() as client, asyncio.timeout(90):
@@ -306,15 +318,26 @@ class StackRound:
         return {row["email"]: row["answer"] for row in rows}
 
     async def until_effects_of(self, answered: dict[str, str], within: float = 120) -> None:
-        """Until every contact has an invite, every answer is recorded, and every Yes has made its claim."""
+        """Until every contact has an invite, every answer is recorded, every Yes has made its claim and the
+        notifier has heard of every No."""
         accepted = {email for email, answer in answered.items() if answer == "yes"}
         async with asyncio.timeout(within):
             while not (
                 len(self.mail()) == self.contacts
                 and await self.answers() == answered
                 and len(await self.claimed()) == len(accepted)
+                and len(await self.declined()) == len(answered) - len(accepted)
             ):
                 await asyncio.sleep(0.3)
+
+    async def declined(self) -> set[str]:
+        """The contacts the notifier knows to have answered No (it sends them no reminder)."""
+        rows = await self.stack.fetch(
+            "notifier",
+            "SELECT contact_email FROM invites WHERE period_id = $1 AND declined",
+            uuid.UUID(self.period_id),
+        )
+        return {row["contact_email"] for row in rows}
 
     async def claimed(self) -> list[asyncpg.Record]:
         return await self.stack.fetch(
@@ -333,8 +356,7 @@ class StackRound:
         assert await self.answers() == answered
         claimed = await self.claimed()
         assert sorted(row["email"] for row in claimed) == sorted(e for e, answer in answered.items() if answer == "yes")
-        declined = {row["contact_email"] for row in invites if row["declined"]}
-        assert declined == {email for email, answer in answered.items() if answer == "no"}
+        assert await self.declined() == {email for email, answer in answered.items() if answer == "no"}
         for service in SERVICES:
             twice = await self.stack.fetch(
                 service,

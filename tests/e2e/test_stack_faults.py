@@ -55,7 +55,7 @@ async def test_events_in_flight_when_the_stack_stops_have_their_effect_once_afte
         assert stack.stop() == 0, stack.output
 
 
-async def test_each_service_killed_in_turn_during_a_round_is_started_again_and_nothing_is_lost_or_done_twice(
+async def test_each_service_and_the_broker_killed_in_turn_during_a_round_lose_nothing_and_do_nothing_twice(
     state_folder, environment
 ):
     stack = await LocalStack(stack_environment(environment, state_folder)).ready()
@@ -66,15 +66,16 @@ async def test_each_service_killed_in_turn_during_a_round_is_started_again_and_n
         await round.until_mail_for(1)
         await stack.kill("notifier")  # in the middle of sending the invites
 
-        # The answers come in three waves; a service is killed in the middle of each.
+        # The answers come in waves; a service, then the broker, is killed in the middle of each.
         answered = {}
-        for wave, service in enumerate(("responses", "claims", "periods")):
-            numbers = range(wave, round.contacts, 3)
+        killed = ("responses", "claims", "periods", "kafka")
+        for wave, part in enumerate(killed):
+            numbers = range(wave, round.contacts, len(killed))
             answering = asyncio.create_task(round.answer(numbers, yes_for_even))
             async with asyncio.timeout(60):
                 while not set(await round.answers()) - set(answered):
                     await asyncio.sleep(0.1)
-            await stack.kill(service)
+            await stack.kill(part)
             await answering
             answered |= {round.email(number): yes_for_even(number) for number in numbers}
 
