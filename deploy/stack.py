@@ -126,7 +126,14 @@ class Part:
 
 
 def _raise_stopped(signum, _frame):
+    # Only once: a second Ctrl-C (or SIGTERM) would break off the orderly stop the first one began.
+    _ignore_stop_signals()
     raise Stopped(signal.Signals(signum).name)
+
+
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def initialise(database_url: str, bootstrap_servers: str) -> None:
@@ -166,8 +173,7 @@ class LocalStack:
             self._say(f"Stopping the stack: {reason}")
             return 1
         finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            _ignore_stop_signals()
             self.stop()
 
     def start(self) -> None:
@@ -341,8 +347,10 @@ class LocalStack:
                 self._restart_broker(part)
             else:
                 part.child = part.start_again()
-        except RuntimeError as failure:
-            # Counted as another exit when the loop next looks at the part.
+        except Exception as failure:
+            # Whatever it was, the part is stopped, so that the next look at it counts another exit: it is tried
+            # again, or given up on (a broker up without its topics, or not replayed into, is no use).
+            part.child.stop()
             self._say(f"The {part.name} process could not start again: {failure}", part)
             return
         self._say(f"The {part.name} process started again.", part)
