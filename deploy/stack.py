@@ -250,7 +250,7 @@ class LocalStack:
 
     def _report_replay(self, replay: Replay, relays_started: float) -> None:
         if not replay.events:
-            self._say("Replayed       no events: the outboxes are empty")
+            self._say("Replayed       no events: none had been published before")
             return
         left = asyncio.run(wait_until_replayed(self.database_url, replay, REPLAY_WAIT_SECONDS))
         took = time.monotonic() - relays_started

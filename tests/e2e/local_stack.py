@@ -266,6 +266,14 @@ class StackRound:
             received.setdefault(message["To"].addresses[0].addr_spec, set()).add(message["Message-ID"])
         return received
 
+    def emails_per_contact(self) -> dict[str, int]:
+        """How many messages each of the round's addresses received, the same message sent twice included."""
+        counts: dict[str, int] = {}
+        for message in self._caught():
+            address = message["To"].addresses[0].addr_spec
+            counts[address] = counts.get(address, 0) + 1
+        return counts
+
     async def until_mail_for(self, count: int, within: float = 120) -> None:
         async with asyncio.timeout(within):
             while len(self.mail()) < count:

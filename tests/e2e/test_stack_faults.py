@@ -104,5 +104,7 @@ async def test_a_round_with_two_processes_of_each_service_sends_each_email_once_
         answered = {round.email(number): yes_for_even(number) for number in range(round.contacts)}
         await round.until_effects_of(answered)
         await round.assert_every_effect_once(answered)
+        # Nothing crashed: not even the same message twice.
+        assert set(round.emails_per_contact().values()) == {1}
     finally:
         assert stack.stop() == 0, stack.output
