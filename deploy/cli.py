@@ -25,6 +25,9 @@ from shared.session_versions import session_version
 from shared.sessions import issue_session_token
 from shared.settings import Settings
 
+# More processes than this of each service only crowd one machine.
+MAX_REPLICAS = 8
+
 
 class UnknownUser(Exception):
     pass
@@ -51,6 +54,16 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     up.add_argument("--fresh", action="store_true", help="throw away the saved state first, PostgreSQL's data included")
+    up.add_argument(
+        "--replicas",
+        type=_replica_count,
+        default=1,
+        metavar="N",
+        help=(
+            "run N processes of each service, on N adjacent HTTP ports from the service's own (ITB_<SERVICE>_PORT; "
+            "unset, the services take theirs in turn from 8081, N each); links in emails lead to the first (default 1)"
+        ),
+    )
 
     commands.add_parser(
         "init", help="create the Kafka topics and migrate every service's database (DATABASE_URL, KAFKA_...)"
@@ -92,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _replica_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_REPLICAS:
+        raise argparse.ArgumentTypeError(f"give a whole number of processes from 1 to {MAX_REPLICAS}, not {text!r}")
+    return int(text)
+
+
 def _stack_settings(arguments):
     from deploy.stack import StackSettings
 
@@ -104,7 +123,7 @@ def _stack_settings(arguments):
 def _up(arguments) -> int:
     from deploy.stack import LocalStack
 
-    return LocalStack(_stack_settings(arguments), fresh=arguments.fresh).run()
+    return LocalStack(_stack_settings(arguments), fresh=arguments.fresh, replicas=arguments.replicas).run()
 
 
 def _init(arguments) -> int:

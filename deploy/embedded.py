@@ -81,20 +81,28 @@ class ChildProcess:
         return self.process.poll() is None
 
     def stop(self, timeout: float = 10) -> None:
-        if not self.running():
-            return
-        self.process.send_signal(self._stop_signal)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_together([self], timeout)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+
+def stop_together(children: list[ChildProcess], timeout: float = 10) -> None:
+    """Each child is sent its stop signal, then all are waited for at once; any still running after `timeout`
+    is killed."""
+    stopping = [child for child in children if child.running()]
+    for child in stopping:
+        child.process.send_signal(child._stop_signal)
+    deadline = time.monotonic() + timeout
+    for child in stopping:
+        try:
+            child.process.wait(max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
 
 
 def wait_until(ready, what: str, child: ChildProcess | None = None, timeout: float = 60) -> None:

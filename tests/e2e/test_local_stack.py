@@ -3,11 +3,9 @@
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -20,29 +18,19 @@ from argon2 import PasswordHasher
 
 from deploy.caught_mail import list_messages
 from deploy.demo import demo_logins
-from deploy.embedded import free_port, postgres_url
+from deploy.embedded import postgres_url
 from shared.contracts.topics import SERVICES
+from tests.e2e import local_stack
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-READY_LINE = "Invite to Bill is running"
+READY_LINE = local_stack.READY_LINE
 
 
 @pytest.fixture
-def stack_environment():
-    """Free ports for every part, a state folder of its own, and no pointer at an existing server."""
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SMTP_HOST", "SMTP_PORT"}
-    }
-    state = Path(tempfile.mkdtemp(prefix="itb-stack-"))
-    state.chmod(0o755)  # PostgreSQL runs as 'nobody' when the tests run as root
-    ports = {f"ITB_{part}_PORT": str(free_port()) for part in ("KAFKA", "POSTGRES", "SMTP", "MAIL_UI")}
-    ports |= {f"ITB_{service.upper()}_PORT": str(free_port()) for service in SERVICES}
-    yield {**environment, **ports, "ITB_STATE_DIR": str(state)}
-    shutil.rmtree(state, ignore_errors=True)
+def stack_environment(state_folder):
+    return local_stack.stack_environment(dict(os.environ), state_folder)
 
 
 def get(url: str) -> tuple[int, bytes]:

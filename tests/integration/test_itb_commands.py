@@ -172,3 +172,11 @@ async def test_a_damaged_stack_file_gets_a_message_saying_what_to_do(no_running_
     assert await itb(monkeypatch, "token", JANE[2]) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"itb: {no_running_stack / 'stack.json'} is damaged") and "itb up --fresh" in error
+
+
+@pytest.mark.parametrize("replicas", ["0", "9", "two"])
+def test_up_refuses_a_number_of_replicas_it_cannot_run_saying_which_it_can(replicas, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["up", "--replicas", replicas])
+    assert exit.value.code == 2
+    assert f"give a whole number of processes from 1 to 8, not '{replicas}'" in capsys.readouterr().err

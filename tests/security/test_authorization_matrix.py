@@ -116,8 +116,18 @@ MATRIX: list[Row] = [
         "claims",
         "GET",
         "/claims/new",
-        (303, 403, 403, 403, 303, 303),  # the administrator is led to the claim they may make on a contact's behalf
+        (303, 403, 403, 403, 303, 303),  # the claim exists: the contact and the administrator are led to it
         query="?commitment={commitment_id}&period={period_id}",
+    ),
+    Row(
+        "claims",
+        "POST",
+        "/claims/new",
+        # The contact's claim exists already, so the page shows no form to take a token from: without the page's
+        # token the button's post is refused, whoever sends it.
+        (303, 403, 403, 403, 403, 403),
+        form={"commitment": "{commitment_id}", "period": "{period_id}"},
+        form_page="/claims/new?commitment={commitment_id}&period={period_id}",
     ),
     Row("claims", "GET", "/claims/{claim_id}", (303, 403, 403, 403, 200, 200)),
     Row(
