@@ -50,7 +50,9 @@ _TRANSIENT_SQLSTATES = {"25006", "55P03", "55006", "58000", "58030"}
 
 def is_transient(error: BaseException) -> bool:
     """Whether retrying can fix it: the database or the network away, or busy for a while."""
-    if isinstance(error, OSError | asyncpg.InterfaceError):  # OSError includes timeouts
+    # OSError includes timeouts. asyncpg's InternalClientError ("cannot switch to state …; another operation is
+    # in progress") is its connection lost in the middle of an operation: seen when PostgreSQL restarts.
+    if isinstance(error, OSError | asyncpg.InterfaceError | asyncpg.InternalClientError):
         return True
     if not isinstance(error, asyncpg.PostgresError):
         return False

@@ -29,7 +29,7 @@ from shared.errors import ProblemForPerson
 from shared.health import health_router
 from shared.http_guards import BodyLimit, SecurityHeaders, refusal
 from shared.logs import configure_logging, correlation_id_var
-from shared.messaging import Route, consume, create_broker, outbox_publisher
+from shared.messaging import Route, consume, create_broker, is_transient, outbox_publisher
 from shared.outbox import OutboxRelay
 from shared.pages import STATIC_FILES
 from shared.session_versions import session_version_routes
@@ -147,6 +147,21 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
             "The request holds characters that cannot be stored (such as a NUL character); remove them and try again."
         )
         return refusal(request, 422, "This cannot be stored", detail)
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.InternalClientError)
+    @app.exception_handler(asyncpg.PostgresError)
+    async def explain_unavailable(request: Request, error: Exception) -> Response:
+        # The database away (restarting, failing over, out of connections): the request's transaction did not
+        # commit, so asking again later is safe. Anything else is a fault of ours, a 500 with its traceback logged.
+        if not is_transient(error):
+            raise error
+        log.warning("request refused: the database is unavailable", extra={"error": f"{type(error).__name__}: {error}"})
+        detail = "The service cannot reach its database just now, so nothing was changed. Try again in a minute."
+        response = refusal(request, 503, "Please try again in a minute", detail)
+        response.headers["Retry-After"] = "30"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def explain_invalid_request(request: Request, error: RequestValidationError) -> Response:

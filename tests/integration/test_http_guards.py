@@ -1,7 +1,10 @@
 """What every service puts in front of its routes (shared/http_guards.py), over real HTTP: request bodies are
 bounded, however they are sent, and every response carries the security headers."""
 
+import asyncio
+import contextlib
 import json
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -12,7 +15,7 @@ from services.responses.app import definition as responses
 from shared.http_guards import TOO_LARGE_HEADING
 from shared.service import create_app
 from shared.settings import Settings
-from tests.support import running_service, service_settings
+from tests.support import csrf_of, running_service, service_settings
 
 LIMIT = 64 * 1024
 
@@ -148,3 +151,67 @@ async def test_the_invite_page_may_post_an_answer_that_leads_on_to_the_claims_se
         policy = (await client.get("/healthz")).headers["content-security-policy"]
     form_action = next(part for part in policy.split("; ") if part.startswith("form-action"))
     assert "'self'" in form_action and "https://claims.example" in form_action.split()
+
+
+# --- The database away ---
+
+
+class CuttableLink:
+    """A TCP link to PostgreSQL that the test can cut (open connections dropped, new ones refused) and restore,
+    as a database restart or a network fault does."""
+
+    def __init__(self, target_port: int):
+        self._target_port = target_port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    async def restore(self) -> None:
+        self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+    async def _forward(self, client_reader, client_writer) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
+        self._writers |= {client_writer, server_writer}
+        await asyncio.gather(self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer))
+
+    async def _pipe(self, reader, writer) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.transport.abort()
+        self._writers.discard(writer)
+
+
+async def test_a_request_while_the_database_is_away_gets_503_saying_to_try_again_and_works_once_it_is_back(
+    infrastructure, database_for
+):
+    database = await database_for("claims")
+    url = urlsplit(database.url)
+    link = CuttableLink(url.port)
+    await link.restore()
+    linked_url = urlunsplit(url._replace(netloc=f"{url.username}@127.0.0.1:{link.port}"))
+    settings = service_settings(infrastructure, "claims", linked_url)
+    login = {"email": "nobody@database-away.example", "password": "a password"}
+    async with running_service(claims, settings) as service:
+        async with httpx.AsyncClient(base_url=service.base_url) as client:
+            assert (await client.post("/api/sessions", json=login)).status_code == 401
+            form = login | {"csrf_token": csrf_of(await client.get("/login"))}
+            await link.cut()
+            away = await client.post("/api/sessions", json=login)
+            page = await client.post("/login", data=form, headers={"Accept": "text/html"})
+            await link.restore()
+            async with asyncio.timeout(30):  # the pool makes new connections as they are asked for
+                while (back := await client.post("/api/sessions", json=login)).status_code == 503:
+                    await asyncio.sleep(0.1)
+    assert away.status_code == 503 and away.headers["retry-after"] == "30"
+    assert away.json()["detail"].startswith("The service cannot reach its database just now, so nothing was changed")
+    assert page.status_code == 503 and "Try again in a minute" in page.text
+    assert back.status_code == 401

@@ -145,6 +145,8 @@ async def test_a_message_retried_longer_than_the_limit_is_logged_with_its_event_
         (asyncpg.TooManyConnectionsError("sorry, too many clients already"), True),
         (asyncpg.ObjectInUseError("database is being accessed by other users"), True),
         (TimeoutError("pool acquire timed out"), True),
+        # Seen when PostgreSQL restarts under a consumer's transaction (tests/faults).
+        (asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress"), True),
         (asyncpg.UniqueViolationError("duplicate key"), False),
         (asyncpg.UndefinedTableError("relation does not exist"), False),
         (ValueError("a bug"), False),
