@@ -1,6 +1,10 @@
-"""The design's promises (nothing lost, every effect once) proven by a round of 2,000 contacts under each fault:
+"""The design's promises (nothing lost, every effect once) proven by rounds of 2,000 contacts under faults:
 every contact gets exactly one invite (a duplicate email carries the same Message-ID), every answer has its
-effect exactly once, and nothing goes to the dead letters (`FaultRound.prove_promises`)."""
+effect exactly once, and nothing goes to the dead letters (`FaultRound.prove_promises`).
+
+Each round takes its faults one after another, each while the round is mid-way (the asserts say so): a round
+costs about 45 CPU-seconds, so two rounds carry the five faults rather than five rounds. The harness's progress
+line, printed when a wait runs out, says which fault the round had reached."""
 
 import pytest
 
@@ -12,53 +16,35 @@ BROKER_PAUSED_SECONDS = 20
 MAIL_SERVER_DOWN_SECONDS = 30
 
 
-async def test_a_notifier_killed_mid_send_and_restarted_keeps_every_promise():
+async def test_the_notifier_killed_the_mail_server_refusing_and_the_broker_paused_mid_send_break_no_promise():
     async with fault_round() as round_:
         await round_.open_period()
         async with round_.contacts_answering():
-            await round_.mail_caught(CONTACTS // 4)
+            await round_.mail_caught(CONTACTS // 5)
             round_.notifier.kill()
             assert round_.mail.count() < CONTACTS, "the notifier should have died in the middle of sending"
             round_.notifier.start()
             await round_.notifier.ready()
-        await round_.prove_promises()
 
+            await round_.mail_caught(CONTACTS * 2 // 5)
+            await round_.infrastructure.refuse_mail(MAIL_SERVER_DOWN_SECONDS)
+            assert round_.mail.count() < CONTACTS, "the mail server should have been down in the middle of sending"
 
-async def test_a_broker_paused_for_twenty_seconds_mid_round_keeps_every_promise():
-    async with fault_round() as round_:
-        await round_.open_period()
-        async with round_.contacts_answering():
-            await round_.mail_caught(CONTACTS // 2)
+            await round_.mail_caught(CONTACTS * 3 // 5)
             await round_.infrastructure.pause_broker(BROKER_PAUSED_SECONDS)
             assert round_.answers_given < len(round_.answering), "the broker should have paused mid-round"
         await round_.prove_promises()
 
 
-async def test_postgresql_restarted_mid_round_keeps_every_promise():
+async def test_postgresql_restarted_mid_send_and_responses_and_claims_killed_mid_answers_break_no_promise():
     async with fault_round() as round_:
         await round_.open_period()
         async with round_.contacts_answering():
-            await round_.mail_caught(CONTACTS // 2)
+            await round_.mail_caught(CONTACTS // 3)
             await round_.infrastructure.restart_postgres()
-            assert round_.answers_given < len(round_.answering), "PostgreSQL should have restarted mid-round"
-        await round_.prove_promises()
+            assert round_.mail.count() < CONTACTS, "PostgreSQL should have restarted in the middle of sending"
 
-
-async def test_a_mail_server_refusing_connections_for_thirty_seconds_mid_send_keeps_every_promise():
-    async with fault_round() as round_:
-        await round_.open_period()
-        async with round_.contacts_answering():
-            await round_.mail_caught(CONTACTS // 4)
-            await round_.infrastructure.refuse_mail(MAIL_SERVER_DOWN_SECONDS)
-            assert round_.mail.count() < CONTACTS, "the mail server should have been down in the middle of sending"
-        await round_.prove_promises()
-
-
-async def test_responses_and_claims_killed_mid_stream_of_answers_and_restarted_keep_every_promise():
-    async with fault_round() as round_:
-        await round_.open_period()
-        async with round_.contacts_answering():
-            await round_.answers_reached(len(round_.answering) // 3)
+            await round_.answers_reached(len(round_.answering) // 2)
             round_.responses.kill()
             round_.claims.kill()
             assert round_.answers_given < len(round_.answering), "the answers should have been mid-stream"

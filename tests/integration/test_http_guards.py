@@ -85,9 +85,8 @@ async def test_a_body_within_the_limit_reaches_the_route_whole_however_it_is_sen
 # --- Security headers ---
 
 
-@pytest.mark.parametrize(
-    "method, path",
-    [
+async def test_every_response_carries_the_security_headers(claims_service):
+    for method, path in (
         ("GET", "/healthz"),
         ("GET", "/login"),
         ("GET", "/claims/new"),  # a redirect to the login page
@@ -95,24 +94,22 @@ async def test_a_body_within_the_limit_reaches_the_route_whole_however_it_is_sen
         ("GET", "/no/such/page"),  # 404
         ("POST", "/api/sessions"),  # 422
         ("GET", "/static/pages.css"),
-    ],
-)
-async def test_every_response_carries_the_security_headers(claims_service, method, path):
-    response = await claims_service.request(method, path)
-    policy = response.headers["content-security-policy"]
-    for directive in (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-        "object-src 'none'",
     ):
-        assert directive in policy
-    assert "unsafe-inline" not in policy
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "no-referrer"
-    assert "strict-transport-security" not in response.headers  # reached over http
+        response = await claims_service.request(method, path)
+        policy = response.headers["content-security-policy"]
+        for directive in (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "object-src 'none'",
+        ):
+            assert directive in policy, (method, path)
+        assert "unsafe-inline" not in policy, (method, path)
+        assert response.headers["x-content-type-options"] == "nosniff", (method, path)
+        assert response.headers["referrer-policy"] == "no-referrer", (method, path)
+        assert "strict-transport-security" not in response.headers, (method, path)  # reached over http
 
 
 async def test_the_stylesheet_is_served_as_css(claims_service):
