@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     try:
         return _COMMANDS[arguments.command](arguments)
-    except (RuntimeError, NoSuchMessage, UnknownUser, InvalidRequest) as error:
+    # PermissionError: `itb token` where this machine holds no key to sign sessions (only the claims service's).
+    except (RuntimeError, NoSuchMessage, UnknownUser, InvalidRequest, PermissionError) as error:
         print(f"itb: {error}", file=sys.stderr)
         return 2
     except ValidationError as error:

@@ -22,6 +22,7 @@ from deploy.demo import (
 )
 from deploy.state_files import read_json, write_private
 from shared.erp import user_id_for_email
+from shared.session_versions import session_version
 from shared.sessions import issue_session_token
 from shared.settings import Settings
 
@@ -40,14 +41,15 @@ def seed_demo(state: Path, environment: dict, periods_port: int, say: Say) -> No
 
 def _explain_administrator(environment: dict, periods_port: int, say: Say) -> None:
     settings = Settings(database_url=environment["DATABASE_URL"], secret_key=environment["SECRET_KEY"])
-    user_id = asyncio.run(_wait_for_user(settings.service_database_url("periods"), ADMINISTRATOR_EMAIL))
-    if user_id is None:
+    known = asyncio.run(_wait_for_user(settings.service_database_url("periods"), ADMINISTRATOR_EMAIL))
+    if known is None:
         say(
             "The demo administrator has not reached the periods service yet; "
             f"try `itb token {ADMINISTRATOR_EMAIL}` in a moment."
         )
         return
-    token = issue_session_token(settings, user_id, ADMINISTRATOR_EMAIL)
+    user_id, version = known
+    token = issue_session_token(settings, user_id, ADMINISTRATOR_EMAIL, session_version=version)
     periods = f"http://127.0.0.1:{periods_port}/api/projects/{DEMO_PROJECT_ID}/billing-periods"
     say(_open_demo_period(periods, token))
     say(
@@ -72,13 +74,14 @@ def _give_demo_passwords(state: Path, environment: dict, say: Say) -> None:
     say("  `itb up --fresh` makes new ones)\n")
 
 
-async def _wait_for_user(database_url: str, email: str) -> str | None:
-    """The user's id once the ERP directory events have reached the database; None after a minute."""
+async def _wait_for_user(database_url: str, email: str) -> tuple[str, int] | None:
+    """The user's id once the ERP directory events have reached the database, with their session version (a
+    token of an older one, made before they logged out, is refused); None after a minute."""
     connection = await asyncpg.connect(database_url)
     try:
         for _ in range(120):
             if user_id := await user_id_for_email(connection, email):
-                return user_id
+                return user_id, await session_version(connection, user_id)
             await asyncio.sleep(0.5)
         return None
     finally:

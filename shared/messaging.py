@@ -14,7 +14,9 @@ such as an event too large to publish) would be the same on every try, so it goe
 
 import asyncio
 import dataclasses
+import errno
 import logging
+import socket
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -46,13 +48,18 @@ _TRANSIENT_SQLSTATE_CLASSES = {"08", "40", "53", "57"}
 # And single states: a failover's old primary, now a standby (`read_only_sql_transaction`), a lock timeout
 # (`lock_not_available`), an object another session holds (`object_in_use`), the server's system or I/O error.
 _TRANSIENT_SQLSTATES = {"25006", "55P03", "55006", "58000", "58030"}
+# The network's errors; not other OSErrors, such as a file or permission missing, which no retry mends.
+_NETWORK_ERRORS = ConnectionError | TimeoutError | socket.gaierror
+_NETWORK_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN, errno.ECONNREFUSED}
 
 
 def is_transient(error: BaseException) -> bool:
     """Whether retrying can fix it: the database or the network away, or busy for a while."""
-    # OSError includes timeouts. asyncpg's InternalClientError ("cannot switch to state …; another operation is
-    # in progress") is its connection lost in the middle of an operation: seen when PostgreSQL restarts.
-    if isinstance(error, OSError | asyncpg.InterfaceError | asyncpg.InternalClientError):
+    # asyncpg's InternalClientError ("cannot switch to state …; another operation is in progress") is its
+    # connection lost in the middle of an operation: seen when PostgreSQL restarts.
+    if isinstance(error, _NETWORK_ERRORS | asyncpg.InterfaceError | asyncpg.InternalClientError):
+        return True
+    if type(error) is OSError and error.errno in _NETWORK_ERRNOS:  # raised as plain OSError by connect()
         return True
     if not isinstance(error, asyncpg.PostgresError):
         return False

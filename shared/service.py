@@ -101,9 +101,11 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            # The outbox relay last: what the other workers record as they finish is published before it stops.
-            for worker in reversed(workers):
-                await worker.stop()
+            # The other workers together (each lets its work in hand finish), then the outbox relay: what they
+            # record as they finish is published before it stops.
+            relay, *others = workers
+            await asyncio.gather(*(worker.stop() for worker in others))
+            await relay.stop()
             await broker.stop()
             await pool.close()
 

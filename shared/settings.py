@@ -88,6 +88,16 @@ class Settings(BaseSettings):
         return value or None
 
     @model_validator(mode="after")
+    def _refuse_a_lease_shorter_than_a_send(self) -> "Settings":
+        if self.mail_lease_seconds <= self.smtp_timeout_seconds:
+            raise ValueError(
+                f"MAIL_LEASE_SECONDS ({self.mail_lease_seconds:g}) must be longer than SMTP_TIMEOUT_SECONDS "
+                f"({self.smtp_timeout_seconds:g}), or another notifier replica could take over a send still under "
+                "way; raise MAIL_LEASE_SECONDS."
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_missing_or_default_keys_in_production(self) -> "Settings":
         # Keys that are set must be keys, in every environment: a typo fails at start, not at the first login.
         if self.session_private_key:

@@ -1,10 +1,23 @@
 """What services/periods publishes on `billing.periods`; a period's events are keyed by its id."""
 
+import uuid
 from datetime import date, datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator
 
 from shared.contracts.base import Person, PublishedEvent
 from shared.contracts.topics import BILLING_PERIODS
+
+
+def _a_uuid(text: str) -> str:
+    uuid.UUID(text)  # ValueError, and so a validation error, for anything else
+    return text
+
+
+# The periods service names each period with a UUID; an event naming one otherwise is malformed (dead letters at
+# once, rather than a failure in each consumer's handler).
+PeriodId = Annotated[str, AfterValidator(_a_uuid)]
 
 
 class PeriodEvent(PublishedEvent):
@@ -13,7 +26,7 @@ class PeriodEvent(PublishedEvent):
     AGGREGATE_TYPE: ClassVar[str] = "billing_period"
     AGGREGATE_ID: ClassVar[str] = "period_id"
 
-    period_id: str
+    period_id: PeriodId
     project_id: str
 
 

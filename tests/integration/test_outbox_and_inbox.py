@@ -37,7 +37,7 @@ async def test_each_event_is_published_exactly_once_when_the_relay_is_restarted_
     broker = create_broker(service_settings(infrastructure, "periods", database.url))
     await broker.connect()
     try:
-        aggregates = [f"period-{number}" for number in range(3)]
+        aggregates = [str(uuid.uuid4()) for _ in range(3)]
         async with pool.acquire() as connection, connection.transaction():
             recorded = [await outbox.record(connection, closed_event(aggregates[number % 3])) for number in range(20)]
 
@@ -98,10 +98,11 @@ async def test_the_relay_is_woken_by_the_commit_rather_than_a_timer(database_for
     try:
         # Once the first event is out, the relay listens (it listens before its first pass) and then waits
         # ten minutes for its next poll: only the notification can bring the second one out in time.
-        await record("first")
-        assert await asyncio.wait_for(published.get(), 10) == b"first"
-        await record("woken")
-        assert await asyncio.wait_for(published.get(), 10) == b"woken"
+        first, woken = str(uuid.uuid4()), str(uuid.uuid4())
+        await record(first)
+        assert await asyncio.wait_for(published.get(), 10) == first.encode()
+        await record(woken)
+        assert await asyncio.wait_for(published.get(), 10) == woken.encode()
     finally:
         await relay.stop()
 
@@ -146,7 +147,8 @@ async def test_a_relay_that_dies_between_kafka_and_the_mark_repeats_that_event_w
     await broker.connect()
     try:
         async with database.pool.acquire() as connection, connection.transaction():
-            recorded = [await outbox.record(connection, closed_event("crashing")) for number in range(10)]
+            crashing = str(uuid.uuid4())
+            recorded = [await outbox.record(connection, closed_event(crashing)) for number in range(10)]
         publish = outbox_publisher(broker)
         calls = 0
 
@@ -246,7 +248,7 @@ async def test_a_row_kafka_refuses_for_good_is_marked_failed_and_other_aggregate
     database = await database_for("periods")
     broker = create_broker(service_settings(infrastructure, "periods", database.url))
     await broker.connect()
-    big, other = f"period-{uuid.uuid4()}", f"period-{uuid.uuid4()}"
+    big, other = str(uuid.uuid4()), str(uuid.uuid4())
     async with database.pool.acquire() as connection, connection.transaction():
         # 150,000 commitments: about 2 MB, which Kafka's producer refuses (its 1 MB request limit).
         too_large = await insert_unchecked(connection, resend_of(big, commitments=150_000))
@@ -281,8 +283,8 @@ async def test_a_row_for_a_topic_that_cannot_exist_is_marked_failed_without_wait
         published.append(topic)
 
     async with database.pool.acquire() as connection, connection.transaction():
-        nowhere = await insert_unchecked(connection, closed_event("nowhere"), topic="billing periods!")
-        await outbox.record(connection, closed_event("somewhere"))
+        nowhere = await insert_unchecked(connection, closed_event(str(uuid.uuid4())), topic="billing periods!")
+        await outbox.record(connection, closed_event(str(uuid.uuid4())))
     relay = outbox.OutboxRelay(database.url, publish)
     relay.start()
     try:
@@ -311,7 +313,7 @@ async def test_a_failed_event_retried_by_an_operator_is_published_before_the_eve
             raise TopicAuthorizationFailedError(topic)
         await publish(topic, key, value, headers, correlation_id)
 
-    first, second = f"period-{uuid.uuid4()}", f"period-{uuid.uuid4()}"
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
     async with database.pool.acquire() as connection, connection.transaction():
         refused = await outbox.record(connection, closed_event(first))
         held = await outbox.record(connection, closed_event(first))
@@ -356,7 +358,7 @@ async def test_readiness_turns_503_while_the_relay_fails_to_publish_and_back_whe
 
         broker.publish = publish_unless_away
         async with database.pool.acquire() as connection, connection.transaction():
-            await outbox.record(connection, closed_event(f"period-{uuid.uuid4()}"))
+            await outbox.record(connection, closed_event(str(uuid.uuid4())))
 
         async with asyncio.timeout(20):
             while (ready := await client.get("/readyz")).status_code != 503:

@@ -43,23 +43,25 @@ async def itb(*arguments: str) -> int:
 
 
 async def test_the_listing_shows_waiting_held_and_failed_events_with_the_reason(periods, capsys):
-    failed = await refused_by_kafka(periods.pool, "period-a")
+    period_a, period_b = str(uuid.uuid4()), str(uuid.uuid4())
+    failed = await refused_by_kafka(periods.pool, period_a)
     async with periods.pool.acquire() as connection:
-        await outbox.record(connection, closed("period-a"))  # held behind the failed one
-        await outbox.record(connection, closed("period-b"))
+        await outbox.record(connection, closed(period_a))  # held behind the failed one
+        await outbox.record(connection, closed(period_b))
 
     assert await itb("outbox", "list", "--service", "periods") == 0
     printed = capsys.readouterr().out
     assert printed.startswith("periods: 2 waiting (1 held behind a failed event of their aggregate), 1 failed\n")
-    assert f"{failed}  billing.period.closed.v1  on billing.periods, key period-a" in printed
+    assert f"{failed}  billing.period.closed.v1  on billing.periods, key {period_a}" in printed
     assert "    TopicAuthorizationFailedError: [Error 29]" in printed
 
 
 async def test_retrying_one_event_puts_it_back_in_line_and_an_unknown_id_is_refused_saying_where_to_look(
     periods, capsys
 ):
-    failed = await refused_by_kafka(periods.pool, "period-a")
-    other = await refused_by_kafka(periods.pool, "period-b")
+    period_a, period_b = str(uuid.uuid4()), str(uuid.uuid4())
+    failed = await refused_by_kafka(periods.pool, period_a)
+    other = await refused_by_kafka(periods.pool, period_b)
 
     assert await itb("outbox", "retry", failed, "--service", "periods") == 0
     assert capsys.readouterr().out == f"periods: 1 failed event(s) back in line: {failed}\n"
@@ -72,7 +74,7 @@ async def test_retrying_one_event_puts_it_back_in_line_and_an_unknown_id_is_refu
 
 
 async def test_retrying_all_puts_every_failed_event_back(periods, capsys):
-    for aggregate in ("period-a", "period-b"):
+    for aggregate in (str(uuid.uuid4()), str(uuid.uuid4())):
         await refused_by_kafka(periods.pool, aggregate)
     assert await itb("outbox", "retry", "--all", "--service", "periods") == 0
     assert "periods: 2 failed event(s) back in line" in capsys.readouterr().out

@@ -7,9 +7,10 @@ import json
 
 from faststream.kafka import KafkaMessage, TestKafkaBroker
 
-from shared.contracts.topics import ERP_COMMITMENTS, ERP_DIRECTORY, dead_letter_topic
+from shared.contracts.topics import BILLING_PERIODS, ERP_COMMITMENTS, ERP_DIRECTORY, dead_letter_topic
 from shared.erp import erp_routes
 from shared.messaging import consume, create_broker
+from shared.period_view import period_routes
 from shared.settings import Settings
 
 SETTINGS = Settings(service_name="periods")
@@ -76,3 +77,30 @@ async def test_an_event_type_the_service_does_not_handle_is_skipped_not_dead_let
     async with TestKafkaBroker(broker) as test_broker:
         await test_broker.publish(json.dumps(event).encode(), topic=ERP_DIRECTORY, key=b"V-1")
     assert dead_letters == []
+
+
+async def test_a_period_event_naming_a_period_that_is_no_uuid_goes_to_dead_letters_at_once():
+    broker = create_broker(SETTINGS)
+    consume(broker, lambda: None, SETTINGS, BILLING_PERIODS, period_routes()[BILLING_PERIODS])  # no database needed
+    dead_letters = []
+
+    @broker.subscriber(dead_letter_topic("periods"))
+    async def collect(message: KafkaMessage) -> None:
+        dead_letters.append(message)
+
+    closed = {
+        "specversion": "1.0",
+        "id": "e-2",
+        "source": "urn:itb:periods",
+        "type": "billing.period.closed.v1",
+        "data": {
+            "period_id": "P-1",
+            "project_id": "P-1",
+            "closed_at": "2026-11-20T00:00:00Z",
+            "reason": "closed_by_administrator",
+        },
+    }
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(json.dumps(closed).encode(), topic=BILLING_PERIODS, key=b"P-1")
+    [dead] = dead_letters
+    assert "period_id" in dead.headers["dlq-error"]

@@ -2,6 +2,7 @@
 long; an unknown error is retried a few times before its event goes to dead letters (TestKafkaBroker)."""
 
 import contextlib
+import errno
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -150,6 +151,9 @@ async def test_a_message_retried_longer_than_the_limit_is_logged_with_its_event_
         (asyncpg.UniqueViolationError("duplicate key"), False),
         (asyncpg.UndefinedTableError("relation does not exist"), False),
         (ValueError("a bug"), False),
+        (OSError(errno.EHOSTUNREACH, "No route to host"), True),
+        (PermissionError("only the claims service signs sessions"), False),
+        (FileNotFoundError("no such file"), False),
     ],
 )
 def test_only_failures_that_retrying_can_fix_are_retried(error, transient):

@@ -50,12 +50,6 @@ class MailWorker(ListeningWorker):
     def __init__(self, resources: ServiceResources, mailer: SmtpMailer, retry: RetryPolicy):
         super().__init__(resources.settings.service_database_url())
         settings = resources.settings
-        if settings.mail_lease_seconds <= settings.smtp_timeout_seconds:
-            raise ValueError(
-                f"MAIL_LEASE_SECONDS ({settings.mail_lease_seconds:g}) must be longer than SMTP_TIMEOUT_SECONDS "
-                f"({settings.smtp_timeout_seconds:g}), or another replica could take over a send still under way; "
-                "raise MAIL_LEASE_SECONDS before starting the notifier."
-            )
         self._pool = resources.pool
         self._settings = settings
         self._clock = resources.clock
