@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from shared import outbox
 from shared.contracts.topics import SERVICES
 from shared.settings import Settings
 
@@ -36,14 +37,7 @@ async def mark_outboxes_for_replay(database_url: str) -> Replay:
     for service in SERVICES:
         connection = await asyncpg.connect(settings.service_database_url(service))
         try:
-            replay.positions[service] = await connection.fetchval(
-                """
-                WITH replayed AS (
-                    UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL RETURNING position
-                )
-                SELECT coalesce(array_agg(position), '{}') FROM replayed
-                """
-            )
+            replay.positions[service] = await outbox.mark_published_for_replay(connection)
         finally:
             await connection.close()
     return replay
@@ -58,9 +52,7 @@ async def events_left_to_replay(database_url: str, replay: Replay) -> int:
             continue
         connection = await asyncpg.connect(settings.service_database_url(service))
         try:
-            left += await connection.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL AND position = ANY($1)", positions
-            )
+            left += await outbox.unpublished_among(connection, positions)
         finally:
             await connection.close()
     return left

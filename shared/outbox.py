@@ -53,7 +53,8 @@ class Unpublishable(Exception):
 
 @functools.cache
 def event_limit_bytes() -> int:
-    # Read once, from the one settings object: `record` is called deep in use cases, which hold no settings.
+    # Read once from the environment, where every service's settings come from (OUTBOX_EVENT_LIMIT_BYTES):
+    # `record` is called deep in use cases, which hold no settings.
     return Settings().outbox_event_limit_bytes
 
 
@@ -297,3 +298,22 @@ async def retry_failed(connection: asyncpg.Connection, event_id: str | None = No
     if rows:
         await connection.execute("SELECT pg_notify('outbox', '')")
     return [str(row["event_id"]) for row in rows]
+
+
+async def mark_published_for_replay(connection: asyncpg.Connection) -> list[int]:
+    """Every event published so far made unpublished again, so that the relay publishes them anew, in order,
+    ahead of anything new (into a broker that lost them: deploy/replay.py); their positions. Events never
+    published, or refused for good, are left as they are."""
+    return await connection.fetchval(
+        """
+        WITH replayed AS (UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL RETURNING position)
+        SELECT coalesce(array_agg(position), '{}') FROM replayed
+        """
+    )
+
+
+async def unpublished_among(connection: asyncpg.Connection, positions: list[int]) -> int:
+    """How many of the events at `positions` the relay has not published (again) yet."""
+    return await connection.fetchval(
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL AND position = ANY($1)", positions
+    )

@@ -140,8 +140,8 @@ async def resend_invites(
     )
     if commitment_ids is None:
         return {"detail": "The invites for every commitment will be sent again."}
-    which = ", ".join(commitment_ids) if len(commitment_ids) <= 10 else f"{len(set(commitment_ids))} commitments"
-    return {"detail": f"The invites for {which} will be sent again."}
+    count = len(set(commitment_ids))
+    return {"detail": f"The invites for {count} commitment{'' if count == 1 else 's'} will be sent again."}
 
 
 @router.post("/billing-periods/{period_id}/close")
