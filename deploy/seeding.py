@@ -3,6 +3,7 @@ period opened as the demo administrator would, and the demo users given password
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -90,7 +91,18 @@ async def _wait_for_user(database_url: str, email: str) -> tuple[str, int] | Non
 
 def _open_demo_period(url: str, token: str) -> str:
     """Open this month's billing period for the demo project, as its administrator would, unless an earlier
-    start of the stack (whose database is kept) opened it already."""
+    start of the stack (whose database is kept) opened it already. The administrator may reach the periods
+    service before the project's commitments do (topics are not ordered): until then it answers 404."""
+    for _ in range(120):
+        outcome = _try_to_open_demo_period(url, token)
+        if outcome is not None:
+            return outcome
+        time.sleep(0.5)
+    return "Demo period    not opened: the demo project's commitments have not reached the periods service."
+
+
+def _try_to_open_demo_period(url: str, token: str) -> str | None:
+    """What became of the demo period; None while the periods service does not know the project yet."""
     dates = demo_period_dates(datetime.now(UTC))
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     try:
@@ -102,6 +114,8 @@ def _open_demo_period(url: str, token: str) -> str:
         with urllib.request.urlopen(request, timeout=10) as response:
             return _demo_period_line(json.loads(response.read()), "the invites are in the mail catcher")
     except urllib.error.HTTPError as refusal:
+        if refusal.code == 404:
+            return None
         return f"Demo period    not opened: {json.loads(refusal.read())['detail']}"
 
 

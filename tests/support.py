@@ -18,6 +18,9 @@ from shared.envelope import CloudEvent
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
 
+# What the invite page shows once an answer is recorded.
+ANSWER_SHOWN = {"yes": "Yes, I will bill this period", "no": "No, I will not bill this period"}
+
 
 def service_settings(infrastructure, service: str, database_url: str, **overrides) -> Settings:
     """Settings for a service under test, using the session's broker and SMTP server and `database_url`."""

@@ -70,7 +70,7 @@ from shared.messaging import create_topics
 from shared.sessions import issue_session_token
 from shared.settings import Settings
 from tests.factories import commitment, erp_event, member
-from tests.support import csrf_of
+from tests.support import ANSWER_SHOWN, csrf_of
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,6 @@ CONTACTS = COMMITMENTS * CONTACTS_PER_COMMITMENT
 # Answers are given by a few contacts at once, as people do.
 CONTACTS_ANSWERING_AT_ONCE = 8
 # What the invite page says once the contact's answer is recorded.
-ANSWER_SHOWN = {"yes": "Yes, I will bill this period", "no": "No, I will not bill this period"}
 
 
 # --- The test's own infrastructure ---
