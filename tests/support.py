@@ -2,7 +2,13 @@
 
 import asyncio
 import contextlib
+import email
+import email.policy
+import mailbox
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +23,8 @@ from deploy.embedded import free_port
 from shared.envelope import CloudEvent
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
 
 # What the invite page shows once an answer is recorded.
 ANSWER_SHOWN = {"yes": "Yes, I will bill this period", "no": "No, I will not bill this period"}
@@ -138,3 +146,47 @@ async def wait_for_mail_to(maildir: Path, domain: str, count: int, within: float
         while len(messages := mail_to(maildir, domain)) < count:
             await asyncio.sleep(0.1)
     return messages
+
+
+def start_notifier(infrastructure, database_url: str, group: str, **settings: str) -> subprocess.Popen:
+    """The notifier as a process of its own, to be killed; `settings` override the environment's (SMTP_PORT=...).
+    Its leases are short, so that a notifier started after it takes its rows within seconds."""
+    environment = {
+        **os.environ,
+        "SERVICE_NAME": "notifier",
+        "DATABASE_URL": database_url,
+        "DATABASE_NAME": database_url.rsplit("/", 1)[1],
+        "KAFKA_BOOTSTRAP_SERVERS": infrastructure.bootstrap_servers,
+        "KAFKA_GROUP_PREFIX": group,
+        "KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(infrastructure.smtp_port),
+        "SMTP_CONNECTIONS": "1",
+        "SMTP_TIMEOUT_SECONDS": "5",
+        "MAIL_LEASE_SECONDS": "6",
+        "SECRET_KEY": "test-secret",
+        "HTTP_PORT": str(free_port()),
+        **settings,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.notifier"],
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def project_mail(maildir: Path, domain: str) -> list[EmailMessage]:
+    """What the mail server kept for addresses at `domain`, in one pass over the Maildir (it holds hundreds of
+    messages here, and every other test's too)."""
+    if not maildir.is_dir():
+        return []
+    box = mailbox.Maildir(maildir, create=False)
+    messages = (email.message_from_bytes(box.get_bytes(key), policy=email.policy.default) for key in box.keys())
+    return [
+        message
+        for message in messages
+        if any(to.strip().endswith("@" + domain) for to in str(message.get("X-Rcpt-To", "")).split(","))
+    ]

@@ -1,10 +1,10 @@
-"""The design's promises (nothing lost, every effect once) proven by rounds of 2,000 contacts under faults:
+"""The design's promises (nothing lost, every effect once) proven by a round of 2,000 contacts under faults:
 every contact gets exactly one invite (a duplicate email carries the same Message-ID), every answer has its
 effect exactly once, and nothing goes to the dead letters (`FaultRound.prove_promises`).
 
-Each round takes its faults one after another, each while the round is mid-way (the asserts say so): a round
-costs about 45 CPU-seconds, so two rounds carry the five faults rather than five rounds. The harness's progress
-line, printed when a wait runs out, says which fault the round had reached."""
+The round takes its five faults one after another, each while the round is mid-way (the asserts say so): a
+round costs about 45 CPU-seconds, so one round carries them rather than five. When a wait runs out, the
+harness's progress line says which fault the round had reached."""
 
 import pytest
 
@@ -16,7 +16,7 @@ BROKER_PAUSED_SECONDS = 20
 MAIL_SERVER_DOWN_SECONDS = 30
 
 
-async def test_the_notifier_killed_the_mail_server_refusing_and_the_broker_paused_mid_send_break_no_promise():
+async def test_a_round_keeps_every_promise_through_a_killed_notifier_mail_server_broker_database_and_answers():
     async with fault_round() as round_:
         await round_.open_period()
         async with round_.contacts_answering():
@@ -33,18 +33,10 @@ async def test_the_notifier_killed_the_mail_server_refusing_and_the_broker_pause
             await round_.mail_caught(CONTACTS * 3 // 5)
             await round_.infrastructure.pause_broker(BROKER_PAUSED_SECONDS)
             assert round_.answers_given < len(round_.answering), "the broker should have paused mid-round"
-        await round_.prove_promises()
 
-
-async def test_postgresql_restarted_mid_send_and_responses_and_claims_killed_mid_answers_break_no_promise():
-    async with fault_round() as round_:
-        await round_.open_period()
-        async with round_.contacts_answering():
-            await round_.mail_caught(CONTACTS // 3)
             await round_.infrastructure.restart_postgres()
-            assert round_.mail.count() < CONTACTS, "PostgreSQL should have restarted in the middle of sending"
+            assert round_.answers_given < len(round_.answering), "PostgreSQL should have restarted mid-round"
 
-            await round_.answers_reached(len(round_.answering) // 2)
             round_.responses.kill()
             round_.claims.kill()
             assert round_.answers_given < len(round_.answering), "the answers should have been mid-stream"

@@ -31,8 +31,7 @@ from shared.db import create_pool
 from shared.erp import apply_commitment
 from shared.service import ServiceResources
 from tests.factories import commitment
-from tests.integration.test_notifier_crash import project_mail, start_notifier
-from tests.support import service_settings
+from tests.support import project_mail, service_settings, start_notifier
 
 
 @dataclass(frozen=True)
