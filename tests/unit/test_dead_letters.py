@@ -17,9 +17,15 @@ SETTINGS = Settings(service_name="periods")
 
 
 def broker_with_erp_ingress():
+    return broker_consuming(erp_routes())
+
+
+def broker_consuming(subscriptions: dict):
+    """A broker whose consumers have no database (the events these tests send never reach one), and the
+    dead letters it sends."""
     broker = create_broker(SETTINGS)
-    for topic, routes in erp_routes().items():
-        consume(broker, lambda: None, SETTINGS, topic, routes)  # no database: these events never reach it
+    for topic, routes in subscriptions.items():
+        consume(broker, lambda: None, SETTINGS, topic, routes)
     dead_letters = []
 
     @broker.subscriber(dead_letter_topic("periods"))
@@ -80,13 +86,7 @@ async def test_an_event_type_the_service_does_not_handle_is_skipped_not_dead_let
 
 
 async def test_a_period_event_naming_a_period_that_is_no_uuid_goes_to_dead_letters_at_once():
-    broker = create_broker(SETTINGS)
-    consume(broker, lambda: None, SETTINGS, BILLING_PERIODS, period_routes()[BILLING_PERIODS])  # no database needed
-    dead_letters = []
-
-    @broker.subscriber(dead_letter_topic("periods"))
-    async def collect(message: KafkaMessage) -> None:
-        dead_letters.append(message)
+    broker, dead_letters = broker_consuming(period_routes())
 
     closed = {
         "specversion": "1.0",
