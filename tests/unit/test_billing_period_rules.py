@@ -8,16 +8,11 @@ from services.periods.domain import (
     BillingPeriod,
     InvalidPeriodDates,
     PeriodConflict,
-    Project,
     due_instant,
     open_period,
 )
-from shared.contracts.base import Person
 from shared.contracts.periods import BillingPeriodClosed, BillingPeriodDueDateChanged, BillingPeriodOpened
-
-SYDNEY = Project(id="P-100", name="Harbour Tower", timezone="Australia/Sydney")
-ADMIN = Person(id="U-1", name="Alex Admin", email="alex@acme.example")
-NOW = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+from tests.unit.period_examples import ADMIN, NOW, SYDNEY
 
 
 def open_november(existing=(), now=NOW) -> BillingPeriod:

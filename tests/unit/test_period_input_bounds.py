@@ -1,7 +1,7 @@
 """What the periods service accepts from an administrator is bounded: plausible dates (rule 4) and resends that
 name a sensible number of the project's own commitments (rule 6). Pure, with the clock passed in."""
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
@@ -9,16 +9,11 @@ from services.periods.domain import (
     MOST_COMMITMENTS_PER_RESEND,
     InvalidPeriodDates,
     InvalidResend,
-    Project,
     open_period,
     resend_names,
 )
-from shared.contracts.base import Person
 from shared.contracts.periods import InvitesResendRequested
-
-SYDNEY = Project(id="P-100", name="Harbour Tower", timezone="Australia/Sydney")
-ADMIN = Person(id="U-1", name="Alex Admin", email="alex@acme.example")
-NOW = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+from tests.unit.period_examples import ADMIN, NOW, SYDNEY
 
 
 def open_november():
