@@ -5,8 +5,8 @@ from datetime import date, datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.periods import use_cases
-from services.periods.domain import MOST_COMMITMENTS_PER_RESEND, BillingPeriod
+from services.periods.domain.periods import MOST_COMMITMENTS_PER_RESEND, BillingPeriod
+from services.periods.use_cases import periods as use_cases
 from shared.contracts.base import Person
 from shared.sessions import CurrentSession
 

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from services.periods.domain import Project
+from services.periods.domain.periods import Project
 from shared.contracts.base import Person
 
 SYDNEY = Project(id="P-100", name="Harbour Tower", timezone="Australia/Sydney")

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.periods.domain import (
+from services.periods.domain.periods import (
     BillingPeriod,
     InvalidPeriodDates,
     PeriodConflict,

@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from services.periods.domain import (
+from services.periods.domain.periods import (
     MOST_COMMITMENTS_PER_RESEND,
     InvalidPeriodDates,
     InvalidResend,

@@ -4,8 +4,8 @@ from datetime import date, datetime
 
 import asyncpg
 
-from services.periods import repository
-from services.periods.domain import BillingPeriod, open_period, resend_names
+from services.periods.domain.periods import BillingPeriod, open_period, resend_names
+from services.periods.repository import periods as repository
 from shared.contracts.base import Person
 from shared.erp import require_permission
 from shared.errors import NotFound

@@ -4,7 +4,7 @@ import uuid
 
 import asyncpg
 
-from services.periods.domain import BillingPeriod, Project
+from services.periods.domain.periods import BillingPeriod, Project
 from shared import outbox
 from shared.contracts.base import Person
 

@@ -1,0 +1,1 @@
+"""All SQL of the periods service: billing periods, and the board's read model."""
