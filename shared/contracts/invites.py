@@ -62,6 +62,24 @@ class InviteDeliveryFailed(InviteEvent):
     failed_at: datetime
 
 
+class InviteDeliveryDeferred(InviteEvent):
+    """The mail server refused an invite, resend or reminder for now (SMTP 4xx, or could not be reached): it will
+    be tried again at `next_attempt_at`. The period board shows the reply."""
+
+    TYPE: ClassVar[str] = "billing.invite.delivery_deferred.v1"
+
+    invite_id: str
+    period_id: str
+    project_id: str
+    commitment_id: str
+    contact: Contact
+    kind: Literal["invite", "resend", "reminder"]
+    reply: str
+    attempts: int
+    next_attempt_at: datetime
+    deferred_at: datetime
+
+
 class InviteSkipped(InviteEvent):
     """A commitment of the period that gets no invite, and why (rule 5); keyed by the period."""
 

@@ -66,5 +66,9 @@ class InvitesResendRequested(PeriodEvent):
     TYPE: ClassVar[str] = "billing.invites.resend_requested.v1"
 
     commitment_ids: list[str] | None = None  # None: every invite of the period
+    # Narrower still (both optional, so older readers and writers agree): only these contacts' invites, and
+    # only the invites nobody has answered yet.
+    contact_user_ids: list[str] | None = None
+    only_not_answered: bool = False
     requested_by: Person
     requested_at: datetime
