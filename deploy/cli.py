@@ -16,7 +16,10 @@ from pydantic import ValidationError
 
 from deploy.caught_mail import NoSuchMessage
 from deploy.embedded import SHARED_FOLDER
-from deploy.operators import add_outbox_command, run_outbox_command
+from deploy.operators.dead_letters import add_dead_letters_command, run_dead_letters_command
+from deploy.operators.events import add_events_command, run_events_command
+from deploy.operators.lag import add_lag_command, run_lag_command
+from deploy.operators.outbox import add_outbox_command, run_outbox_command
 from services.claims.domain.accounts import check_new_password
 from services.claims.use_cases.accounts import set_password
 from shared.erp import user_id_for_email
@@ -89,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     add_outbox_command(commands, [state])
+    add_events_command(commands, [state])
+    add_dead_letters_command(commands, [state])
+    add_lag_command(commands, [state])
 
     arguments = parser.parse_args(argv)
     try:
@@ -243,12 +249,43 @@ def _outbox(arguments) -> int:
     return run_outbox_command(arguments, lambda service: _service_database(_running_settings(arguments, service)))
 
 
+def _running_bootstrap(arguments) -> str:
+    """The broker of the running (or last) stack, unless KAFKA_BOOTSTRAP_SERVERS names one."""
+    from deploy.stack import read_stack_file
+
+    if "KAFKA_BOOTSTRAP_SERVERS" in os.environ:
+        return Settings().kafka_bootstrap_servers
+    return read_stack_file(_stack_settings(arguments).state_dir).get("kafka") or Settings().kafka_bootstrap_servers
+
+
+def _events(arguments) -> int:
+    return run_events_command(arguments, _running_bootstrap(arguments))
+
+
+def _dead_letters(arguments) -> int:
+    return run_dead_letters_command(arguments, _running_bootstrap(arguments))
+
+
+def _lag(arguments) -> int:
+    return run_lag_command(arguments, _running_bootstrap(arguments))
+
+
 def _users(arguments) -> int:
     return _USERS_COMMANDS[arguments.users_command](arguments)
 
 
 _USERS_COMMANDS = {"set-password": _set_password}
-_COMMANDS = {"up": _up, "init": _init, "mail": _mail, "token": _token, "users": _users, "outbox": _outbox}
+_COMMANDS = {
+    "up": _up,
+    "init": _init,
+    "mail": _mail,
+    "token": _token,
+    "users": _users,
+    "outbox": _outbox,
+    "events": _events,
+    "dlq": _dead_letters,
+    "lag": _lag,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,7 @@ which consumers' inboxes then ignore.
 What Kafka refuses for good (too large, a topic that cannot exist, no authorization) is marked failed, with
 the reason, and passed over so later events flow; what may pass (the broker away, a leader election) keeps
 its row and is tried again with backoff. An operator lists and retries failed events (`itb outbox`,
-deploy/operators.py); /readyz reports them (shared/health.py).
+deploy/operators/outbox.py); /readyz reports them (shared/health.py).
 """
 
 import functools
@@ -250,17 +250,19 @@ class Backlog:
     waiting: int
     held: int
     failed: list[FailedEvent]
+    oldest_waiting_since: datetime | None  # when the longest-waiting event was recorded
 
 
 async def backlog(connection: asyncpg.Connection, most_failed: int = 100) -> Backlog:
     """For operators and /readyz: the failed events (oldest first, at most `most_failed`) and counts."""
-    waiting, held = await connection.fetchrow(
+    waiting, held, oldest = await connection.fetchrow(
         """
         SELECT count(*),
                count(*) FILTER (WHERE EXISTS (
                    SELECT 1 FROM outbox AS failed
                    WHERE failed.failed_at IS NOT NULL AND failed.topic = waiting.topic
-                     AND failed.aggregate_id = waiting.aggregate_id AND failed.position < waiting.position))
+                     AND failed.aggregate_id = waiting.aggregate_id AND failed.position < waiting.position)),
+               min(created_at)
         FROM outbox AS waiting WHERE published_at IS NULL AND failed_at IS NULL
         """
     )
@@ -272,7 +274,7 @@ async def backlog(connection: asyncpg.Connection, most_failed: int = 100) -> Bac
         most_failed,
     )
     failed = [FailedEvent(**{**dict(row), "event_id": str(row["event_id"])}) for row in rows]
-    return Backlog(waiting, held, failed)
+    return Backlog(waiting, held, failed, oldest)
 
 
 async def failed_count(connection: asyncpg.Connection) -> int:

@@ -49,11 +49,16 @@ async def test_the_listing_shows_waiting_held_and_failed_events_with_the_reason(
         await outbox.record(connection, closed(period_a))  # held behind the failed one
         await outbox.record(connection, closed(period_b))
 
+    await periods.pool.execute("UPDATE outbox SET created_at = now() - interval '3 minutes' WHERE failed_at IS NULL")
     assert await itb("outbox", "list", "--service", "periods") == 0
     printed = capsys.readouterr().out
-    assert printed.startswith("periods: 2 waiting (1 held behind a failed event of their aggregate), 1 failed\n")
+    assert printed.startswith(
+        "periods: 2 waiting (1 held behind a failed event of their aggregate), the oldest for 3 min, 1 failed\n"
+    )
     assert f"{failed}  billing.period.closed.v1  on billing.periods, key {period_a}" in printed
     assert "    TopicAuthorizationFailedError: [Error 29]" in printed
+    assert await itb("outbox") == 0  # the listing, of every service
+    assert capsys.readouterr().out.startswith("periods: 2 waiting")
 
 
 async def test_retrying_one_event_puts_it_back_in_line_and_an_unknown_id_is_refused_saying_where_to_look(

@@ -1,4 +1,5 @@
-"""`itb outbox`: what each service's outbox has not published yet, and failed events put back in line.
+"""`itb outbox`: what each service's outbox has not published yet (how many, for how long, which failed), and
+failed events put back in line.
 
 An event Kafka refused for good (shared/outbox.py) waits, marked failed, with the reason; once the cause is
 fixed (a topic's authorization, a broker's size limit), `itb outbox retry` puts it back, and the relay
@@ -9,6 +10,7 @@ import argparse
 import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -20,9 +22,10 @@ ServiceDatabase = Callable[[str], AbstractAsyncContextManager[asyncpg.Connection
 
 
 def add_outbox_command(commands, parents: list[argparse.ArgumentParser]) -> None:
-    """Add `itb outbox list|retry` to `itb`'s commands."""
+    """Add `itb outbox [list]|retry` to `itb`'s commands."""
     command = commands.add_parser("outbox", help="see each service's unpublished events, and retry failed ones")
-    actions = command.add_subparsers(dest="outbox_command", required=True)
+    command.set_defaults(service=None)  # `itb outbox` alone lists, for every service
+    actions = command.add_subparsers(dest="outbox_command")
     listing = actions.add_parser(
         "list", parents=parents, help="per service: how many events wait, and the failed ones with the reason"
     )
@@ -38,7 +41,7 @@ def add_outbox_command(commands, parents: list[argparse.ArgumentParser]) -> None
 
 def run_outbox_command(arguments: argparse.Namespace, database_of: ServiceDatabase) -> int:
     services = [arguments.service] if arguments.service else list(SERVICES)
-    if arguments.outbox_command == "list":
+    if arguments.outbox_command in (None, "list"):
         print(asyncio.run(_listing(services, database_of)))
         return 0
     event_id = None if arguments.all else arguments.event_id
@@ -51,7 +54,8 @@ async def _listing(services: list[str], database_of: ServiceDatabase) -> str:
     for service in services:
         async with database_of(service) as connection:
             backlog = await outbox.backlog(connection)
-        lines.append(f"{service}: {_summary(backlog)}")
+            now = await connection.fetchval("SELECT now()")
+        lines.append(f"{service}: {_summary(backlog, now)}")
         for failed in backlog.failed:
             lines.append(
                 f"  failed {failed.failed_at:%Y-%m-%d %H:%M:%S%z}  {failed.event_id}  {failed.event_type}"
@@ -61,11 +65,22 @@ async def _listing(services: list[str], database_of: ServiceDatabase) -> str:
     return "\n".join(lines)
 
 
-def _summary(backlog: outbox.Backlog) -> str:
+def _summary(backlog: outbox.Backlog, now: datetime) -> str:
     if not backlog.waiting and not backlog.failed:
         return "everything published"
     held = f" ({backlog.held} held behind a failed event of their aggregate)" if backlog.held else ""
-    return f"{backlog.waiting} waiting{held}, {len(backlog.failed)} failed"
+    oldest = backlog.oldest_waiting_since
+    age = f", the oldest for {_age(now - oldest)}" if backlog.waiting and oldest else ""
+    return f"{backlog.waiting} waiting{held}{age}, {len(backlog.failed)} failed"
+
+
+def _age(age: timedelta) -> str:
+    seconds = max(int(age.total_seconds()), 0)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 async def _retry(services: list[str], database_of: ServiceDatabase, event_id: str | None) -> str:
