@@ -96,6 +96,7 @@ async def records(
     try:
         await consumer.start()
     except KafkaError as error:
+        await consumer.stop()
         raise RuntimeError(
             f"Cannot reach Kafka at {bootstrap} ({error}); start the stack with `itb up`, or set "
             "KAFKA_BOOTSTRAP_SERVERS."
