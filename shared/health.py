@@ -1,9 +1,11 @@
 """Liveness and readiness of a service: `/healthz` says the process answers; `/readyz` whether it does its job.
 
 Ready means the database and the broker answer, the outbox relay is not failing to publish for longer than
-OUTBOX_FAILING_LIMIT_SECONDS, and no consumer has been retrying one message for longer than
-CONSUMER_RETRYING_LIMIT_SECONDS (it would hold its partition). The page also reports the events the broker
-refused for good, which do not make the service unready: later events flow past them (shared/outbox.py).
+OUTBOX_FAILING_LIMIT_SECONDS, no event the relay could publish has waited longer than
+OUTBOX_WAITING_LIMIT_SECONDS (a relay stopped or falling behind, whatever the cause), and no consumer has been
+retrying one message for longer than CONSUMER_RETRYING_LIMIT_SECONDS (it would hold its partition). The page
+also reports the events the broker refused for good, which do not make the service unready: later events flow
+past them (shared/outbox.py).
 """
 
 import logging
@@ -37,7 +39,9 @@ def health_router(broker: KafkaBroker) -> APIRouter:
         try:
             async with request.app.state.pool.acquire(timeout=2) as connection:
                 report["failed_events"] = await outbox.failed_count(connection)
+                oldest = await outbox.oldest_waiting_since(connection)
         except Exception:
+            oldest = None
             log.warning("readiness check: database unreachable", exc_info=True)
             checks["database"] = "unreachable"
             reasons.append("The database does not answer.")
@@ -55,6 +59,14 @@ def health_router(broker: KafkaBroker) -> APIRouter:
                     f"({relay.health.last_error}); events wait in the outbox until Kafka takes them."
                 )
             report["events_refused_since_start"] = relay.health.refused
+        waited = now - oldest if oldest is not None else timedelta(0)
+        report["oldest_event_waiting_seconds"] = round(waited.total_seconds(), 1)
+        if waited > timedelta(seconds=settings.outbox_waiting_limit_seconds):
+            checks["outbox"] = "behind" if checks["outbox"] == "ok" else checks["outbox"]
+            reasons.append(
+                f"An event has waited {waited.total_seconds():.0f} s in the outbox to be published (the limit is "
+                f"{settings.outbox_waiting_limit_seconds:.0f} s); `itb outbox` shows the backlog."
+            )
 
         stuck = retrying_messages(broker).longer_than(timedelta(seconds=settings.consumer_retrying_limit_seconds), now)
         if stuck:

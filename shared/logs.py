@@ -2,12 +2,16 @@
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
 event_id_var: ContextVar[str | None] = ContextVar("event_id", default=None)
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+# Paths that carry a secret (an invite link's or a password link's token): logged without it.
+_PATH_WITH_TOKEN = re.compile(r"^/(invites|password)/(?!new$)[^/]+")
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and belongs in the JSON.
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -46,3 +50,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     logging.getLogger("faststream").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def redacted_path(path: str) -> str:
+    """The request's path as the access log shows it: an emailed link's token is not written down."""
+    return _PATH_WITH_TOKEN.sub(r"/\1/[token]", path)

@@ -277,6 +277,20 @@ async def backlog(connection: asyncpg.Connection, most_failed: int = 100) -> Bac
     return Backlog(waiting, held, failed, oldest)
 
 
+async def oldest_waiting_since(connection: asyncpg.Connection) -> datetime | None:
+    """When the longest-waiting event the relay could publish now was recorded (not one held behind a failed
+    event of its aggregate: that one waits for an operator, and the failed one is reported on its own)."""
+    return await connection.fetchval(
+        """
+        SELECT min(created_at) FROM outbox AS waiting
+        WHERE published_at IS NULL AND failed_at IS NULL AND NOT EXISTS (
+            SELECT 1 FROM outbox AS failed
+            WHERE failed.failed_at IS NOT NULL AND failed.topic = waiting.topic
+              AND failed.aggregate_id = waiting.aggregate_id AND failed.position < waiting.position)
+        """
+    )
+
+
 async def failed_count(connection: asyncpg.Connection) -> int:
     return await connection.fetchval("SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL")
 

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from shared.db import create_pool
 from shared.errors import ProblemForPerson
 from shared.health import health_router
 from shared.http_guards import BodyLimit, SecurityHeaders, refusal
-from shared.logs import configure_logging, correlation_id_var
+from shared.logs import configure_logging, correlation_id_var, redacted_path
 from shared.messaging import Route, consume, create_broker, is_transient, outbox_publisher
 from shared.outbox import OutboxRelay
 from shared.pages import STATIC_FILES
@@ -37,6 +38,8 @@ from shared.sessions import check_session_cookie
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("access")
+_PROBES = {"/healthz", "/readyz"}  # asked every few seconds by the orchestrator: only at DEBUG
 
 _CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
@@ -122,19 +125,36 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     for router in definition.routers:
         app.include_router(router)
 
-    @app.middleware("http")
-    async def correlate(request: Request, call_next):
-        """Events caused by this request carry its correlation id (the caller's, or a new one)."""
-        offered = request.headers.get("x-correlation-id", "")
-        correlation_id = offered if _CORRELATION_ID.fullmatch(offered) else str(uuid.uuid4())
-        correlation_id_var.set(correlation_id)
-        response = await call_next(request)
-        response.headers["X-Correlation-ID"] = correlation_id
-        return response
-
     # Outermost last: every response, the refusals of BodyLimit too, carries the security headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(SecurityHeaders, settings=settings, api_docs_paths=_api_docs_paths(app))
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next):
+        """Events caused by this request carry its correlation id (the caller's, or a new one); each request is
+        logged as a JSON line, the tokens of emailed links left out. Outermost, so refusals are logged too."""
+        offered = request.headers.get("x-correlation-id", "")
+        correlation_id = offered if _CORRELATION_ID.fullmatch(offered) else str(uuid.uuid4())
+        correlation_id_var.set(correlation_id)
+        started, status = time.perf_counter(), 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Correlation-ID"] = correlation_id
+            return response
+        finally:
+            access_log.log(
+                logging.DEBUG if request.url.path in _PROBES else logging.INFO,
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": redacted_path(request.url.path),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "client": client_address(request),
+                },
+            )
+
     app.mount("/static", StaticFiles(directory=STATIC_FILES), name="static")
 
     @app.exception_handler(ProblemForPerson)

@@ -40,10 +40,12 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: int = 3_000
 
     # The event path: an event's envelope is refused over this size (Kafka's default message limit is 1 MB);
-    # /readyz turns 503 once the outbox relay has failed to publish, or a consumer has retried one message, for
-    # longer than these; a handler's unknown error is tried this many times before its event is dead-lettered.
+    # /readyz turns 503 once the outbox relay has failed to publish, an event has waited in the outbox, or a
+    # consumer has retried one message, for longer than these; a handler's unknown error is tried this many
+    # times before its event is dead-lettered.
     outbox_event_limit_bytes: int = 256 * 1024
     outbox_failing_limit_seconds: float = 60
+    outbox_waiting_limit_seconds: float = 120
     consumer_retrying_limit_seconds: float = 60
     consumer_attempts_on_unknown_errors: int = 4
 

@@ -4,6 +4,7 @@ bounded, however they are sent, and every response carries the security headers.
 import asyncio
 import contextlib
 import json
+import logging
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -13,6 +14,7 @@ from services.claims.app import definition as claims
 from services.periods.app import definition as periods
 from services.responses.app import definition as responses
 from shared.http_guards import TOO_LARGE_HEADING
+from shared.logs import JsonFormatter
 from shared.service import create_app
 from shared.settings import Settings
 from tests.support import csrf_of, running_service, service_settings
@@ -110,6 +112,23 @@ async def test_every_response_carries_the_security_headers(claims_service):
         assert response.headers["x-content-type-options"] == "nosniff", (method, path)
         assert response.headers["referrer-policy"] == "no-referrer", (method, path)
         assert "strict-transport-security" not in response.headers, (method, path)  # reached over http
+
+
+async def test_each_request_is_logged_as_a_json_line_without_the_token_of_an_emailed_link(claims_service, caplog):
+    caplog.set_level(logging.INFO, logger="access")
+    token = "eyJ0eXAiOiJKV1Qi.secret-part.signature"
+    link_page = await claims_service.get(f"/password/{token}")  # a link not ours: its page says so
+    await claims_service.post("/api/sessions", content=b"x" * (LIMIT + 1), headers={"Content-Type": "application/json"})
+    await claims_service.get("/readyz")  # a probe: not at INFO
+
+    logged = [record for record in caplog.records if record.name == "access"]
+    assert [(record.method, record.path, record.status) for record in logged] == [
+        ("GET", "/password/[token]", link_page.status_code),
+        ("POST", "/api/sessions", 413),  # a refusal before any route is logged too
+    ]
+    line = json.loads(JsonFormatter("claims").format(logged[0]))
+    assert line["message"] == "request" and line["duration_ms"] >= 0 and line["logger"] == "access"
+    assert token not in caplog.text
 
 
 async def test_the_stylesheet_is_served_as_css(claims_service):

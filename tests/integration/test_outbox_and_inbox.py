@@ -376,6 +376,40 @@ async def test_readiness_turns_503_while_the_relay_fails_to_publish_and_back_whe
         assert await database.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
 
 
+async def test_readiness_turns_503_while_an_event_waits_in_the_outbox_past_the_limit_though_nothing_fails(
+    infrastructure, database_for
+):
+    database = await database_for("periods")
+    settings = service_settings(infrastructure, "periods", database.url, outbox_waiting_limit_seconds=1)
+    kafka_slow = asyncio.Event()  # set: the broker takes what it is given
+    relaying = ServiceDefinition(name="periods", title="relaying")
+    async with running_service(relaying, settings) as service, httpx.AsyncClient(base_url=service.base_url) as client:
+        broker = service.app.state.broker
+        publish = broker.publish
+
+        async def publish_when_taken(*args, **kwargs):
+            await kafka_slow.wait()  # a publish that neither fails nor ends, as with a broker that stopped reading
+            return await publish(*args, **kwargs)
+
+        broker.publish = publish_when_taken
+        async with database.pool.acquire() as connection, connection.transaction():
+            await outbox.record(connection, closed_event(str(uuid.uuid4())))
+
+        async with asyncio.timeout(20):
+            while (ready := await client.get("/readyz")).status_code != 503:
+                await asyncio.sleep(0.1)
+        assert ready.json()["outbox"] == "behind"
+        assert ready.json()["oldest_event_waiting_seconds"] >= 1
+        [reason] = ready.json()["reasons"]
+        assert reason.startswith("An event has waited ") and "`itb outbox` shows the backlog" in reason
+
+        kafka_slow.set()
+        async with asyncio.timeout(20):
+            while (ready := await client.get("/readyz")).status_code != 200:
+                await asyncio.sleep(0.1)
+        assert (ready.json()["outbox"], ready.json()["oldest_event_waiting_seconds"]) == ("ok", 0)
+
+
 async def test_readiness_names_a_consumer_retrying_a_message_past_the_limit_and_recovers(infrastructure, database_for):
     database = await database_for("periods")
     await database.pool.execute("CREATE TABLE contested (id int PRIMARY KEY); INSERT INTO contested VALUES (1)")

@@ -3,7 +3,7 @@
 import json
 import logging
 
-from shared.logs import JsonFormatter, correlation_id_var, event_id_var
+from shared.logs import JsonFormatter, correlation_id_var, event_id_var, redacted_path
 
 
 def formatted(message: str, **extra) -> dict:
@@ -28,3 +28,11 @@ def test_a_log_line_carries_the_event_and_correlation_ids_of_the_event_being_han
 
 def test_outside_an_event_a_log_line_has_no_event_id():
     assert "event_id" not in formatted("service started")
+
+
+def test_the_access_log_leaves_out_the_token_of_an_emailed_link_and_nothing_else():
+    assert redacted_path("/invites/abc.def.ghi") == "/invites/[token]"
+    assert redacted_path("/password/abc.def") == "/password/[token]"
+    assert redacted_path("/password/new") == "/password/new"
+    assert redacted_path("/claims/3f1c") == "/claims/3f1c"
+    assert redacted_path("/api/invites/x") == "/api/invites/x"
