@@ -37,6 +37,8 @@ from shared.envelope import CloudEvent, MalformedEvent, describe_validation_erro
 from shared.errors import ProblemForPerson
 from shared.inbox import first_delivery
 from shared.logs import correlation_id_var, event_id_var
+from shared.metrics import ServiceMetrics, service_metrics
+from shared.metrics import attach as attach_metrics
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -118,13 +120,18 @@ class Route:
 
 
 def create_broker(settings: Settings) -> KafkaBroker:
+    """The service's broker, with its metrics (`shared.metrics.service_metrics(broker)`)."""
+    metrics = ServiceMetrics(settings.service_name)
     # acks="all": an event the outbox marks as published is on every in-sync replica.
-    return KafkaBroker(
+    broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"itb-{settings.service_name}",
         acks="all",
         logger=logging.getLogger(f"faststream.{settings.service_name}"),
+        middlewares=[metrics.broker_middleware],
     )
+    attach_metrics(broker, metrics)
+    return broker
 
 
 def outbox_publisher(broker: KafkaBroker):
@@ -290,6 +297,7 @@ async def send_to_dead_letters(broker: KafkaBroker, service: str, message: Kafka
         # Without the dead letter the message must not be committed: pause, then let FastStream redeliver it.
         await asyncio.sleep(1)
         raise
+    service_metrics(broker).dead_letters.labels(raw.topic).inc()
 
 
 async def create_topics(bootstrap_servers: str, partitions: int = 3, replication_factor: int = 1) -> None:

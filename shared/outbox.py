@@ -291,6 +291,10 @@ async def oldest_waiting_since(connection: asyncpg.Connection) -> datetime | Non
     )
 
 
+async def waiting_count(connection: asyncpg.Connection) -> int:
+    return await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL AND failed_at IS NULL")
+
+
 async def failed_count(connection: asyncpg.Connection) -> int:
     return await connection.fetchval("SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL")
 

@@ -31,6 +31,7 @@ from shared.health import health_router
 from shared.http_guards import BodyLimit, SecurityHeaders, refusal
 from shared.logs import configure_logging, correlation_id_var, redacted_path
 from shared.messaging import Route, consume, create_broker, is_transient, outbox_publisher
+from shared.metrics import ServiceMetrics, service_metrics
 from shared.outbox import OutboxRelay
 from shared.pages import STATIC_FILES
 from shared.session_versions import session_version_routes
@@ -59,6 +60,7 @@ class ServiceResources:
     settings: Settings
     pool: asyncpg.Pool
     clock: Clock
+    metrics: ServiceMetrics
 
 
 @dataclass
@@ -73,6 +75,7 @@ class ServiceDefinition:
 
 def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     broker = create_broker(settings)
+    metrics = service_metrics(broker)
     clock = Clock()
     pool: asyncpg.Pool | None = None
 
@@ -94,7 +97,7 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
         app.state.pool = pool
         workers = [
             OutboxRelay(database_url, outbox_publisher(broker)),
-            *definition.workers(ServiceResources(settings, pool, clock)),
+            *definition.workers(ServiceResources(settings, pool, clock, metrics)),
         ]
         app.state.workers = workers
         await start_broker(broker)
@@ -120,6 +123,7 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.metrics = metrics
     app.state.broker = broker
     app.include_router(health_router(broker))
     for router in definition.routers:
@@ -143,6 +147,13 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
             response.headers["X-Correlation-ID"] = correlation_id
             return response
         finally:
+            took = time.perf_counter() - started
+            # The route's template (/claims/{claim_id}), not the path: ids would make a series each.
+            route = getattr(request.scope.get("route"), "path", None) or (
+                "/static" if request.url.path.startswith("/static/") else "unmatched"
+            )
+            metrics.http_requests.labels(request.method, route, str(status)).inc()
+            metrics.http_duration.labels(request.method, route).observe(took)
             access_log.log(
                 logging.DEBUG if request.url.path in _PROBES else logging.INFO,
                 "request",
@@ -150,7 +161,7 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
                     "method": request.method,
                     "path": redacted_path(request.url.path),
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "duration_ms": round(took * 1000, 1),
                     "client": client_address(request),
                 },
             )

@@ -29,6 +29,7 @@ from shared.contracts.base import Person
 from shared.contracts.periods import BillingPeriodOpened
 from shared.db import create_pool
 from shared.erp import apply_commitment
+from shared.metrics import ServiceMetrics
 from shared.service import ServiceResources
 from tests.factories import commitment
 from tests.support import project_mail, service_settings, start_notifier
@@ -102,7 +103,9 @@ async def mail_worker(infrastructure, database_url: str, **settings) -> AsyncIte
     """One notifier replica's invite mail worker, with a pool and a mailer of its own."""
     settings = service_settings(infrastructure, "notifier", database_url, **settings)
     pool = await create_pool(settings.service_database_url())
-    worker = InviteMailWorker(ServiceResources(settings, pool, Clock()), SmtpMailer(settings))
+    worker = InviteMailWorker(
+        ServiceResources(settings, pool, Clock(), ServiceMetrics("notifier")), SmtpMailer(settings)
+    )
     worker.start()
     try:
         yield worker
