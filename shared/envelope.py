@@ -59,6 +59,12 @@ class CloudEvent(BaseModel):
     def correlation_id(self) -> str:
         return (self.model_extra or {}).get("correlationid") or self.id
 
+    @property
+    def trace_context(self) -> dict[str, str]:
+        """The W3C trace context the event carries (CloudEvents' distributed-tracing extension), if any."""
+        extensions = self.model_extra or {}
+        return {name: str(extensions[name]) for name in ("traceparent", "tracestate") if extensions.get(name)}
+
     def to_structured(self) -> tuple[bytes, dict[str, str]]:
         """Kafka value and headers in structured mode: the whole envelope is the value."""
         body = self.model_dump_json(exclude_none=True).encode()

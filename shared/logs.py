@@ -7,6 +7,8 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from shared.tracing import trace_id
+
 event_id_var: ContextVar[str | None] = ContextVar("event_id", default=None)
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
@@ -34,6 +36,8 @@ class JsonFormatter(logging.Formatter):
             entry["event_id"] = event_id
         if correlation_id := correlation_id_var.get():
             entry["correlation_id"] = correlation_id
+        if current_trace := trace_id():
+            entry["trace_id"] = current_trace
         entry.update((key, value) for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

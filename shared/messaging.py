@@ -40,6 +40,7 @@ from shared.logs import correlation_id_var, event_id_var
 from shared.metrics import ServiceMetrics, service_metrics
 from shared.metrics import attach as attach_metrics
 from shared.settings import Settings
+from shared.tracing import event_span
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,8 @@ async def handle_message(
             data = route.model.model_validate(event.data)
         except ValidationError as error:
             raise MalformedEvent(f"{event.type} data is invalid: {describe_validation_error(error)}") from error
-        await _apply_with_retries(pool, settings, retrying_messages(broker), consumer, event, route, data)
+        with event_span(f"handle {event.type}", event.trace_context):
+            await _apply_with_retries(pool, settings, retrying_messages(broker), consumer, event, route, data)
     except MalformedEvent as error:
         log.warning("malformed event sent to dead letters", extra={"error": str(error)})
         await send_to_dead_letters(broker, service, message, str(error))

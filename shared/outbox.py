@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiokafka import errors as kafka
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from shared.background import ListeningWorker
@@ -34,6 +35,7 @@ from shared.envelope import SOURCE_PREFIX, CloudEvent
 from shared.errors import ProblemForPerson
 from shared.logs import correlation_id_var
 from shared.settings import Settings
+from shared.tracing import current_trace_context, event_span
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ async def record(connection: asyncpg.Connection, event: PublishedEvent) -> Cloud
         event.model_dump(mode="json"),
         subject=event.aggregate_id,
         correlationid=correlation_id_var.get(),
+        **current_trace_context(),
     )
     size = len(envelope.to_structured()[0])
     if size > event_limit_bytes():
@@ -188,7 +191,8 @@ class OutboxRelay(ListeningWorker):
         except ValidationError as error:
             raise Unpublishable(f"the stored envelope is not a CloudEvent: {error}") from error
         value, headers = envelope.to_structured()
-        await self._publish(row["topic"], row["aggregate_id"].encode(), value, headers, envelope.correlation_id)
+        with event_span(f"publish {envelope.type}", envelope.trace_context, kind=SpanKind.PRODUCER):
+            await self._publish(row["topic"], row["aggregate_id"].encode(), value, headers, envelope.correlation_id)
 
     async def _mark_failed(self, connection: asyncpg.Connection, row: asyncpg.Record, error: Exception) -> None:
         failure = _describe(error)

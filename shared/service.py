@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
+from opentelemetry.trace import Span
 from pydantic import BaseModel
 
 from shared.background import ListeningWorker
@@ -37,6 +38,7 @@ from shared.pages import STATIC_FILES
 from shared.session_versions import session_version_routes
 from shared.sessions import check_session_cookie
 from shared.settings import Settings
+from shared.tracing import configure_tracing, http_span
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("access")
@@ -74,6 +76,7 @@ class ServiceDefinition:
 
 
 def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
+    configure_tracing(settings.service_name)
     broker = create_broker(settings)
     metrics = service_metrics(broker)
     clock = Clock()
@@ -141,30 +144,14 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
         correlation_id = offered if _CORRELATION_ID.fullmatch(offered) else str(uuid.uuid4())
         correlation_id_var.set(correlation_id)
         started, status = time.perf_counter(), 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Correlation-ID"] = correlation_id
-            return response
-        finally:
-            took = time.perf_counter() - started
-            # The route's template (/claims/{claim_id}), not the path: ids would make a series each.
-            route = getattr(request.scope.get("route"), "path", None) or (
-                "/static" if request.url.path.startswith("/static/") else "unmatched"
-            )
-            metrics.http_requests.labels(request.method, route, str(status)).inc()
-            metrics.http_duration.labels(request.method, route).observe(took)
-            access_log.log(
-                logging.DEBUG if request.url.path in _PROBES else logging.INFO,
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": redacted_path(request.url.path),
-                    "status": status,
-                    "duration_ms": round(took * 1000, 1),
-                    "client": client_address(request),
-                },
-            )
+        with http_span(request.method, request.headers) as span:
+            try:
+                response = await call_next(request)
+                status = response.status_code
+                response.headers["X-Correlation-ID"] = correlation_id
+                return response
+            finally:
+                _record_request(request, status, time.perf_counter() - started, span, metrics)
 
     app.mount("/static", StaticFiles(directory=STATIC_FILES), name="static")
 
@@ -223,6 +210,29 @@ async def start_broker(broker: KafkaBroker) -> None:
 
 def _api_docs_paths(app: FastAPI) -> list[str]:
     return [path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if path]
+
+
+def _record_request(request: Request, status: int, took: float, span: Span, metrics: ServiceMetrics) -> None:
+    """A request answered: its span named, its figures counted, its line in the access log."""
+    # The route's template (/claims/{claim_id}), not the path: ids would make a series each.
+    route = getattr(request.scope.get("route"), "path", None) or (
+        "/static" if request.url.path.startswith("/static/") else "unmatched"
+    )
+    span.update_name(f"{request.method} {route}")
+    span.set_attributes({"http.route": route, "http.response.status_code": status})
+    metrics.http_requests.labels(request.method, route, str(status)).inc()
+    metrics.http_duration.labels(request.method, route).observe(took)
+    access_log.log(
+        logging.DEBUG if request.url.path in _PROBES else logging.INFO,
+        "request",
+        extra={
+            "method": request.method,
+            "path": redacted_path(request.url.path),
+            "status": status,
+            "duration_ms": round(took * 1000, 1),
+            "client": client_address(request),
+        },
+    )
 
 
 def client_address(request: Request) -> str:

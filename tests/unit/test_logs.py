@@ -4,6 +4,7 @@ import json
 import logging
 
 from shared.logs import JsonFormatter, correlation_id_var, event_id_var, redacted_path
+from shared.tracing import configure_tracing, event_span
 
 
 def formatted(message: str, **extra) -> dict:
@@ -36,3 +37,12 @@ def test_the_access_log_leaves_out_the_token_of_an_emailed_link_and_nothing_else
     assert redacted_path("/password/new") == "/password/new"
     assert redacted_path("/claims/3f1c") == "/claims/3f1c"
     assert redacted_path("/api/invites/x") == "/api/invites/x"
+
+
+def test_a_log_line_written_while_handling_an_event_carries_the_trace_id_the_event_brought():
+    configure_tracing("notifier")
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with event_span("handle billing.period.opened.v1", {"traceparent": f"00-{trace}-00f067aa0ba902b7-01"}):
+        line = formatted("invites recorded")
+    assert line["trace_id"] == trace
+    assert "trace_id" not in formatted("outside any trace")

@@ -1,0 +1,64 @@
+"""One trace from an HTTP request through the event it causes to the consumer that handles it, over the real
+broker: the W3C trace context travels in the CloudEvents envelope (shared/tracing.py)."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+
+from services.notifier.app import definition as notifier
+from services.periods.app import definition as periods
+from shared.erp import apply_commitment, apply_member_upserted
+from shared.sessions import issue_session_token
+from tests.factories import commitment, erp_event, member
+from tests.support import running_service, service_settings
+
+NOW = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+
+
+async def envelope_of(pool, event_type: str, within: float = 20) -> dict:
+    async with asyncio.timeout(within):
+        while (
+            envelope := await pool.fetchval("SELECT envelope FROM outbox WHERE event_type = $1", event_type)
+        ) is None:
+            await asyncio.sleep(0.1)
+    return envelope
+
+
+async def test_the_trace_of_a_request_goes_with_the_event_it_causes_and_on_through_the_consumer_that_handles_it(
+    infrastructure, database_for
+):
+    project = f"P-{uuid.uuid4().hex[:8]}"
+    draft = commitment(f"SC-{project}", project_id=project, status="draft")  # the notifier records InviteSkipped
+    administrator = member("U-1", project_id=project, permission="admin", name="Alex Admin", email="alex@acme.example")
+    periods_database, notifier_database = await database_for("periods"), await database_for("notifier")
+    for database in (periods_database, notifier_database):
+        async with database.pool.acquire() as connection:
+            await apply_commitment(connection, draft)
+            await apply_member_upserted(connection, administrator, erp_event(administrator))
+    periods_settings = service_settings(infrastructure, "periods", periods_database.url)
+    trace_id, caller_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    async with (
+        running_service(periods, periods_settings) as periods_service,
+        running_service(notifier, service_settings(infrastructure, "notifier", notifier_database.url)),
+        httpx.AsyncClient(base_url=periods_service.base_url) as client,
+    ):
+        periods_service.app.state.clock.set(NOW)
+        token = issue_session_token(periods_settings, "U-1", "alex@acme.example")
+        response = await client.post(
+            f"/api/projects/{project}/billing-periods",
+            json={"start_date": "2026-11-01", "end_date": "2026-11-30", "due_date": "2026-12-05"},
+            headers={"Authorization": f"Bearer {token}", "traceparent": f"00-{trace_id}-{caller_span}-01"},
+        )
+        assert response.status_code == 201, response.text
+
+        opened = await envelope_of(periods_database.pool, "billing.period.opened.v1")
+        skipped = await envelope_of(notifier_database.pool, "billing.invite.skipped.v1")
+
+    version, opened_trace, request_span, flags = opened["traceparent"].split("-")
+    assert (version, opened_trace, flags) == ("00", trace_id, "01")
+    assert request_span != caller_span, "the event names the request's own span, a child of the caller's"
+    _, skipped_trace, handling_span, _ = skipped["traceparent"].split("-")
+    assert skipped_trace == trace_id, "what the consumer recorded while handling the event is in the same trace"
+    assert handling_span not in (request_span, caller_span)
