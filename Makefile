@@ -19,7 +19,7 @@ TEST_WORKERS ?= 4
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: up test test-unit check install clean
+.PHONY: up test test-unit check install clean asyncapi
 
 up: $(INSTALLED)
 	$(BIN)/itb up $(ARGS)
@@ -30,6 +30,11 @@ test: check
 # The fast loop: the domain rules, emails, envelopes and settings, in a few seconds.
 test-unit: $(INSTALLED)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# The events each service publishes and consumes, as AsyncAPI 3 documents in docs/asyncapi/ (a test fails while
+# they are stale).
+asyncapi: $(INSTALLED)
+	$(BIN)/python -m shared.asyncapi docs/asyncapi
 
 check: $(INSTALLED)
 	$(BIN)/ruff check .

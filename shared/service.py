@@ -23,6 +23,7 @@ from faststream.kafka import KafkaBroker
 from opentelemetry.trace import Span
 from pydantic import BaseModel
 
+from shared.asyncapi import ASYNCAPI_PAGE, asyncapi_router
 from shared.background import ListeningWorker
 from shared.clock import Clock
 from shared.contracts.topics import ACCOUNTS
@@ -75,6 +76,14 @@ class ServiceDefinition:
     workers: Callable[[ServiceResources], list[ListeningWorker]] = lambda resources: []
 
 
+def consumed_routes(definition: ServiceDefinition, clock: Clock) -> dict[str, dict[str, Route]]:
+    """What the service consumes: topic -> event type -> route."""
+    subscriptions = definition.subscriptions(clock)
+    # Every service keeps the accounts' session versions, to refuse sessions ended elsewhere (shared.sessions).
+    subscriptions[ACCOUNTS] = subscriptions.get(ACCOUNTS, {}) | session_version_routes()[ACCOUNTS]
+    return subscriptions
+
+
 def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     configure_tracing(settings.service_name)
     broker = create_broker(settings)
@@ -86,10 +95,7 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
         assert pool is not None, "the service has not started"
         return pool
 
-    subscriptions = definition.subscriptions(clock)
-    # Every service keeps the accounts' session versions, to refuse sessions ended elsewhere (shared.sessions).
-    subscriptions[ACCOUNTS] = subscriptions.get(ACCOUNTS, {}) | session_version_routes()[ACCOUNTS]
-    for topic, routes in subscriptions.items():
+    for topic, routes in consumed_routes(definition, clock).items():
         consume(broker, pool_of, settings, topic, routes)
 
     @contextlib.asynccontextmanager
@@ -129,6 +135,7 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     app.state.broker = broker
     app.include_router(health_router(broker))
+    app.include_router(asyncapi_router(definition))
     for router in definition.routers:
         app.include_router(router)
 
@@ -209,7 +216,7 @@ async def start_broker(broker: KafkaBroker) -> None:
 
 
 def _api_docs_paths(app: FastAPI) -> list[str]:
-    return [path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if path]
+    return [path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url, ASYNCAPI_PAGE) if path]
 
 
 def _record_request(request: Request, status: int, took: float, span: Span, metrics: ServiceMetrics) -> None:

@@ -17,7 +17,7 @@ from shared.http_guards import TOO_LARGE_HEADING
 from shared.logs import JsonFormatter
 from shared.service import create_app
 from shared.settings import Settings
-from tests.support import csrf_of, running_service, service_settings
+from tests.support import REPO, csrf_of, running_service, service_settings
 
 LIMIT = 64 * 1024
 
@@ -146,6 +146,16 @@ async def test_the_api_docs_alone_may_load_their_cdn_and_are_never_framed(claims
 
 
 # --- Policies that follow the settings (no database needed: the headers come before any route) ---
+
+
+async def test_the_asyncapi_page_may_load_its_component_from_the_docs_cdn_and_its_json_is_the_kept_document(
+    claims_service,
+):
+    page = await claims_service.get("/asyncapi")
+    assert page.status_code == 200 and "cdn.jsdelivr.net/npm/@asyncapi/react-component" in page.text
+    assert "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net" in page.headers["content-security-policy"]
+    document = (await claims_service.get("/asyncapi.json")).json()
+    assert document == json.loads((REPO / "docs" / "asyncapi" / "claims.json").read_text())
 
 
 async def test_hsts_is_sent_when_the_services_public_url_is_https():

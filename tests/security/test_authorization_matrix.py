@@ -50,7 +50,17 @@ def public(service: str, *paths: str) -> list[Row]:
     return [Row(service, "GET", path, EVERYONE_OK) for path in paths]
 
 
-DOCS_AND_HEALTH = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/readyz", "/metrics")
+DOCS_AND_HEALTH = (
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/asyncapi",
+    "/asyncapi.json",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+)
 
 MATRIX: list[Row] = [
     # --- periods: the administrators' API ---
