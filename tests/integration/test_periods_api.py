@@ -241,6 +241,8 @@ async def test_the_service_reports_alive_and_ready_and_serves_its_openapi_docume
         "outbox": "ok",
         "consumers": "ok",
         "failed_events": 0,
+        "waiting_events": 0,
+        "oldest_event_waiting_seconds": 0,
         "events_refused_since_start": 0,
     }
     document = (await api.client.get("/openapi.json")).json()
