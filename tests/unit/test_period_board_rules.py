@@ -338,6 +338,21 @@ def test_a_period_opened_after_its_due_date_shows_each_contact_not_invited_becau
     assert [(row.not_invited_reason, row.delivery) for row in section.rows] == [("due_date_passed", "not_sent")]
 
 
+def test_a_contact_whose_invite_was_not_sent_before_the_due_date_passed_or_the_period_closed_is_told_so():
+    after_due = row_of(now=DUE_AT)
+    assert (after_due.not_invited_reason, after_due.delivery) == ("due_date_passed_before_sending", "not_sent")
+    closed = BillingPeriod(**{**PERIOD.__dict__, "status": "closed", "closed_at": BEFORE_DUE, "events": []})
+    [section] = build_board(closed, "AUD", [SC_0042], READERS, [], [], BEFORE_DUE).sections
+    assert section.rows[0].not_invited_reason == "closed_before_sending"
+    assert row_of(sent(T), now=DUE_AT).not_invited_reason is None
+
+
+def test_an_invited_contact_who_has_since_lost_their_permission_is_flagged():
+    row = row_of(sent(T), readers={})
+    assert (row.invited, row.not_invited_reason, row.permission_missing) == (True, None, True)
+    assert not row_of(sent(T)).permission_missing
+
+
 def test_a_commitment_only_the_events_know_of_gets_a_section_from_what_they_said():
     skip = skipped(
         InviteSkipped(
@@ -403,7 +418,7 @@ def test_the_board_is_as_of_its_newest_event_and_says_how_fresh_that_is():
     board = build_board(PERIOD, "AUD", [SC_0042], READERS, [fold(ROUND)], [], BEFORE_DUE)
     assert board.as_of == T + timedelta(hours=7)
     assert board.freshness(T + timedelta(hours=7, minutes=3)) == (
-        "Up to date with events until 2026-11-20 18:00 (Australia/Sydney), 3 minutes ago."
+        "Shows what happened up to 2026-11-20 18:00 Australia/Sydney time (3 minutes ago)."
     )
 
 

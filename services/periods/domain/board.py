@@ -42,6 +42,10 @@ NOT_INVITED_REASONS = {
     "no_permission": "the contact has no Read Only (or higher) permission on the project's Commitments tool",
     "removed": "the contact was removed from the commitment",
     "due_date_passed": "the due date had passed when the period opened",
+    # Added (issue 10): an invite the notifier had not sent yet when the due date was moved to a day already
+    # passed, or when the period closed, is never sent (rule 7).
+    "due_date_passed_before_sending": "the due date passed before the invite was sent",
+    "closed_before_sending": "the period was closed before the invite was sent",
 }
 
 DeliveryState = Literal["waiting", "sent", "retrying", "failed", "not_sent"]
@@ -89,6 +93,9 @@ class ContactRow:
     claim_created_at: datetime | None = None
     claim_submitted_at: datetime | None = None
     late_attempt_at: datetime | None = None
+    # The contact lacks Read Only on the project's Commitments tool now (even if invited): their answer and claim
+    # would be refused (rules 10 and 19) until the ERP grants it.
+    permission_missing: bool = False
 
     @property
     def invited(self) -> bool:
@@ -136,7 +143,7 @@ class Board:
         minutes = int((now - self.as_of).total_seconds() // 60)
         local = self.as_of.astimezone(ZoneInfo(self.period.project.timezone)).strftime("%Y-%m-%d %H:%M")
         ago = "less than a minute ago" if minutes < 1 else f"{minutes:,} minute{'s' if minutes != 1 else ''} ago"
-        return f"Up to date with events until {local} ({self.period.project.timezone}), {ago}."
+        return f"Shows what happened up to {local} {self.period.project.timezone} time ({ago})."
 
 
 # --- What the events told, per row; each fact merges the same whatever the order (a join) ---
@@ -520,6 +527,24 @@ def _newest_of(values: Iterable) -> Any:
     return newest
 
 
+def not_invited_reason(
+    period: BillingPeriod, commitment_not_invited: str | None, permission: str | None, now: datetime
+) -> str | None:
+    """Why a contact of the commitment has no invite (rules 5, 7, 19), or None while one may still come."""
+    if commitment_not_invited:
+        return commitment_not_invited
+    if not may_read_commitments(permission):
+        return "no_permission"
+    # Rule 7: nothing is sent once the due date has passed or the period has closed.
+    if period.opened_at >= period.due_at:
+        return "due_date_passed"
+    if period.due_date_has_passed(now):
+        return "due_date_passed_before_sending"
+    if period.status != "open":
+        return "closed_before_sending"
+    return None
+
+
 def _row(
     period: BillingPeriod,
     commitment_id: str,
@@ -531,21 +556,13 @@ def _row(
     now: datetime,
 ) -> ContactRow:
     facts = facts or RowFacts(period_id=period.id, commitment_id=commitment_id, contact_user_id=contact.user_id)
-    invited = facts.invite_id is not None
+    permission = permissions.get(contact.user_id)
     if removed:
         reason = "removed"
-    elif invited:
+    elif facts.invite_id is not None:
         reason = None
-    elif commitment_not_invited:
-        reason = commitment_not_invited
-    elif not may_read_commitments(permissions.get(contact.user_id)):
-        reason = "no_permission"
-    elif period.due_date_has_passed(now):
-        # Rule 7: nothing is sent once the due date has passed (a period recorded after the fact, or a due date
-        # moved earlier before the invite went).
-        reason = "due_date_passed"
     else:
-        reason = None
+        reason = not_invited_reason(period, commitment_not_invited, permission, now)
 
     delivery: DeliveryState
     if facts.delivery is not None:
@@ -587,6 +604,7 @@ def _row(
         claim_created_at=created.at if created else None,
         claim_submitted_at=submitted.at if submitted else None,
         late_attempt_at=facts.late_attempt_at,
+        permission_missing=not may_read_commitments(permission),
     )
 
 
@@ -621,6 +639,7 @@ CSV_COLUMNS = (
     "Reason for No",
     "Reminders sent",
     "Claim",
+    "Claim submitted at",
     "Current payment due",
     "Currency",
 )
@@ -656,6 +675,7 @@ def board_csv(board: Board) -> str:
                 row.decline_reason or "",
                 str(row.reminders_sent),
                 row.claim_status or "",
+                when(row.claim_submitted_at),
             )
             # The amount is ours, a plain number (a negative one is no formula): only the text gets the guard.
             amount = f"{row.current_payment_due:.2f}" if row.current_payment_due is not None else ""
