@@ -301,6 +301,13 @@ def test_a_commitment_that_is_not_invitable_says_why_for_itself_and_each_contact
         assert NOT_INVITED_REASONS[reason]
 
 
+def test_a_contact_the_erp_names_twice_on_a_commitment_has_one_row():
+    ann = Contact(user_id="U-8", name="Ann", email="ann@concreteco.example")
+    commitment = ErpCommitment(**{**SC_0042.__dict__, "contacts": [JANE, ann, JANE.model_copy(update={"name": "J"})]})
+    [section] = build_board(PERIOD, "AUD", [commitment], READERS, [], [], BEFORE_DUE).sections
+    assert [row.contact for row in section.rows] == [JANE, ann]
+
+
 def test_a_commitment_without_contacts_has_its_section_saying_so_and_no_rows():
     commitment = ErpCommitment(**{**SC_0042.__dict__, "contacts": []})
     [section] = build_board(PERIOD, "AUD", [commitment], READERS, [], [], BEFORE_DUE).sections

@@ -470,7 +470,11 @@ def _section(
     invited = any(row_facts.invite_id for row_facts in facts.values())
     if commitment is not None:
         reason = None if invited else commitment_reason(commitment)
-        contacts = list(commitment.contacts)
+        # One row per contact, even if the ERP names someone twice (an invite is per contact, rule 6).
+        first_of: dict[str, Contact] = {}
+        for contact in commitment.contacts:
+            first_of.setdefault(contact.user_id, contact)
+        contacts = list(first_of.values())
         listed = {contact.user_id for contact in contacts}
         number, title, vendor, kind, status = (
             commitment.number,
