@@ -382,6 +382,13 @@ def test_a_commitment_only_the_events_know_of_gets_a_section_from_what_they_said
     assert [row.contact for row in board.sections[1].rows] == [JANE]
 
 
+def test_sections_come_in_the_order_a_person_reads_commitment_numbers():
+    numbers = ["SC-10", "po-3", "SC-2", "PO-20", "SC-2a"]
+    commitments = [ErpCommitment(**{**SC_0042.__dict__, "commitment_id": n, "number": n}) for n in numbers]
+    board = build_board(PERIOD, "AUD", commitments, READERS, [], [], BEFORE_DUE)
+    assert [section.number for section in board.sections] == ["po-3", "PO-20", "SC-2", "SC-2a", "SC-10"]
+
+
 def test_a_skip_heard_twice_or_in_either_order_is_the_same():
     first = skipped(
         InviteSkipped(

@@ -10,6 +10,7 @@ from those facts, the commitments and permissions of the ERP read model, the per
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -445,7 +446,7 @@ def build_board(
         )
         for commitment_id in known.keys() | facts_of.keys() | skip_of.keys()
     ]
-    sections.sort(key=lambda section: (section.number.casefold(), section.commitment_id))
+    sections.sort(key=lambda section: (_in_number_order(section.number), section.commitment_id))
     rows = [row for section in sections for row in section.rows]
     all_facts = [row_facts for by_contact in facts_of.values() for row_facts in by_contact.values()]
     times = [row_facts.as_of for row_facts in all_facts if row_facts.as_of] + [skip.at for skip in skip_of.values()]
@@ -456,6 +457,11 @@ def build_board(
         totals=totals_of(rows),
         as_of=max(times) if times else None,
     )
+
+
+def _in_number_order(number: str) -> list:
+    """SC-2 before SC-10, as a person reads commitment numbers."""
+    return [int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", number)]
 
 
 def _section(
