@@ -204,8 +204,9 @@ async def test_the_board_takes_in_events_out_of_order_and_twice_passes_unknown_o
         time=NOW,  # the notifier skips it when the period opens; the event has no time of its own but this
     )
 
-    # Newest first, the claim's submission before its creation, the Yes before the No, the send last; the send
-    # and the submission twice under the same id, the reminder twice under new ids (the same reminder).
+    # Newest first: the claim's submission before its creation, the Yes before the No, the send after them and a
+    # deferral older than the send after it; the send and the submission twice under the same id, the reminder
+    # twice under new ids (the same reminder).
     await the_round.publish(submitted, BILLING_CLAIMS)
     await the_round.publish(created, BILLING_CLAIMS)
     await the_round.publish(submitted, BILLING_CLAIMS)
