@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 
 from services.periods.app import definition as periods
-from services.periods.use_cases.board import board_as_of, board_of_period
+from services.periods.use_cases.board import board_as_of, board_of_period, board_version
 from services.periods.use_cases.periods import open_billing_period
 from shared.contracts.base import Contact, PublishedEvent
-from shared.contracts.claims import ClaimTotals, ProgressClaimCreated, ProgressClaimSubmitted
+from shared.contracts.claims import ClaimAttemptRejected, ClaimTotals, ProgressClaimCreated, ProgressClaimSubmitted
 from shared.contracts.invites import InviteDeliveryDeferred, InviteDeliveryFailed, InviteReminderSent, InviteSkipped
 from shared.contracts.responses import InviteAccepted, InviteDeclined
 from shared.contracts.topics import BILLING_CLAIMS, BILLING_INVITES, BILLING_RESPONSES, dead_letter_topic
@@ -290,6 +290,26 @@ async def test_the_board_takes_in_events_out_of_order_and_twice_passes_unknown_o
             await asyncio.sleep(0.1)
     again = await board_of_period(pool, user_id="U-1", period_id=the_round.period_id, now=LATER)
     assert again.totals == board.totals and row(again, "SC-1", "jane") == jane_row
+
+    # An event older than the newest arriving late changes the board but not its `as_of`: the version a page
+    # polls changes all the same.
+    version = await board_version(pool, user_id="U-1", period_id=the_round.period_id)
+    late_attempt = the_round.envelope(
+        ClaimAttemptRejected(
+            period_id=the_round.period_id,
+            project_id=the_round.project,
+            commitment_id=the_round.commitment_id("SC-1"),
+            attempted_by=carl["contact"].as_person,
+            attempt="create",
+            reason="due_date_passed",
+            due_at=T + timedelta(days=10),
+            attempted_at=T + timedelta(hours=1),
+        )
+    )
+    await the_round.publish(late_attempt, BILLING_CLAIMS)
+    later = await board_when(pool, the_round.period_id, lambda board: row(board, "SC-1", "carl").late_attempt_at)
+    assert later.as_of == board.as_of
+    assert await board_version(pool, user_id="U-1", period_id=the_round.period_id) != version
 
 
 async def test_the_board_is_for_the_projects_administrators_and_an_unknown_period_is_not_found(project):

@@ -49,11 +49,21 @@ async def board_of_period(pool: asyncpg.Pool, *, user_id: str, period_id: str, n
 
 
 async def board_as_of(pool: asyncpg.Pool, *, user_id: str, period_id: str) -> datetime | None:
-    """The board's `as_of` without drawing the board: for a page that polls to learn whether it changed."""
+    """The board's `as_of` without drawing the board."""
     async with pool.acquire() as connection:
         period = await _existing_period(connection, period_id)
         await require_permission(connection, user_id, period.project.id, "admin")
         return await repository.as_of(connection, period.id)
+
+
+async def board_version(pool: asyncpg.Pool, *, user_id: str, period_id: str) -> str:
+    """A value that changes whenever the board would (an event heard, even one older than the newest; the ERP's
+    commitments or members; the period's due date or status), without drawing it: for a page that polls."""
+    async with pool.acquire() as connection:
+        period = await _existing_period(connection, period_id)
+        await require_permission(connection, user_id, period.project.id, "admin")
+        heard = await repository.changes_heard(connection, period.id, period.project.id)
+        return f"{heard}|{period.due_date.isoformat()}|{period.status}"
 
 
 async def _existing_period(connection: asyncpg.Connection, period_id: str) -> BillingPeriod:
