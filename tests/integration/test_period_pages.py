@@ -2,6 +2,7 @@
 enter, the projects, a project's periods and the form that opens the next one, the confirmation steps, and the
 claims service's login page sending the administrator back here."""
 
+import asyncio
 import html
 import json
 import re
@@ -15,11 +16,14 @@ import pytest
 from services.claims.app import definition as claims
 from services.claims.use_cases import accounts
 from services.periods.app import definition as periods
-from shared.contracts.topics import BILLING_PERIODS
+from shared.contracts.invites import InviteSent
+from shared.contracts.periods import InvitesResendRequested
+from shared.contracts.topics import BILLING_INVITES, BILLING_PERIODS
+from shared.envelope import CloudEvent
 from shared.erp import apply_commitment, apply_member_upserted
 from shared.sessions import SESSION_COOKIE, issue_session_token
-from tests.factories import commitment, erp_event, member
-from tests.support import csrf_of, running_service, service_settings, topic_reader
+from tests.factories import commitment, erp_event, invite_sent, member
+from tests.support import csrf_of, publish_event, running_service, service_settings, topic_reader
 
 NOW = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)  # 2 November, 14:00 in Sydney
 NOVEMBER = {"start_date": "2026-11-01", "end_date": "2026-11-30", "due_date": "2026-12-05"}
@@ -37,6 +41,7 @@ async def desk(infrastructure, database_for):
     async with running_service(periods, settings) as service:
         service.app.state.clock.set(NOW)
         desk.service = service
+        desk.bootstrap = infrastructure.bootstrap_servers
         yield desk
         for client in desk.clients:
             await client.aclose()
@@ -49,16 +54,29 @@ class PeriodsDesk:
         self.other_project = f"P-{uuid.uuid4().hex[:8]}"
         self.domain = f"{self.project.lower()}.example"
         self.people = {
-            "admin": member(f"{self.project}-admin", project_id=self.project, permission="admin", name="Alex Admin"),
-            "read_only": member(f"{self.project}-reader", project_id=self.project, permission="read_only"),
-            "other_admin": member(f"{self.project}-olga", project_id=self.other_project, permission="admin"),
+            "admin": self._member("admin", "Alex Admin", self.project, "admin"),
+            "read_only": self._member("rita", "Rita Reader", self.project, "read_only"),
+            "other_admin": self._member("olga", "Olga Other", self.other_project, "admin"),
+            "jane": self._member("jane", "Jane Citizen", self.project, "read_only"),
         }
         self.clients: list[httpx.AsyncClient] = []
         self.service = None
+        self.bootstrap = ""
+
+    def _member(self, name: str, full_name: str, project_id: str, permission: str):
+        return member(
+            f"{self.project}-{name}",
+            project_id=project_id,
+            permission=permission,
+            name=full_name,
+            email=f"{name}@{self.domain}",
+        )
 
     async def seed(self) -> None:
         async with self.pool.acquire() as connection:
-            await apply_commitment(connection, commitment(f"{self.project}-SC-1", project_id=self.project))
+            await apply_commitment(
+                connection, commitment(self.commitment_id, project_id=self.project, invoice_contacts=[self.jane])
+            )
             other = commitment(f"{self.other_project}-SC-1", project_id=self.other_project)
             await apply_commitment(
                 connection,
@@ -83,6 +101,42 @@ class PeriodsDesk:
         form = {"csrf_token": token, "reminder_days": "", **fields} | ({"confirmed": "yes"} if confirmed else {})
         return await browser.post(f"/projects/{self.project}/billing-periods", data=form)
 
+    @property
+    def commitment_id(self) -> str:
+        return f"{self.project}-SC-1"
+
+    @property
+    def jane(self) -> dict:
+        return {"user_id": f"{self.project}-jane", "name": "Jane Citizen", "email": f"jane@{self.domain}"}
+
+    async def opened_november(self, browser) -> str:
+        opened = await self.open_from_the_form(browser, NOVEMBER)
+        assert opened.status_code == 303, opened.text
+        return opened.headers["location"].split("/")[2].split("?")[0]
+
+    async def jane_invited(self, browser, period_id: str) -> str:
+        """Jane's InviteSent, as the notifier publishes it, heard by the board: its as-of route moves."""
+        sent = invite_sent(
+            str(uuid.uuid4()), period_id, self.project, self.commitment_id, self.jane, sent_at="2026-11-02T03:00:05Z"
+        )
+        envelope = CloudEvent.new(InviteSent.TYPE, "urn:invite-to-bill:notifier", sent.model_dump(mode="json"))
+        await publish_event(self.bootstrap, BILLING_INVITES, sent.invite_id, envelope)
+        async with asyncio.timeout(20):
+            while (as_of := (await browser.get(f"/billing-periods/{period_id}/board/as-of")).json()["as_of"]) is None:
+                await asyncio.sleep(0.1)
+        return as_of
+
+    async def post_on_board(self, browser, period_id: str, action: str, **fields: str) -> httpx.Response:
+        """A form of the board posted with the board's token (its forms' tokens are bound to what they act on)."""
+        board = await shown(browser, f"/billing-periods/{period_id}")
+        path = f"/billing-periods/{period_id}/{action}"
+        return await browser.post(path, data={"csrf_token": csrf_of(board, path), **fields})
+
+    async def due_date(self, period_id: str) -> str:
+        return (
+            await self.pool.fetchval("SELECT due_date FROM billing_periods WHERE period_id = $1", uuid.UUID(period_id))
+        ).isoformat()
+
     async def periods(self) -> list[tuple[str, str]]:
         rows = await self.pool.fetch(
             "SELECT start_date, status FROM billing_periods WHERE project_id = $1 ORDER BY start_date", self.project
@@ -103,6 +157,17 @@ def assert_no_inline_script_or_style(text: str) -> None:
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", text) == [], "an inline script"
     assert "<style" not in text and not re.search(r"\sstyle=", text), "an inline style"
     assert not re.search(r"\son[a-z]+=", text), "an event attribute"
+
+
+def hidden_fields(page: httpx.Response, action: str) -> dict[str, str]:
+    """What the page's form posting to `action` sends when its button is clicked (a confirmation step's form)."""
+    form = page.text[page.text.index(f'action="{action}"') :].split("</form>")[0]
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)
+    return {name: html.unescape(value) for name, value in fields}
+
+
+def total(page: httpx.Response, name: str) -> int:
+    return int(re.search(rf'id="total-{name}">(\d+)<', page.text).group(1))
 
 
 def field_error(page: httpx.Response, field: str) -> str:
@@ -241,7 +306,7 @@ async def test_a_due_date_already_passed_is_asked_about_before_anything_is_opene
     # The confirmed form carries the typed values and a token of its own.
     confirmed = await admin.post(
         f"/projects/{desk.project}/billing-periods",
-        data=dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', asked.text)),
+        data=hidden_fields(asked, f"/projects/{desk.project}/billing-periods"),
     )
     assert "Open it anyway" not in confirmed.text
     # Until the domain accepts a period recorded afterwards (rule 4), it refuses it next to the due date.
@@ -250,6 +315,114 @@ async def test_a_due_date_already_passed_is_asked_about_before_anything_is_opene
         assert await desk.periods() == [("2026-10-01", "open")]
     else:
         assert confirmed.status_code == 422 and "2026-11-01 has already passed" in html.unescape(confirmed.text)
+
+
+async def test_the_board_shows_the_period_and_each_contact_and_says_how_fresh_it_is(desk, infrastructure):
+    admin = desk.browser("admin")
+    period_id = await desk.opened_november(admin)
+    board = await shown(admin, f"/billing-periods/{period_id}?done=opened")
+    assert "The billing period is open. Its invites are being sent" in board.text
+    assert "<h1>Billing period 1 November 2026 to 30 November 2026</h1>" in board.text
+    assert '<script src="/static/board.js" defer></script>' in board.text
+    assert total(board, "invited") == 0 and "Nothing has happened on this board yet" in board.text
+    assert (await admin.get(f"/billing-periods/{period_id}/board/as-of")).json() == {"as_of": None}
+    assert "<caption" in board.text and '<th scope="col">Delivery</th>' in board.text
+    assert '<th scope="row">Jane Citizen' in board.text
+
+    # Jane's invite goes out: the as-of route moves, and the board says she is invited and when.
+    as_of = await desk.jane_invited(admin, period_id)
+    assert datetime.fromisoformat(as_of) == datetime(2026, 11, 2, 3, 0, 5, tzinfo=UTC)
+    board = await shown(admin, f"/billing-periods/{period_id}")
+    assert total(board, "invited") == 1 and total(board, "not-answered") == 1
+    assert "Updated <time" in board.text and ">14:00:05</time>" in board.text
+    assert "Invited 02 Nov 2026 14:00 by Alex Admin" in board.text
+    assert 'Create a claim<span class="visually-hidden"> for Jane Citizen</span>' in board.text
+    on_behalf = f"http://claims.example:8084/claims/on-behalf?period={period_id}&amp;commitment={desk.commitment_id}"
+    assert f'href="{on_behalf}&amp;contact={desk.jane["user_id"]}"' in board.text
+
+    csv = await admin.get(f"/billing-periods/{period_id}/board.csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert csv.headers["content-disposition"] == (
+        f'attachment; filename="board-{desk.project}-2026-11-01-to-2026-11-30.csv"'
+    )
+    assert "Jane Citizen" in csv.text
+
+    # Nobody else reads any of it.
+    for who, status in ((None, 303), ("read_only", 403), ("other_admin", 403)):
+        browser = desk.browser(who)
+        assert (await browser.get(f"/billing-periods/{period_id}")).status_code == status
+        assert (await browser.get(f"/billing-periods/{period_id}/board.csv")).status_code == status
+        assert (await browser.get(f"/billing-periods/{period_id}/board/as-of")).status_code == (status if who else 401)
+    assert (await shown(admin, f"/billing-periods/{uuid.uuid4()}", 404)).text.count("There is no billing period") == 1
+
+
+async def test_the_due_date_moves_and_a_day_that_ends_claiming_is_asked_about_first(desk):
+    admin = desk.browser("admin")
+    period_id = await desk.opened_november(admin)
+    later = await desk.post_on_board(admin, period_id, "due-date", due_date="2026-12-08")
+    assert later.status_code == 303 and later.headers["location"].endswith("?done=due-date-changed")
+    assert await desk.due_date(period_id) == "2026-12-08"
+
+    unreadable = await desk.post_on_board(admin, period_id, "due-date", due_date="next week")
+    assert unreadable.status_code == 422
+    assert field_error(unreadable, "due_date") == "Enter the due date as a date, such as 2026-12-05."
+    assert field_value(unreadable, "due_date") == "next week"
+    before_start = await desk.post_on_board(admin, period_id, "due-date", due_date="2026-10-20", confirmed="yes")
+    assert "is before the start date" in field_error(before_start, "due_date")
+
+    # Today (2 November in Sydney) or a day already passed: the page says what follows and waits for the click.
+    for day, said in (("2026-11-02", "claiming ends at midnight tonight"), ("2026-11-01", "no invites will be sent")):
+        asked = await desk.post_on_board(admin, period_id, "due-date", due_date=day)
+        assert asked.status_code == 200 and ">Move the due date</button>" in asked.text
+        assert said in asked.text and "you create claims on their behalf from the board" in asked.text
+        assert_no_inline_script_or_style(asked.text)
+        assert await desk.due_date(period_id) == "2026-12-08"
+    confirmed = await admin.post(
+        f"/billing-periods/{period_id}/due-date",
+        data=hidden_fields(asked, f"/billing-periods/{period_id}/due-date"),
+    )
+    assert "Move the due date</button>" not in confirmed.text
+    # Until the domain accepts a due date already passed (rule 4), it refuses it next to the field.
+    if confirmed.status_code == 303:
+        assert await desk.due_date(period_id) == "2026-11-01"
+    else:
+        assert confirmed.status_code == 422 and "2026-11-01 has already passed" in field_error(confirmed, "due_date")
+
+
+async def test_closing_asks_first_and_resending_says_what_will_happen(desk, infrastructure):
+    admin = desk.browser("admin")
+    period_id = await desk.opened_november(admin)
+    await desk.jane_invited(admin, period_id)
+    resent = await desk.post_on_board(admin, period_id, "resend", commitment_id=desk.commitment_id)
+    assert resent.status_code == 303 and resent.headers["location"].endswith("?done=resent-commitment")
+    board = await shown(admin, resent.headers["location"])
+    assert "The invites of this commitment will be emailed again within a minute" in board.text
+    async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+        [record] = await reader.wait_for(
+            lambda r: (
+                json.loads(r.value)["type"] == InvitesResendRequested.TYPE
+                and json.loads(r.value)["data"]["period_id"] == period_id
+            )
+        )
+    assert json.loads(record.value)["data"]["commitment_ids"] == [desk.commitment_id]
+    unknown = await desk.post_on_board(admin, period_id, "resend", commitment_id="SC-NOPE")
+    assert unknown.status_code == 422 and "SC-NOPE is not a commitment" in unknown.text
+
+    asked = await desk.post_on_board(admin, period_id, "close")
+    assert asked.status_code == 200 and "<h1>Close the billing period 1 November 2026" in asked.text
+    assert_no_inline_script_or_style(asked.text)
+    assert await desk.periods() == [("2026-11-01", "open")]
+    closed = await admin.post(
+        f"/billing-periods/{period_id}/close", data=hidden_fields(asked, f"/billing-periods/{period_id}/close")
+    )
+    assert closed.status_code == 303 and closed.headers["location"].endswith("?done=closed")
+    assert await desk.periods() == [("2026-11-01", "closed")]
+    board = await shown(admin, closed.headers["location"])
+    assert "The billing period is closed" in board.text and "Change the due date" not in board.text
+    assert "Resend" not in board.text
+    # Without the board's token nothing happens.
+    refused = await admin.post(f"/billing-periods/{period_id}/resend", data={"commitment_id": desk.commitment_id})
+    assert refused.status_code == 403 and "Nothing was changed" in refused.text
 
 
 async def test_the_login_page_sends_people_back_to_a_page_of_one_of_the_services_and_nowhere_else(

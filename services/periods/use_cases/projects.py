@@ -12,6 +12,13 @@ from shared.errors import NotAllowed, NotFound
 
 
 @dataclass(frozen=True)
+class ProjectToCome:
+    """A project the user administers whose commitments (and so name and time zone) the ERP has not sent yet."""
+
+    id: str
+
+
+@dataclass(frozen=True)
 class AdministeredProject:
     project: Project
     periods: list[BillingPeriod]  # newest first
@@ -21,7 +28,7 @@ class AdministeredProject:
         return next((period for period in self.periods if period.status == "open"), None)
 
 
-async def projects_administered(pool: asyncpg.Pool, *, user_id: str) -> list[AdministeredProject]:
+async def projects_administered(pool: asyncpg.Pool, *, user_id: str) -> list[AdministeredProject | ProjectToCome]:
     """The projects where the user is Admin on Commitments; NotAllowed, saying whom to ask, when there are none."""
     async with pool.acquire() as connection:
         projects = await repository.projects_administered_by(connection, user_id)
@@ -33,6 +40,8 @@ async def projects_administered(pool: asyncpg.Pool, *, user_id: str) -> list[Adm
             )
         return [
             AdministeredProject(project, await periods_repository.periods_of_project(connection, project.id))
+            if isinstance(project, Project)
+            else ProjectToCome(project)
             for project in projects
         ]
 
