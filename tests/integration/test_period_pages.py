@@ -393,18 +393,35 @@ async def test_closing_asks_first_and_resending_says_what_will_happen(desk, infr
     admin = desk.browser("admin")
     period_id = await desk.opened_november(admin)
     await desk.jane_invited(admin, period_id)
-    resent = await desk.post_on_board(admin, period_id, "resend", commitment_id=desk.commitment_id)
-    assert resent.status_code == 303 and resent.headers["location"].endswith("?done=resent-commitment")
-    board = await shown(admin, resent.headers["location"])
-    assert "The invites of this commitment will be emailed again within a minute" in board.text
+    # The three resend buttons: one commitment's, one contact's row, everyone who has not answered.
+    resends = (
+        ({"commitment_id": desk.commitment_id}, "resent-commitment", "The invites of this commitment"),
+        (
+            {"commitment_id": desk.commitment_id, "contact_user_id": desk.jane["user_id"]},
+            "resent-contact",
+            "The invite will be emailed to this contact again",
+        ),
+        ({"only_not_answered": "yes"}, "resent-not-answered", "The invites of everyone who has not answered"),
+    )
+    for fields, done, said in resends:
+        resent = await desk.post_on_board(admin, period_id, "resend", **fields)
+        assert resent.status_code == 303 and resent.headers["location"].endswith(f"?done={done}")
+        assert said in (await shown(admin, resent.headers["location"])).text
     async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
-        [record] = await reader.wait_for(
+        records = await reader.wait_for(
             lambda r: (
                 json.loads(r.value)["type"] == InvitesResendRequested.TYPE
                 and json.loads(r.value)["data"]["period_id"] == period_id
-            )
+            ),
+            count=3,
         )
-    assert json.loads(record.value)["data"]["commitment_ids"] == [desk.commitment_id]
+    asked = [json.loads(record.value)["data"] for record in records]
+    assert [(a["commitment_ids"], a["contact_user_ids"], a["only_not_answered"]) for a in asked] == [
+        ([desk.commitment_id], None, False),
+        ([desk.commitment_id], [desk.jane["user_id"]], False),
+        (None, None, True),
+    ]
+    assert {a["requested_by"]["name"] for a in asked} == {"Alex Admin"}
     unknown = await desk.post_on_board(admin, period_id, "resend", commitment_id="SC-NOPE")
     assert unknown.status_code == 422 and "SC-NOPE is not a commitment" in unknown.text
 
