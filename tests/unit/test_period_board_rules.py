@@ -186,13 +186,16 @@ def test_the_rounds_events_in_every_order_give_the_same_row():
     assert orders == 40_320
 
 
-def test_the_rounds_events_each_heard_twice_in_many_shuffled_orders_give_the_same_row():
-    expected = fold(ROUND)
+def test_the_rounds_events_each_heard_twice_in_many_shuffled_orders_give_the_same_board():
+    def board_of(events):
+        return build_board(PERIOD, "AUD", [SC_0042], READERS, [fold(events)], [], BEFORE_DUE)
+
+    expected = board_of(ROUND)
     shuffler = random.Random(10)
     twice = ROUND * 2
     for _ in range(2_000):
         shuffler.shuffle(twice)
-        assert fold(twice) == expected
+        assert board_of(twice) == expected
 
 
 def test_the_round_shows_the_failed_resend_the_yes_the_reminder_and_the_submitted_claim():
@@ -301,6 +304,13 @@ def test_a_commitment_that_is_not_invitable_says_why_for_itself_and_each_contact
         assert NOT_INVITED_REASONS[reason]
 
 
+def test_a_contact_the_erp_names_twice_on_a_commitment_has_one_row():
+    ann = Contact(user_id="U-8", name="Ann", email="ann@concreteco.example")
+    commitment = ErpCommitment(**{**SC_0042.__dict__, "contacts": [JANE, ann, JANE.model_copy(update={"name": "J"})]})
+    [section] = build_board(PERIOD, "AUD", [commitment], READERS, [], [], BEFORE_DUE).sections
+    assert [row.contact for row in section.rows] == [JANE, ann]
+
+
 def test_a_commitment_without_contacts_has_its_section_saying_so_and_no_rows():
     commitment = ErpCommitment(**{**SC_0042.__dict__, "contacts": []})
     [section] = build_board(PERIOD, "AUD", [commitment], READERS, [], [], BEFORE_DUE).sections
@@ -338,6 +348,21 @@ def test_a_period_opened_after_its_due_date_shows_each_contact_not_invited_becau
     assert [(row.not_invited_reason, row.delivery) for row in section.rows] == [("due_date_passed", "not_sent")]
 
 
+def test_a_contact_whose_invite_was_not_sent_before_the_due_date_passed_or_the_period_closed_is_told_so():
+    after_due = row_of(now=DUE_AT)
+    assert (after_due.not_invited_reason, after_due.delivery) == ("due_date_passed_before_sending", "not_sent")
+    closed = BillingPeriod(**{**PERIOD.__dict__, "status": "closed", "closed_at": BEFORE_DUE, "events": []})
+    [section] = build_board(closed, "AUD", [SC_0042], READERS, [], [], BEFORE_DUE).sections
+    assert section.rows[0].not_invited_reason == "closed_before_sending"
+    assert row_of(sent(T), now=DUE_AT).not_invited_reason is None
+
+
+def test_an_invited_contact_who_has_since_lost_their_permission_is_flagged():
+    row = row_of(sent(T), readers={})
+    assert (row.invited, row.not_invited_reason, row.permission_missing) == (True, None, True)
+    assert not row_of(sent(T)).permission_missing
+
+
 def test_a_commitment_only_the_events_know_of_gets_a_section_from_what_they_said():
     skip = skipped(
         InviteSkipped(
@@ -355,6 +380,13 @@ def test_a_commitment_only_the_events_know_of_gets_a_section_from_what_they_said
         ("SC-0042", "SC-0042", "Formwork and concrete", None),
     ]
     assert [row.contact for row in board.sections[1].rows] == [JANE]
+
+
+def test_sections_come_in_the_order_a_person_reads_commitment_numbers():
+    numbers = ["SC-10", "po-3", "SC-2", "PO-20", "SC-2a"]
+    commitments = [ErpCommitment(**{**SC_0042.__dict__, "commitment_id": n, "number": n}) for n in numbers]
+    board = build_board(PERIOD, "AUD", commitments, READERS, [], [], BEFORE_DUE)
+    assert [section.number for section in board.sections] == ["po-3", "PO-20", "SC-2", "SC-2a", "SC-10"]
 
 
 def test_a_skip_heard_twice_or_in_either_order_is_the_same():
@@ -403,7 +435,7 @@ def test_the_board_is_as_of_its_newest_event_and_says_how_fresh_that_is():
     board = build_board(PERIOD, "AUD", [SC_0042], READERS, [fold(ROUND)], [], BEFORE_DUE)
     assert board.as_of == T + timedelta(hours=7)
     assert board.freshness(T + timedelta(hours=7, minutes=3)) == (
-        "Up to date with events until 2026-11-20 18:00 (Australia/Sydney), 3 minutes ago."
+        "Shows what happened up to 2026-11-20 18:00 Australia/Sydney time (3 minutes ago)."
     )
 
 

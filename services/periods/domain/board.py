@@ -10,6 +10,7 @@ from those facts, the commitments and permissions of the ERP read model, the per
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,10 @@ NOT_INVITED_REASONS = {
     "no_permission": "the contact has no Read Only (or higher) permission on the project's Commitments tool",
     "removed": "the contact was removed from the commitment",
     "due_date_passed": "the due date had passed when the period opened",
+    # Added (issue 10): an invite the notifier had not sent yet when the due date was moved to a day already
+    # passed, or when the period closed, is never sent (rule 7).
+    "due_date_passed_before_sending": "the due date passed before the invite was sent",
+    "closed_before_sending": "the period was closed before the invite was sent",
 }
 
 DeliveryState = Literal["waiting", "sent", "retrying", "failed", "not_sent"]
@@ -89,6 +94,9 @@ class ContactRow:
     claim_created_at: datetime | None = None
     claim_submitted_at: datetime | None = None
     late_attempt_at: datetime | None = None
+    # The contact lacks Read Only on the project's Commitments tool now (even if invited): their answer and claim
+    # would be refused (rules 10 and 19) until the ERP grants it.
+    permission_missing: bool = False
 
     @property
     def invited(self) -> bool:
@@ -136,7 +144,7 @@ class Board:
         minutes = int((now - self.as_of).total_seconds() // 60)
         local = self.as_of.astimezone(ZoneInfo(self.period.project.timezone)).strftime("%Y-%m-%d %H:%M")
         ago = "less than a minute ago" if minutes < 1 else f"{minutes:,} minute{'s' if minutes != 1 else ''} ago"
-        return f"Up to date with events until {local} ({self.period.project.timezone}), {ago}."
+        return f"Shows what happened up to {local} {self.period.project.timezone} time ({ago})."
 
 
 # --- What the events told, per row; each fact merges the same whatever the order (a join) ---
@@ -438,7 +446,7 @@ def build_board(
         )
         for commitment_id in known.keys() | facts_of.keys() | skip_of.keys()
     ]
-    sections.sort(key=lambda section: (section.number.casefold(), section.commitment_id))
+    sections.sort(key=lambda section: (_in_number_order(section.number), section.commitment_id))
     rows = [row for section in sections for row in section.rows]
     all_facts = [row_facts for by_contact in facts_of.values() for row_facts in by_contact.values()]
     times = [row_facts.as_of for row_facts in all_facts if row_facts.as_of] + [skip.at for skip in skip_of.values()]
@@ -449,6 +457,11 @@ def build_board(
         totals=totals_of(rows),
         as_of=max(times) if times else None,
     )
+
+
+def _in_number_order(number: str) -> list:
+    """SC-2 before SC-10, as a person reads commitment numbers."""
+    return [int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", number)]
 
 
 def _section(
@@ -463,7 +476,11 @@ def _section(
     invited = any(row_facts.invite_id for row_facts in facts.values())
     if commitment is not None:
         reason = None if invited else commitment_reason(commitment)
-        contacts = list(commitment.contacts)
+        # One row per contact, even if the ERP names someone twice (an invite is per contact, rule 6).
+        first_of: dict[str, Contact] = {}
+        for contact in commitment.contacts:
+            first_of.setdefault(contact.user_id, contact)
+        contacts = list(first_of.values())
         listed = {contact.user_id for contact in contacts}
         number, title, vendor, kind, status = (
             commitment.number,
@@ -520,6 +537,24 @@ def _newest_of(values: Iterable) -> Any:
     return newest
 
 
+def not_invited_reason(
+    period: BillingPeriod, commitment_not_invited: str | None, permission: str | None, now: datetime
+) -> str | None:
+    """Why a contact of the commitment has no invite (rules 5, 7, 19), or None while one may still come."""
+    if commitment_not_invited:
+        return commitment_not_invited
+    if not may_read_commitments(permission):
+        return "no_permission"
+    # Rule 7: nothing is sent once the due date has passed or the period has closed.
+    if period.opened_at >= period.due_at:
+        return "due_date_passed"
+    if period.due_date_has_passed(now):
+        return "due_date_passed_before_sending"
+    if period.status != "open":
+        return "closed_before_sending"
+    return None
+
+
 def _row(
     period: BillingPeriod,
     commitment_id: str,
@@ -531,21 +566,13 @@ def _row(
     now: datetime,
 ) -> ContactRow:
     facts = facts or RowFacts(period_id=period.id, commitment_id=commitment_id, contact_user_id=contact.user_id)
-    invited = facts.invite_id is not None
+    permission = permissions.get(contact.user_id)
     if removed:
         reason = "removed"
-    elif invited:
+    elif facts.invite_id is not None:
         reason = None
-    elif commitment_not_invited:
-        reason = commitment_not_invited
-    elif not may_read_commitments(permissions.get(contact.user_id)):
-        reason = "no_permission"
-    elif period.due_date_has_passed(now):
-        # Rule 7: nothing is sent once the due date has passed (a period recorded after the fact, or a due date
-        # moved earlier before the invite went).
-        reason = "due_date_passed"
     else:
-        reason = None
+        reason = not_invited_reason(period, commitment_not_invited, permission, now)
 
     delivery: DeliveryState
     if facts.delivery is not None:
@@ -587,6 +614,7 @@ def _row(
         claim_created_at=created.at if created else None,
         claim_submitted_at=submitted.at if submitted else None,
         late_attempt_at=facts.late_attempt_at,
+        permission_missing=not may_read_commitments(permission),
     )
 
 
@@ -621,6 +649,7 @@ CSV_COLUMNS = (
     "Reason for No",
     "Reminders sent",
     "Claim",
+    "Claim submitted at",
     "Current payment due",
     "Currency",
 )
@@ -656,6 +685,7 @@ def board_csv(board: Board) -> str:
                 row.decline_reason or "",
                 str(row.reminders_sent),
                 row.claim_status or "",
+                when(row.claim_submitted_at),
             )
             # The amount is ours, a plain number (a negative one is no formula): only the text gets the guard.
             amount = f"{row.current_payment_due:.2f}" if row.current_payment_due is not None else ""
