@@ -189,8 +189,8 @@ async def add_deliveries(
     """A delivery row per invite, written before anything is sent; one that exists already is kept.
 
     Each row keeps who sends it (the email's Invited By): `invited_by` when given (who asked for a resend);
-    otherwise the invite's last inviter (a reminder: whoever sent the invite last, preferring a sending
-    that went out), or, for the first invite, the period's opener."""
+    otherwise the invite's last inviter (a reminder: whoever asked for its latest invite or resend), or, for
+    the first invite, the period's opener."""
     added = await connection.fetch(
         """
         INSERT INTO deliveries (invite_id, kind, request, message_id, invited_by)
@@ -198,7 +198,7 @@ async def add_deliveries(
             $5::jsonb,
             (SELECT d.invited_by FROM deliveries d
              WHERE d.invite_id = sending.invite AND d.kind IN ('invite', 'resend') AND d.invited_by IS NOT NULL
-             ORDER BY d.status = 'sent' DESC, d.delivery_id DESC LIMIT 1),
+             ORDER BY d.delivery_id DESC LIMIT 1),
             (SELECT p.opened_by FROM invites i JOIN periods p USING (period_id) WHERE i.invite_id = sending.invite))
         FROM unnest($1::uuid[], $2::text[]) AS sending (invite, message)
         ON CONFLICT DO NOTHING RETURNING delivery_id
