@@ -121,14 +121,17 @@ async def open_the_next_period_from_the_projects_page(page, round_) -> None:
 
 
 async def see_the_board_fill_without_reloading(page, invited: int) -> None:
-    """The board's script fetches the board again when events arrive: the totals move with no reload."""
+    """The board's script fetches the board again when events arrive: the totals move with no reload, and the
+    link the administrator was on keeps the focus."""
     marker = await page.evaluate("() => (window.boardMarker = Math.random())")
+    await page.get_by_role("link", name="Download CSV").focus()
     async with asyncio.timeout(40):
         while await page.locator("#total-invited").inner_text() != str(invited):
             await page.wait_for_timeout(250)
     assert await page.evaluate("() => window.boardMarker") == marker, "the page was reloaded"
     assert re.fullmatch(r"\d\d:\d\d:\d\d", await page.locator("#as-of").inner_text())
     assert await page.locator("#board-announcement").inner_text() != ""
+    assert await page.evaluate("() => document.activeElement.textContent") == "Download CSV"
 
 
 async def see_no_sideways_scrolling_at_phone_width(page) -> None:
