@@ -85,23 +85,46 @@ async def has_invites(connection: asyncpg.Connection, period_id: str, commitment
     )
 
 
-async def invites_of_period(
-    connection: asyncpg.Connection, period_id: str, commitment_ids: list[str] | None = None
+# Someone taken off a commitment gets no more mail about it: their invite's contact is no longer among the
+# commitment's contacts as the ERP last sent them (`i` is the invite).
+_STILL_A_CONTACT = """
+    EXISTS (SELECT 1 FROM erp_commitments c
+            WHERE c.commitment_id = i.commitment_id
+              AND c.invoice_contacts @> jsonb_build_array(jsonb_build_object('user_id', i.contact_user_id)))
+"""
+
+
+async def invites_to_resend(
+    connection: asyncpg.Connection,
+    period_id: str,
+    commitment_ids: list[str] | None = None,
+    contact_user_ids: list[str] | None = None,
+    only_not_answered: bool = False,
 ) -> list[uuid.UUID]:
-    """The period's invites (of only those commitments, when given)."""
+    """The period's invites to contacts still on their commitments: of only those commitments and contacts,
+    when given, and only those nobody has answered yet (neither Yes nor No), when asked."""
     rows = await connection.fetch(
-        """
-        SELECT invite_id FROM invites
-        WHERE period_id = $1 AND ($2::text[] IS NULL OR commitment_id = ANY($2::text[]))
+        f"""
+        SELECT invite_id FROM invites i
+        WHERE period_id = $1
+          AND ($2::text[] IS NULL OR commitment_id = ANY($2::text[]))
+          AND ($3::text[] IS NULL OR contact_user_id = ANY($3::text[]))
+          AND NOT ($4 AND answered)
+          AND {_STILL_A_CONTACT}
         """,
         uuid.UUID(period_id),
         commitment_ids,
+        contact_user_ids,
+        only_not_answered,
     )
     return [row["invite_id"] for row in rows]
 
 
-async def set_declined(connection: asyncpg.Connection, invite: str, declined: bool) -> None:
-    await connection.execute("UPDATE invites SET declined = $2 WHERE invite_id = $1", uuid.UUID(invite), declined)
+async def record_answer(connection: asyncpg.Connection, invite: str, declined: bool) -> None:
+    """The contact answered (Yes, or No when `declined`); the latest answer counts."""
+    await connection.execute(
+        "UPDATE invites SET answered = true, declined = $2 WHERE invite_id = $1", uuid.UUID(invite), declined
+    )
 
 
 async def record_skip(connection: asyncpg.Connection, period_id: str, commitment_id: str, reason: str) -> bool:
@@ -135,13 +158,14 @@ async def periods_to_remind(connection: asyncpg.Connection, now: datetime) -> li
 
 
 async def invites_to_remind(connection: asyncpg.Connection, period_id: uuid.UUID) -> list[uuid.UUID]:
-    """The period's invites whose contact has neither declined nor claimed."""
+    """The period's invites whose contact is still on the commitment and has neither declined nor claimed."""
     rows = await connection.fetch(
-        """
+        f"""
         SELECT i.invite_id FROM invites i
         WHERE i.period_id = $1 AND NOT i.declined
           AND NOT EXISTS (SELECT 1 FROM claimed_commitments c
                           WHERE c.period_id = i.period_id AND c.commitment_id = i.commitment_id)
+          AND {_STILL_A_CONTACT}
         """,
         period_id,
     )
@@ -156,19 +180,34 @@ async def mark_reminders_scheduled(connection: asyncpg.Connection, period_id: uu
 
 
 async def add_deliveries(
-    connection: asyncpg.Connection, invite_ids: list[uuid.UUID], kind: str, request: str = ""
+    connection: asyncpg.Connection,
+    invite_ids: list[uuid.UUID],
+    kind: str,
+    request: str = "",
+    invited_by: Person | None = None,
 ) -> int:
-    """A delivery row per invite, written before anything is sent; one that exists already is kept."""
+    """A delivery row per invite, written before anything is sent; one that exists already is kept.
+
+    Each row keeps who sends it (the email's Invited By): `invited_by` when given (who asked for a resend);
+    otherwise the invite's last inviter (a reminder: whoever asked for its latest invite or resend), or, for
+    the first invite, the period's opener."""
     added = await connection.fetch(
         """
-        INSERT INTO deliveries (invite_id, kind, request, message_id)
-        SELECT invite, $3, $4, message FROM unnest($1::uuid[], $2::text[]) AS sending (invite, message)
+        INSERT INTO deliveries (invite_id, kind, request, message_id, invited_by)
+        SELECT sending.invite, $3, $4, sending.message, COALESCE(
+            $5::jsonb,
+            (SELECT d.invited_by FROM deliveries d
+             WHERE d.invite_id = sending.invite AND d.kind IN ('invite', 'resend') AND d.invited_by IS NOT NULL
+             ORDER BY d.delivery_id DESC LIMIT 1),
+            (SELECT p.opened_by FROM invites i JOIN periods p USING (period_id) WHERE i.invite_id = sending.invite))
+        FROM unnest($1::uuid[], $2::text[]) AS sending (invite, message)
         ON CONFLICT DO NOTHING RETURNING delivery_id
         """,
         invite_ids,
         [message_id(str(invite), kind, request) for invite in invite_ids],
         kind,
         request,
+        invited_by.model_dump() if invited_by else None,
     )
     return len(added)
 
@@ -196,7 +235,8 @@ async def claim_deliveries(
         f"""
         WITH d AS ({_claim(DELIVERIES)})
         SELECT d.delivery_id, d.kind, d.message_id, d.attempts, d.lease, i.*, p.project_id, p.project_name,
-               p.project_timezone, p.start_date, p.end_date, p.due_date, p.due_at, p.opened_by,
+               p.project_timezone, p.start_date, p.end_date, p.due_date, p.due_at,
+               COALESCE(d.invited_by, p.opened_by) AS invited_by,
                CASE WHEN p.closed THEN 'closed' ELSE 'open' END AS period_status,
                EXISTS (SELECT 1 FROM claimed_commitments c
                        WHERE c.period_id = i.period_id AND c.commitment_id = i.commitment_id) AS claimed
@@ -225,7 +265,7 @@ def _delivery(row: asyncpg.Record) -> Delivery:
             vendor_name=row["vendor_name"],
         ),
         contact=Contact(user_id=row["contact_user_id"], name=row["contact_name"], email=row["contact_email"]),
-        invited_by=Person.model_validate(row["opened_by"]),
+        invited_by=Person.model_validate(row["invited_by"]),
         start_date=row["start_date"],
         end_date=row["end_date"],
         due_date=row["due_date"],
@@ -372,21 +412,20 @@ async def retry_later(
     attempts: int,
     delay: timedelta,
     reply: str,
-) -> bool:
-    """Give the row back, to be tried again after `delay` by any replica; False when the lease was lost."""
-    return bool(
-        await connection.fetchval(
-            f"""
-            UPDATE {table.name} SET attempts = $3, next_attempt_at = now() + $4, last_reply = $5,
-                lease = NULL, lease_expires_at = NULL
-            WHERE {table.key} = $1 AND lease = $2 AND status = 'pending' RETURNING true
-            """,
-            key,
-            lease,
-            attempts,
-            delay,
-            reply,
-        )
+) -> datetime | None:
+    """Give the row back, to be tried again after `delay` by any replica: when it will be (the database's
+    time), or None when the lease was lost and nothing was recorded."""
+    return await connection.fetchval(
+        f"""
+        UPDATE {table.name} SET attempts = $3, next_attempt_at = now() + $4, last_reply = $5,
+            lease = NULL, lease_expires_at = NULL
+        WHERE {table.key} = $1 AND lease = $2 AND status = 'pending' RETURNING next_attempt_at
+        """,
+        key,
+        lease,
+        attempts,
+        delay,
+        reply,
     )
 
 

@@ -2,10 +2,11 @@
 
 An event's use case runs in the consumer's transaction (the inbox's row with it). Emails are only written
 down here, as delivery rows; the mail workers (`mail.workers`) send them outside any transaction and record
-each outcome, with its event, through `delivery_outcome` and `password_mail_outcome`.
+each outcome, with its event, through `delivery_outcome` and `password_mail_outcome`, and each retry through
+`delivery_deferred` and `password_mail_deferred`.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -15,7 +16,13 @@ from shared import outbox, period_view
 from shared.contracts.accounts import PasswordLinkRequested
 from shared.contracts.claims import ProgressClaimCreated
 from shared.contracts.erp import CommitmentUpserted
-from shared.contracts.invites import InviteDeliveryFailed, InviteReminderSent, InviteSent, InviteSkipped
+from shared.contracts.invites import (
+    InviteDeliveryDeferred,
+    InviteDeliveryFailed,
+    InviteReminderSent,
+    InviteSent,
+    InviteSkipped,
+)
 from shared.contracts.periods import BillingPeriodOpened, InvitesResendRequested
 from shared.erp import apply_commitment
 
@@ -68,15 +75,23 @@ async def _invite_commitment(
 
 
 async def resend_requested(connection: asyncpg.Connection, request: InvitesResendRequested, request_id: str) -> None:
-    """The same invites again, with the same links, marked as resent (rule 6); `request_id` tells this resend
-    from another."""
-    invites = await repository.invites_of_period(connection, request.period_id, request.commitment_ids)
-    await repository.add_deliveries(connection, invites, "resend", request_id)
+    """The same invites again, with the same links, marked as resent (rule 6), from whoever asked for it;
+    narrowed to the commitments and contacts named, and to the invites not answered yet when asked.
+    `request_id` tells this resend from another."""
+    invites = await repository.invites_to_resend(
+        connection,
+        request.period_id,
+        commitment_ids=request.commitment_ids,
+        contact_user_ids=request.contact_user_ids,
+        only_not_answered=request.only_not_answered,
+    )
+    await repository.add_deliveries(connection, invites, "resend", request_id, invited_by=request.requested_by)
 
 
 async def invite_answered(connection: asyncpg.Connection, invite_id: str, declined: bool) -> None:
-    """Who declined gets no reminder (rule 9); a No that became a Yes does again, until they claim."""
-    await repository.set_declined(connection, invite_id, declined)
+    """Who declined gets no reminder (rule 9); a No that became a Yes does again, until they claim. Either
+    answer takes the invite out of a resend to those who have not answered."""
+    await repository.record_answer(connection, invite_id, declined)
 
 
 async def claim_created(connection: asyncpg.Connection, claim: ProgressClaimCreated) -> None:
@@ -122,15 +137,48 @@ async def delivery_outcome(
             await outbox.record(connection, event)
 
 
-def _outcome_event(delivery: Delivery, status: str, reply: str, now: datetime):
+async def delivery_deferred(
+    pool: asyncpg.Pool, delivery: Delivery, attempts: int, delay: timedelta, reply: str, now: datetime
+) -> bool:
+    """The mail server refused the email for now: it is tried again after `delay`, and InviteDeliveryDeferred
+    says so (with the reply) in the same transaction; nothing when the lease was lost (False), since then the
+    retry was not recorded."""
+    async with pool.acquire() as connection, connection.transaction():
+        table = repository.DELIVERIES
+        next_attempt_at = await repository.retry_later(
+            connection, table, delivery.key, delivery.lease, attempts, delay, reply
+        )
+        if next_attempt_at is None:
+            return False
+        await outbox.record(
+            connection,
+            InviteDeliveryDeferred(
+                **_about(delivery),
+                kind=delivery.kind,
+                reply=reply,
+                attempts=attempts,
+                next_attempt_at=next_attempt_at,
+                deferred_at=now,
+            ),
+        )
+        return True
+
+
+def _about(delivery: Delivery) -> dict:
+    """What every event about one email says of its invite."""
     invite = delivery.invite
-    about = {
+    return {
         "invite_id": invite.invite_id,
         "period_id": invite.period_id,
         "project_id": invite.project_id,
         "commitment_id": invite.commitment.commitment_id,
         "contact": invite.contact,
     }
+
+
+def _outcome_event(delivery: Delivery, status: str, reply: str, now: datetime):
+    invite = delivery.invite
+    about = _about(delivery)
     if status == "failed":
         return InviteDeliveryFailed(**about, kind=delivery.kind, reply=reply, failed_at=now)
     if status != "sent":
@@ -143,3 +191,12 @@ def _outcome_event(delivery: Delivery, status: str, reply: str, now: datetime):
 async def password_mail_outcome(pool: asyncpg.Pool, mail: PasswordMail, status: str, reply: str | None) -> None:
     async with pool.acquire() as connection:
         await repository.finish(connection, repository.PASSWORD_MAILS, mail.key, mail.lease, status, reply)
+
+
+async def password_mail_deferred(
+    pool: asyncpg.Pool, mail: PasswordMail, attempts: int, delay: timedelta, reply: str
+) -> bool:
+    """Tried again after `delay`; nobody is told (no event). False when the lease was lost."""
+    async with pool.acquire() as connection:
+        table = repository.PASSWORD_MAILS
+        return await repository.retry_later(connection, table, mail.key, mail.lease, attempts, delay, reply) is not None

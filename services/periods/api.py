@@ -5,7 +5,12 @@ from datetime import date, datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.periods.domain.periods import MOST_COMMITMENTS_PER_RESEND, BillingPeriod
+from services.periods.domain.periods import (
+    MOST_COMMITMENTS_PER_RESEND,
+    MOST_CONTACTS_PER_RESEND,
+    BillingPeriod,
+    describe_resend,
+)
 from services.periods.use_cases import periods as use_cases
 from shared.contracts.base import Person
 from shared.sessions import CurrentSession
@@ -25,11 +30,24 @@ class NewBillingPeriod(BaseModel):
 
 
 class InviteResend(BaseModel):
+    """What to send again; every field narrows the resend, and leaving them all out resends every invite."""
+
     model_config = ConfigDict(extra="forbid")
 
     commitment_ids: list[str] | None = Field(
         default=None,
         description=f"Only these commitments of the project, at most {MOST_COMMITMENTS_PER_RESEND} (default: all).",
+    )
+    contact_user_ids: list[str] | None = Field(
+        default=None,
+        description=(
+            f"Only the invites of these contacts (ERP user ids), at most {MOST_CONTACTS_PER_RESEND}; each must be a "
+            "progress claim contact of the commitments named, or of any of the project's (default: every contact)."
+        ),
+    )
+    only_not_answered: bool = Field(
+        default=False,
+        description="Only the invites nobody has answered yet, neither Yes nor No (default: answered ones too).",
     )
 
 
@@ -129,19 +147,20 @@ async def change_due_date(
 async def resend_invites(
     period_id: str, session: CurrentSession, request: Request, body: InviteResend | None = None
 ) -> dict:
-    """Email the period's invites again, with the same links (refused once the due date has passed)."""
-    commitment_ids = body.commitment_ids if body else None
+    """Email the period's invites again, with the same links and from you as Invited By: every invite, or only
+    those of some commitments or contacts, or only those not answered yet (refused once the due date has
+    passed). The answer says, in a sentence, what will be sent again."""
+    body = body or InviteResend()
     await use_cases.resend_invites(
         request.app.state.pool,
         user_id=session.user_id,
         period_id=period_id,
-        commitment_ids=commitment_ids,
+        commitment_ids=body.commitment_ids,
+        contact_user_ids=body.contact_user_ids,
+        only_not_answered=body.only_not_answered,
         now=_now(request),
     )
-    if commitment_ids is None:
-        return {"detail": "The invites for every commitment will be sent again."}
-    count = len(set(commitment_ids))
-    return {"detail": f"The invites for {count} commitment{'' if count == 1 else 's'} will be sent again."}
+    return {"detail": describe_resend(body.commitment_ids, body.contact_user_ids, body.only_not_answered)}
 
 
 @router.post("/billing-periods/{period_id}/close")

@@ -2,6 +2,8 @@
 
 from services.periods import subscribers
 from services.periods.api import router
+from services.periods.pages import board as board_pages
+from services.periods.pages import periods as period_pages
 from shared.contracts.claims import ClaimAttemptRejected, ProgressClaimCreated, ProgressClaimSubmitted
 from shared.contracts.invites import (
     InviteDeliveryDeferred,
@@ -43,6 +45,6 @@ def subscriptions(clock):
 definition = ServiceDefinition(
     name="periods",
     title="Invite to Bill: billing periods",
-    routers=[router],
+    routers=[router, period_pages.router, board_pages.router],
     subscriptions=subscriptions,
 )

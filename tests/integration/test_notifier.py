@@ -6,14 +6,16 @@ import mailbox
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 from aiosmtpd.smtp import SMTP
 
 from deploy.mailcatcher import MailCatcher, _MaildirDelivery
 from services.notifier.use_cases import schedule_reminders
-from shared.contracts.responses import InviteDeclined
-from shared.contracts.topics import BILLING_PERIODS, BILLING_RESPONSES
+from shared.contracts.responses import InviteAccepted, InviteDeclined
+from shared.contracts.topics import BILLING_PERIODS, BILLING_RESPONSES, ERP_DIRECTORY
 from shared.invite_links import read_invite_token
-from tests.factories import erp_event
+from shared.sessions import issue_session_token
+from tests.factories import erp_event, member
 from tests.integration.billing_round import NOW, billing_round, recipients
 from tests.support import publish, publish_event, topic_reader
 
@@ -120,7 +122,7 @@ async def test_invites_wait_while_the_mail_server_is_down_and_all_arrive_when_it
     assert len(round_.mail()) == len(messages) == 4
 
 
-async def test_a_permanent_refusal_marks_the_delivery_failed_and_publishes_invite_delivery_failed(
+async def test_a_permanent_refusal_fails_the_delivery_and_a_refusal_for_now_is_retried_each_announced_with_the_reply(
     infrastructure, database_for, tmp_path
 ):
     refusing = RefusingMailServer(tmp_path / "mail", refuse="raj")
@@ -128,35 +130,52 @@ async def test_a_permanent_refusal_marks_the_delivery_failed_and_publishes_invit
     try:
         async with billing_round(infrastructure, database_for, smtp_port=refusing.port) as round_:
             round_.maildir = tmp_path / "mail"
+            refusing.defer_once(f"mei@{round_.domain}")
             period = await open_harbour_tower_round(round_)
             [failed] = await round_.invite_events(period["id"], count=1, type_suffix="delivery_failed.v1")
+            [deferred] = await round_.invite_events(period["id"], count=1, type_suffix="delivery_deferred.v1")
             await round_.wait_for_mail(3)
-            status = await round_.notifier_pool.fetchval(
-                """
-                SELECT d.status FROM deliveries d JOIN invites i USING (invite_id)
-                WHERE i.contact_email = $1
-                """,
-                f"raj@{round_.domain}",
-            )
+            await round_.settled(period["id"])
+            outcomes = {
+                row["contact_email"]: (row["status"], row["attempts"])
+                for row in await round_.notifier_pool.fetch(
+                    "SELECT i.contact_email, d.status, d.attempts FROM deliveries d JOIN invites i USING (invite_id)"
+                    " WHERE i.period_id = $1",
+                    uuid.UUID(period["id"]),
+                )
+            }
     finally:
         await refusing.stop()
-    assert failed["data"]["contact"]["email"] == f"raj@{round_.domain}"
+    raj, mei = f"raj@{round_.domain}", f"mei@{round_.domain}"
+    assert failed["data"]["contact"]["email"] == raj
     assert failed["data"]["reply"].startswith("550")
-    assert status == "failed"
-    assert f"raj@{round_.domain}" not in recipients(round_.mail())
+    assert outcomes[raj] == ("failed", 1)
+    assert raj not in recipients(round_.mail())
+
+    # Mei's mail server said "not now" once: the board hears the reply and when the next attempt is, and the
+    # email went out on the next attempt.
+    assert deferred["data"]["contact"]["email"] == mei
+    assert deferred["data"]["reply"] == "451 4.7.1 Greylisted, try again later"
+    assert (deferred["data"]["kind"], deferred["data"]["attempts"]) == ("invite", 1)
+    assert deferred["data"]["next_attempt_at"] and deferred["data"]["deferred_at"] == "2026-11-02T03:00:00Z"
+    assert outcomes[mei] == ("sent", 2)
+    assert recipients(round_.mail()).count(mei) == 1
 
 
-async def test_an_administrator_resends_the_same_invites_until_the_due_date_and_not_after(infrastructure, database_for):
+async def test_resends_go_to_the_contacts_asked_for_from_the_administrator_who_asked_until_the_due_date(
+    infrastructure, database_for
+):
     async with billing_round(infrastructure, database_for) as round_:
         period = await open_harbour_tower_round(round_)
+        resend = f"/api/billing-periods/{period['id']}/invites/resend"
         first = await round_.wait_for_mail(4)
-        response = await round_.post(
-            f"/api/billing-periods/{period['id']}/invites/resend",
-            {"commitment_ids": [f"{round_.project}-SC-1"]},
-        )
+        sam = await publish_second_administrator(round_)
+
+        # Alex resends one commitment's invites: the same links again, marked as resent.
+        response = await round_.post(resend, {"commitment_ids": [f"{round_.project}-SC-1"]})
         assert response.status_code == 202, response.text
-        messages = await round_.wait_for_mail(6)
-        resent = messages[4:]
+        assert response.json()["detail"] == "The invites for 1 commitment will be sent again."
+        resent = (await round_.wait_for_mail(6))[4:]
         assert recipients(resent) == [f"jane@{round_.domain}", f"raj@{round_.domain}"]
         for message in resent:
             body = message.get_body(("plain",)).get_content()
@@ -164,10 +183,101 @@ async def test_an_administrator_resends_the_same_invites_until_the_due_date_and_
             original = next(m for m in first if m["To"] == message["To"])
             assert _links(body) == _links(original.get_body(("plain",)).get_content())
 
+        # Sam resends to Jane alone: only Jane gets it, and it comes from Sam.
+        response = await post_as(round_, sam, resend, {"contact_user_ids": [round_.contact("jane")["user_id"]]})
+        assert response.status_code == 202, response.text
+        assert response.json()["detail"] == "The invites to 1 contact will be sent again."
+        [from_sam] = (await round_.wait_for_mail(7))[6:]
+        assert recipients([from_sam]) == [f"jane@{round_.domain}"]
+        assert from_sam["Reply-To"] == f"Sam Second <sam@{round_.domain}>"
+        assert from_sam["Subject"] == "Harbour Tower: Sam Second has invited you to bill"
+        assert "Invited By:      Sam Second\n" in from_sam.get_body(("plain",)).get_content()
+        assert "<strong>Invited By</strong><br>Sam Second<" in from_sam.get_body(("html",)).get_content()
+
+        # Raj says Yes and Mei says No; a resend to those who have not answered skips both.
+        sent = await round_.invite_events(period["id"], count=4)
+        await answer(round_, period, _sent_to(sent, "raj"), InviteAccepted)
+        await answer(round_, period, _sent_to(sent, "mei"), InviteDeclined)
+        response = await round_.post(resend, {"only_not_answered": True})
+        assert response.status_code == 202, response.text
+        assert response.json()["detail"] == "The invites not answered yet for every commitment will be sent again."
+        not_answered = (await round_.wait_for_mail(9))[7:]
+        assert recipients(not_answered) == [f"jane@{round_.domain}", f"tom@{round_.domain}"]
+        assert {message["Reply-To"] for message in not_answered} == {f"Alex Admin <alex@{round_.domain}>"}
+        await round_.settled(period["id"])
+        sent = await round_.invite_events(period["id"], count=9)
+
         round_.periods.app.state.clock.set(datetime(2026, 12, 5, 13, 0, tzinfo=UTC))
-        late = await round_.post(f"/api/billing-periods/{period['id']}/invites/resend")
+        late = await round_.post(resend)
     assert late.status_code == 409
     assert "has passed, so invites can no longer be resent" in late.json()["detail"]
+    assert len(round_.mail()) == 9
+    # InviteSent says who invited, as the email did: Alex for the invites and Alex's resends, Sam for Sam's.
+    inviters = sorted(
+        (event["data"]["contact"]["name"], event["data"]["resent"], event["data"]["invited_by"]["name"])
+        for event in sent
+    )
+    assert inviters == [
+        ("Jane", False, "Alex Admin"),
+        ("Jane", True, "Alex Admin"),
+        ("Jane", True, "Alex Admin"),
+        ("Jane", True, "Sam Second"),
+        ("Mei", False, "Alex Admin"),
+        ("Raj", False, "Alex Admin"),
+        ("Raj", True, "Alex Admin"),
+        ("Tom", False, "Alex Admin"),
+        ("Tom", True, "Alex Admin"),
+    ]
+    assert {
+        event["data"]["invited_by"]["email"] for event in sent if event["data"]["invited_by"]["name"] == "Sam Second"
+    } == {f"sam@{round_.domain}"}
+
+
+async def publish_second_administrator(round_) -> dict:
+    """Sam, a second administrator of the round's project, once the periods service knows them; the headers
+    of Sam's session."""
+    sam = member(
+        f"{round_.project}-sam",
+        project_id=round_.project,
+        permission="admin",
+        name="Sam Second",
+        email=f"sam@{round_.domain}",
+    )
+    await publish_event(round_.bootstrap, ERP_DIRECTORY, sam.user_id, erp_event(sam))
+    headers = {"Authorization": f"Bearer {issue_session_token(round_.periods.settings, sam.user_id, sam.email)}"}
+    async with asyncio.timeout(20), httpx.AsyncClient(base_url=round_.periods.base_url) as client:
+        while (await client.get(f"/api/projects/{round_.project}/billing-periods", headers=headers)).status_code != 200:
+            await asyncio.sleep(0.1)
+    return headers
+
+
+async def post_as(round_, headers: dict, path: str, body: dict) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=round_.periods.base_url) as client:
+        return await client.post(path, json=body, headers=headers)
+
+
+def _sent_to(sent: list[dict], name: str) -> dict:
+    return next(event["data"] for event in sent if event["data"]["contact"]["email"].startswith(f"{name}@"))
+
+
+async def answer(round_, period: dict, invite: dict, answered) -> None:
+    """The contact's answer, as the responses service publishes it, once the notifier has heard it."""
+    event = answered(
+        invite_id=invite["invite_id"],
+        period_id=period["id"],
+        project_id=round_.project,
+        commitment_id=invite["commitment"]["commitment_id"],
+        contact=invite["contact"],
+        answer="yes" if answered is InviteAccepted else "no",
+        responded_at=NOW,
+        due_at=invite["due_at"],
+    )
+    await publish_event(round_.bootstrap, BILLING_RESPONSES, invite["invite_id"], erp_event(event))
+    async with asyncio.timeout(20):
+        while not await round_.notifier_pool.fetchval(
+            "SELECT answered FROM invites WHERE invite_id = $1", uuid.UUID(invite["invite_id"])
+        ):
+            await asyncio.sleep(0.1)
 
 
 async def test_a_contact_added_while_the_period_is_open_is_invited_then(infrastructure, database_for):
@@ -186,7 +296,11 @@ async def test_a_reminder_goes_once_at_its_time_to_contacts_who_have_not_decline
     async with billing_round(infrastructure, database_for) as round_:
         period = await open_harbour_tower_round(round_, reminder_days_before_due=2)
         await round_.wait_for_mail(4)
-        sent = await round_.invite_events(period["id"], count=4)
+        sam = await publish_second_administrator(round_)
+        jane = {"contact_user_ids": [round_.contact("jane")["user_id"]]}
+        assert (await post_as(round_, sam, f"/api/billing-periods/{period['id']}/invites/resend", jane)).is_success
+        await round_.wait_for_mail(5)
+        sent = await round_.invite_events(period["id"], count=5)
         raj = next(event["data"] for event in sent if event["data"]["contact"]["name"] == "Raj")
         declined = InviteDeclined(
             invite_id=raj["invite_id"],
@@ -217,11 +331,19 @@ async def test_a_reminder_goes_once_at_its_time_to_contacts_who_have_not_decline
 
         round_.notifier.app.state.clock.set(datetime(2026, 12, 3, 13, 1, tzinfo=UTC))
         round_.wake_notifier()
-        messages = await round_.wait_for_mail(7)
+        messages = await round_.wait_for_mail(8)
         await round_.settled(period["id"])
     reminders = [m for m in round_.mail() if m["Subject"].startswith("Reminder: ")]
     assert recipients(reminders) == sorted(f"{name}@{round_.domain}" for name in ("jane", "mei", "tom"))
-    assert len(messages) == len(round_.mail()) == 7
+    assert len(messages) == len(round_.mail()) == 8
+    # A reminder comes from whoever sent the invite last: Sam, who resent Jane's; Alex, who opened, for the rest.
+    assert {
+        message["To"].addresses[0].username: message["Reply-To"].addresses[0].display_name for message in reminders
+    } == {
+        "jane": "Sam Second",
+        "mei": "Alex Admin",
+        "tom": "Alex Admin",
+    }
 
 
 def _links(body: str) -> list[str]:
@@ -229,11 +351,15 @@ def _links(body: str) -> list[str]:
 
 
 class RefusingMailServer:
-    """An SMTP server that refuses one recipient for good (550) and keeps the rest in a Maildir."""
+    """An SMTP server that refuses one recipient for good (550), and keeps the rest in a Maildir."""
 
     def __init__(self, maildir, refuse: str):
         self._handler = _RefusingDelivery(mailbox.Maildir(maildir, create=True), refuse)
         self._server = None
+
+    def defer_once(self, address: str) -> None:
+        """Refuse the next message to `address` for now (451, as greylisting does)."""
+        self._handler.defer = address
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -261,10 +387,14 @@ class _RefusingDelivery(_MaildirDelivery):
     def __init__(self, box: mailbox.Maildir, refuse: str):
         super().__init__(box)
         self._refuse = refuse
+        self.defer: str | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, options) -> str:
         if address.startswith(self._refuse + "@"):
             return "550 5.1.1 No such mailbox here"
+        if address == self.defer:
+            self.defer = None
+            return "451 4.7.1 Greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

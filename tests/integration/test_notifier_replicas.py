@@ -280,6 +280,9 @@ async def test_only_the_holder_of_a_rows_lease_records_its_outcome(database_for)
         table = repository.DELIVERIES
         assert not await repository.finish(connection, table, first.key, first.lease, "sent", None)
         assert not await repository.retry_later(connection, table, first.key, first.lease, 1, timedelta(0), "421")
+        # Nor does it announce a retry it did not record.
+        assert not await use_cases.delivery_deferred(database.pool, first, 1, timedelta(0), "421", datetime.now(UTC))
+        assert not await connection.fetchval("SELECT count(*) FROM outbox WHERE event_type LIKE '%delivery_deferred%'")
         assert await repository.renew_leases(connection, table, [first.lease, second.lease], timedelta(minutes=5)) == {
             second.lease
         }

@@ -346,3 +346,52 @@ async def test_a_request_whose_event_would_be_too_large_is_a_413_saying_what_to_
     assert response.status_code == 413, response.text
     assert response.json()["detail"].startswith("This would publish an event (billing.invites.resend_requested.v1)")
     assert response.json()["detail"].endswith("ask for less in one request (for example, fewer commitments at a time).")
+
+
+async def test_a_resend_to_one_contact_not_answered_yet_is_published_from_who_asked_and_said_in_a_sentence(
+    api, infrastructure
+):
+    period = (await api.open()).json()
+    response = await resend(api, period["id"], {"contact_user_ids": ["U-9", "U-9"], "only_not_answered": True})
+    assert response.status_code == 202, response.text
+    assert response.json() == {"detail": "The invites not answered yet to 1 contact will be sent again."}
+    async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+        [requested] = await reader.wait_for(
+            lambda r: period_events(reader, period["id"])(r) and b"resend_requested" in r.value
+        )
+    data = json.loads(requested.value)["data"]
+    assert (data["commitment_ids"], data["contact_user_ids"], data["only_not_answered"]) == (None, ["U-9"], True)
+    assert data["requested_by"] == {"id": "U-1", "name": "Alex Admin", "email": "alex@acme.example"}
+
+    document = (await api.client.get("/openapi.json")).json()
+    fields = document["components"]["schemas"]["InviteResend"]["properties"]
+    assert "at most 500" in fields["contact_user_ids"]["description"]
+    assert "nobody has answered yet" in fields["only_not_answered"]["description"]
+
+
+async def test_a_resend_to_people_who_are_not_contacts_of_the_commitments_is_a_422_naming_them(api):
+    period = (await api.open()).json()
+    # U-2 is a member of the project but no commitment's contact; SC-<other project> is not the project's.
+    for body, starts in [
+        ({"contact_user_ids": ["U-9", "U-2"]}, f"U-2 is not a contact of any commitment of project {api.project};"),
+        ({"commitment_ids": [f"SC-{api.project}"], "contact_user_ids": ["U-2"]}, "U-2 is not a contact of the "),
+    ]:
+        response = await resend(api, period["id"], body)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"].startswith(starts)
+        assert response.json()["detail"].endswith("or leave contact_user_ids out to resend to every contact.")
+
+
+async def test_odd_narrowed_resends_are_a_4xx_that_says_why_never_a_500(api):
+    period = (await api.open()).json()
+    for body in [
+        {"contact_user_ids": []},
+        {"contact_user_ids": [f"U-{n}" for n in range(501)]},
+        {"contact_user_ids": ["U-\u0000"]},
+        {"contact_user_ids": "U-9"},
+        {"only_not_answered": "sometimes"},
+        {"only_not_answered": None},
+    ]:
+        response = await resend(api, period["id"], body)
+        assert 400 <= response.status_code < 500, (body, response.text)
+        assert response.json()["detail"].endswith("."), body

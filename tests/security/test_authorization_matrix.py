@@ -81,6 +81,43 @@ MATRIX: list[Row] = [
         (401, 403, 403, 403, 403, 202),
         json={"commitment_ids": ["{commitment_id}"]},
     ),
+    # --- periods: the administrator's pages (a page without a session leads to the login page) ---
+    Row("periods", "GET", "/", (303, 403, 403, 200, 403, 200)),  # the other project's administrator sees theirs
+    Row("periods", "GET", "/projects/{project_id}", (303, 403, 403, 403, 403, 200)),
+    Row(
+        "periods",
+        "POST",
+        "/projects/{project_id}/billing-periods",
+        (303, 403, 403, 403, 403, 200),  # a due date already passed: the administrator is asked to confirm first
+        form={"start_date": "2026-10-01", "end_date": "2026-10-31", "due_date": "2026-11-01"},
+        form_page="/projects/{project_id}",
+    ),
+    Row("periods", "GET", "/billing-periods/{period_id}", (303, 403, 403, 403, 403, 200)),
+    Row("periods", "GET", "/billing-periods/{period_id}/board/as-of", (401, 403, 403, 403, 403, 200)),
+    Row("periods", "GET", "/billing-periods/{period_id}/board.csv", (303, 403, 403, 403, 403, 200)),
+    Row(
+        "periods",
+        "POST",
+        "/billing-periods/{period_id}/due-date",
+        (303, 403, 403, 403, 403, 303),
+        form={"due_date": "2026-12-05"},
+        form_page="/billing-periods/{period_id}",
+    ),
+    Row(
+        "periods",
+        "POST",
+        "/billing-periods/{period_id}/resend",
+        (303, 403, 403, 403, 403, 303),
+        form={"commitment_id": "{commitment_id}"},
+        form_page="/billing-periods/{period_id}",
+    ),
+    Row(
+        "periods",
+        "POST",
+        "/billing-periods/{period_id}/close",
+        (303, 403, 403, 403, 403, 200),  # the administrator is asked to confirm first
+        form_page="/billing-periods/{period_id}",
+    ),
     # --- responses: the invite page, reached by the emailed link ---
     *public("responses", *DOCS_AND_HEALTH),
     Row("responses", "GET", "/invites/{token}", (400, 400, 400, 400, 200, 400), link="invite"),

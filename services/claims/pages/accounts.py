@@ -1,6 +1,7 @@
 """Logging in and out, and setting a password through an emailed link."""
 
 import secrets
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,6 +14,7 @@ from shared.errors import ProblemForPerson
 from shared.password_links import PasswordLink, read_password_link_token
 from shared.service import client_address
 from shared.sessions import cookie_session, delete_session_cookie, issue_session_token, set_session_cookie
+from shared.settings import Settings
 
 router = APIRouter(tags=["account pages"], include_in_schema=False)
 
@@ -51,7 +53,7 @@ async def log_in(
         )
     except ProblemForPerson as problem:
         return _login_form(request, next, email, problem=str(problem), status_code=problem.status_code)
-    return _logged_in(request, logged_in, _safe_next(next))
+    return _logged_in(request, logged_in, _safe_next(next, request.app.state.settings))
 
 
 @router.post("/logout")
@@ -147,7 +149,12 @@ def _logged_in(request: Request, logged_in: use_cases.LoggedIn, next: str) -> Re
 def _login_form(
     request: Request, next: str, email: str, *, problem: str = "", notice: str = "", status_code: int = 200
 ):
-    context = {"next": _safe_next(next), "email": email, "problem": problem, "notice": notice}
+    context = {
+        "next": _safe_next(next, request.app.state.settings),
+        "email": email,
+        "problem": problem,
+        "notice": notice,
+    }
     return _anonymous_page(request, "login.html", _LOGIN_FORM, context, status_code)
 
 
@@ -204,6 +211,28 @@ async def _password_request(request: Request, token: str) -> tuple[PasswordLink,
     return link, None
 
 
-def _safe_next(next: str) -> str:
-    """Only a path on this service: a login link cannot send anyone elsewhere."""
-    return next if next.startswith("/") and not next.startswith(("//", "/\\")) else "/claims"
+def _safe_next(next: str, settings: Settings) -> str:
+    """A path on this service, or a page of one of the services' public URLs (the administrator's pages on the
+    periods service send people here to log in): a login link cannot send anyone to another site."""
+    if "\\" in next or any(ord(character) < 32 for character in next):
+        return "/claims"  # browsers read a backslash as a slash, and drop tabs and newlines
+    if next.startswith("/") and not next.startswith("//"):
+        return next
+    parts = urlsplit(next)
+    ours = {
+        _origin(url)
+        for url in (
+            settings.periods_public_url,
+            settings.notifier_public_url,
+            settings.responses_public_url,
+            settings.claims_public_url,
+        )
+    }
+    if parts.scheme in ("http", "https") and parts.username is None and _origin(next) in ours:
+        return next
+    return "/claims"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"

@@ -7,7 +7,8 @@ mid-send loses its rows when their leases expire, and another sends them again w
 
 Each leased row is sent by a task of its own, a few per SMTP connection, so that a slow send holds up only its
 own connection. The outcome of one attempt: cancelled (rules 7 and 9; an expired password link), sent, retried
-later with backoff (4xx, connection lost), or failed (5xx, or an email that cannot be built).
+later with backoff (4xx, connection lost; an email about an invite says so with InviteDeliveryDeferred), or
+failed (5xx, or an email that cannot be built).
 """
 
 import asyncio
@@ -74,6 +75,11 @@ class MailWorker(ListeningWorker):
 
     async def finish(self, row, status: str, reply: str | None) -> None:
         """Record how the row ended (with its event, if it has one), if its lease is still held."""
+        raise NotImplementedError
+
+    async def defer(self, row, attempts: int, delay: timedelta, reply: str) -> bool:
+        """Record that the row is tried again after `delay` (with its event, if it has one), if its lease is
+        still held; False when it was not."""
         raise NotImplementedError
 
     async def before_fetching(self) -> None:
@@ -199,10 +205,8 @@ class MailWorker(ListeningWorker):
 
     async def _retry_later(self, row, reply: str) -> None:
         attempts = row.attempts + 1
-        delay = self._retry.delay(attempts)
-        async with self._pool.acquire() as connection:
-            if not await repository.retry_later(connection, self.table, row.key, row.lease, attempts, delay, reply):
-                log.warning("a retry was not recorded: the lease was lost", extra={self.table.key: str(row.key)})
+        if not await self.defer(row, attempts, self._retry.delay(attempts), reply):
+            log.warning("a retry was not recorded: the lease was lost", extra={self.table.key: str(row.key)})
 
 
 class InviteMailWorker(MailWorker):
@@ -229,6 +233,9 @@ class InviteMailWorker(MailWorker):
 
     async def finish(self, delivery: Delivery, status: str, reply: str | None) -> None:
         await use_cases.delivery_outcome(self._pool, delivery, status, reply, self._clock())
+
+    async def defer(self, delivery: Delivery, attempts: int, delay: timedelta, reply: str) -> bool:
+        return await use_cases.delivery_deferred(self._pool, delivery, attempts, delay, reply, self._clock())
 
 
 class PasswordMailWorker(MailWorker):
@@ -258,3 +265,6 @@ class PasswordMailWorker(MailWorker):
 
     async def finish(self, mail: PasswordMail, status: str, reply: str | None) -> None:
         await use_cases.password_mail_outcome(self._pool, mail, status, reply)
+
+    async def defer(self, mail: PasswordMail, attempts: int, delay: timedelta, reply: str) -> bool:
+        return await use_cases.password_mail_deferred(self._pool, mail, attempts, delay, reply)

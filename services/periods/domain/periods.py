@@ -31,8 +31,10 @@ class InvalidResend(InvalidRequest):
 # Dates further than this from today belong to no real project (rule 4); the limit also keeps every date
 # well inside what dates and instants can hold (9999-12-31 has no next day to pass at).
 PLAUSIBLE_YEARS = 10
-# A resend names at most this many commitments: its event stays small, and so does the notifier's work.
+# A resend names at most this many commitments, and this many contacts: its event stays small, and so does the
+# notifier's work.
 MOST_COMMITMENTS_PER_RESEND = 500
+MOST_CONTACTS_PER_RESEND = 500
 _IDS_SHOWN = 10
 
 
@@ -106,10 +108,18 @@ class BillingPeriod:
         now: datetime,
         commitment_ids: list[str] | None,
         of_project: Collection[str] = (),
+        *,
+        contact_user_ids: list[str] | None = None,
+        only_not_answered: bool = False,
+        contacts_of_commitments: Collection[str] = (),
     ) -> None:
-        """Send the period's invites again on purpose (rule 6), which only makes sense before the due date.
+        """Send the period's invites again on purpose (rule 6), which only makes sense before the due date;
+        the emails go out from `requested_by` (their Invited By).
 
-        `commitment_ids` (from `resend_names`) must all be among `of_project`, the project's commitments."""
+        `commitment_ids` (from `resend_names`) must all be among `of_project`, the project's commitments;
+        `contact_user_ids` (from `resend_contacts`) all among `contacts_of_commitments`, the contacts of the
+        commitments named (of all the project's, when none is). `only_not_answered` leaves out the invites
+        already answered, Yes or No."""
         if self.status != "open":
             raise PeriodConflict(f"The billing period {self.describe()} is closed, so its invites cannot be resent.")
         if self.due_date_has_passed(now):
@@ -125,11 +135,21 @@ class BillingPeriod:
                 f"of project {self.project.id}; check the ids against the project's commitments in the ERP, or "
                 "leave commitment_ids out to resend every invite of the period."
             )
+        strangers = [user_id for user_id in contact_user_ids or () if user_id not in contacts_of_commitments]
+        if strangers:
+            of_what = "the commitments named" if commitment_ids else f"any commitment of project {self.project.id}"
+            raise InvalidResend(
+                f"{_list_ids(strangers)} {'is not a contact' if len(strangers) == 1 else 'are not contacts'} "
+                f"of {of_what}; check the ids against the commitments' progress claim contacts in the ERP, or "
+                "leave contact_user_ids out to resend to every contact."
+            )
         self.events.append(
             InvitesResendRequested(
                 period_id=self.id,
                 project_id=self.project.id,
                 commitment_ids=commitment_ids,
+                contact_user_ids=contact_user_ids,
+                only_not_answered=only_not_answered,
                 requested_by=requested_by,
                 requested_at=now,
             )
@@ -156,21 +176,50 @@ class BillingPeriod:
 
 def resend_names(commitment_ids: list[str] | None) -> list[str] | None:
     """The commitments a resend names (rule 6), each once and a bounded number; None for every commitment."""
-    if commitment_ids is None:
+    return _named_once(
+        commitment_ids, MOST_COMMITMENTS_PER_RESEND, "commitment", "commitment_ids", "every invite of the period"
+    )
+
+
+def resend_contacts(contact_user_ids: list[str] | None) -> list[str] | None:
+    """The contacts a resend names (by user id), each once and a bounded number; None for every contact."""
+    return _named_once(contact_user_ids, MOST_CONTACTS_PER_RESEND, "contact", "contact_user_ids", "to every contact")
+
+
+def _named_once(ids: list[str] | None, most: int, what: str, field: str, otherwise: str) -> list[str] | None:
+    if ids is None:
         return None
-    names = list(dict.fromkeys(commitment_ids))
+    names = list(dict.fromkeys(ids))
+    resend_all = f"leave {field} out to resend {otherwise}"
     if not names:
+        raise InvalidResend(f"The resend names no {what}; name at least one, or {resend_all}.")
+    if len(names) > most:
         raise InvalidResend(
-            "The resend names no commitment; name at least one, or leave commitment_ids out to resend every "
-            "invite of the period."
-        )
-    if len(names) > MOST_COMMITMENTS_PER_RESEND:
-        raise InvalidResend(
-            f"A resend names at most {MOST_COMMITMENTS_PER_RESEND} commitments and this one names {len(names):,}; "
-            f"send it in parts of {MOST_COMMITMENTS_PER_RESEND} or fewer, or leave commitment_ids out to resend "
-            "every invite of the period."
+            f"A resend names at most {most} {what}s and this one names {len(names):,}; send it in parts of {most} "
+            f"or fewer, or {resend_all}."
         )
     return names
+
+
+def describe_resend(
+    commitment_ids: list[str] | None, contact_user_ids: list[str] | None, only_not_answered: bool
+) -> str:
+    """What a resend will send again, in a sentence for the person who asked."""
+    words = ["The invites"]
+    if only_not_answered:
+        words.append("not answered yet")
+    if contact_user_ids is not None:
+        words.append(f"to {_count(contact_user_ids, 'contact')}")
+    if commitment_ids is not None:
+        words.append(f"for {_count(commitment_ids, 'commitment')}")
+    elif contact_user_ids is None:
+        words.append("for every commitment")
+    return " ".join(words) + " will be sent again."
+
+
+def _count(ids: list[str], what: str) -> str:
+    count = len(set(ids))
+    return f"{count:,} {what}{'' if count == 1 else 's'}"
 
 
 def _list_ids(ids: list[str]) -> str:

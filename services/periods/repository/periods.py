@@ -55,6 +55,25 @@ async def commitments_of_project(
     return {row["commitment_id"] for row in rows}
 
 
+async def contacts_of_commitments(
+    connection: asyncpg.Connection, project_id: str, commitment_ids: list[str] | None, user_ids: list[str]
+) -> set[str]:
+    """Which of `user_ids` are progress claim contacts of the project's commitments (of only those named, when
+    given), as the ERP last sent them."""
+    rows = await connection.fetch(
+        """
+        SELECT DISTINCT contact->>'user_id' AS user_id
+        FROM erp_commitments, jsonb_array_elements(invoice_contacts) AS contact
+        WHERE project_id = $1 AND ($2::text[] IS NULL OR commitment_id = ANY($2::text[]))
+          AND contact->>'user_id' = ANY($3::text[])
+        """,
+        project_id,
+        commitment_ids,
+        user_ids,
+    )
+    return {row["user_id"] for row in rows}
+
+
 async def save(connection: asyncpg.Connection, period: BillingPeriod) -> None:
     """Insert or update the period and move the events it recorded to the outbox."""
     await connection.execute(

@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 import asyncpg
 
-from services.periods.domain.periods import BillingPeriod, open_period, resend_names
+from services.periods.domain.periods import BillingPeriod, open_period, resend_contacts, resend_names
 from services.periods.repository import periods as repository
 from shared.contracts.base import Person
 from shared.erp import require_permission
@@ -65,14 +65,37 @@ async def change_due_date(
 
 
 async def resend_invites(
-    pool: asyncpg.Pool, *, user_id: str, period_id: str, commitment_ids: list[str] | None, now: datetime
+    pool: asyncpg.Pool,
+    *,
+    user_id: str,
+    period_id: str,
+    commitment_ids: list[str] | None,
+    contact_user_ids: list[str] | None = None,
+    only_not_answered: bool = False,
+    now: datetime,
 ) -> BillingPeriod:
+    """Ask the notifier to send the period's invites again, from this administrator (their Invited By):
+    every invite, or those of the commitments and contacts named, or only those not answered yet."""
     names = resend_names(commitment_ids)
+    contacts = resend_contacts(contact_user_ids)
     async with pool.acquire() as connection, connection.transaction():
         period = await _existing_period(connection, period_id, lock=True)
         administrator = await require_permission(connection, user_id, period.project.id, "admin")
         of_project = await repository.commitments_of_project(connection, period.project.id, names) if names else set()
-        period.request_resend(administrator, now, names, of_project)
+        contacts_of_commitments = (
+            await repository.contacts_of_commitments(connection, period.project.id, names, contacts)
+            if contacts
+            else set()
+        )
+        period.request_resend(
+            administrator,
+            now,
+            names,
+            of_project,
+            contact_user_ids=contacts,
+            only_not_answered=only_not_answered,
+            contacts_of_commitments=contacts_of_commitments,
+        )
         await repository.save(connection, period)
         return period
 
