@@ -109,10 +109,11 @@ def asyncapi_router(definition) -> APIRouter:
 
 
 class _Document:
-    """What FastStream's AsyncAPI page reads of a specification: its JSON."""
+    """What FastStream's AsyncAPI page reads of a specification: its title and its JSON."""
 
     def __init__(self, document: dict):
         self._document = document
+        self.title = document["info"]["title"]
 
     def to_json(self) -> str:
         return json.dumps(self._document)

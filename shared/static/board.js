@@ -1,5 +1,5 @@
 // The period board (services/periods/templates/board.html) keeps itself fresh: every few seconds it asks the
-// small as-of route whether anything has happened since the board was drawn and, when it has, fetches the page
+// small version route whether anything has changed since the board was drawn and, when it has, fetches the page
 // and swaps the board's part in place, keeping focus and scroll, and says so politely to screen readers.
 // Served as a file: the pages' Content-Security-Policy allows no inline script. Without it, the page's Refresh
 // link does the same.
@@ -44,7 +44,7 @@
     var focusedKey = focused && focused !== board && board.contains(focused) ? keyOf(focused) : null;
     var x = window.scrollX, y = window.scrollY;
     board.innerHTML = fresh.innerHTML;
-    board.setAttribute("data-as-of", fresh.getAttribute("data-as-of") || "");
+    board.setAttribute("data-version", fresh.getAttribute("data-version") || "");
     if (focusedKey) {
       var candidates = board.querySelectorAll("a, button, input");
       for (var i = 0; i < candidates.length; i++) {
@@ -62,19 +62,15 @@
     }
   }
 
-  function sameMoment(one, other) {
-    return (one || "") === (other || "") || (one && other && Date.parse(one) === Date.parse(other));
-  }
-
   function poll() {
     if (busy || document.hidden) {
       return;
     }
     busy = true;
-    fetch(board.getAttribute("data-as-of-url"), { credentials: "same-origin", cache: "no-store" })
+    fetch(board.getAttribute("data-version-url"), { credentials: "same-origin", cache: "no-store" })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (answer) {
-        if (!answer || sameMoment(answer.as_of, board.getAttribute("data-as-of"))) {
+        if (!answer || answer.version === board.getAttribute("data-version")) {
           return null;
         }
         return fetch(window.location.pathname, { credentials: "same-origin", cache: "no-store" })

@@ -115,14 +115,14 @@ class PeriodsDesk:
         return opened.headers["location"].split("/")[2].split("?")[0]
 
     async def jane_invited(self, browser, period_id: str) -> str:
-        """Jane's InviteSent, as the notifier publishes it, heard by the board: its as-of route moves."""
+        """Jane's InviteSent, as the notifier publishes it, heard by the board: its version route moves."""
         sent = invite_sent(
             str(uuid.uuid4()), period_id, self.project, self.commitment_id, self.jane, sent_at="2026-11-02T03:00:05Z"
         )
         envelope = CloudEvent.new(InviteSent.TYPE, "urn:invite-to-bill:notifier", sent.model_dump(mode="json"))
         await publish_event(self.bootstrap, BILLING_INVITES, sent.invite_id, envelope)
         async with asyncio.timeout(20):
-            while (as_of := (await browser.get(f"/billing-periods/{period_id}/board/as-of")).json()["as_of"]) is None:
+            while (as_of := (await browser.get(f"/billing-periods/{period_id}/board/version")).json()["as_of"]) is None:
                 await asyncio.sleep(0.1)
         return as_of
 
@@ -325,12 +325,14 @@ async def test_the_board_shows_the_period_and_each_contact_and_says_how_fresh_it
     assert "<h1>Billing period 1 November 2026 to 30 November 2026</h1>" in board.text
     assert '<script src="/static/board.js" defer></script>' in board.text
     assert total(board, "invited") == 0 and "Nothing has happened on this board yet" in board.text
-    assert (await admin.get(f"/billing-periods/{period_id}/board/as-of")).json() == {"as_of": None}
+    before = (await admin.get(f"/billing-periods/{period_id}/board/version")).json()
+    assert before["as_of"] is None and before["version"] in board.text
     assert "<caption" in board.text and '<th scope="col">Delivery</th>' in board.text
     assert '<th scope="row">Jane Citizen' in board.text
 
-    # Jane's invite goes out: the as-of route moves, and the board says she is invited and when.
+    # Jane's invite goes out: the version route moves, and the board says she is invited and when.
     as_of = await desk.jane_invited(admin, period_id)
+    assert (await admin.get(f"/billing-periods/{period_id}/board/version")).json()["version"] != before["version"]
     assert datetime.fromisoformat(as_of) == datetime(2026, 11, 2, 3, 0, 5, tzinfo=UTC)
     board = await shown(admin, f"/billing-periods/{period_id}")
     assert total(board, "invited") == 1 and total(board, "not-answered") == 1
@@ -352,7 +354,9 @@ async def test_the_board_shows_the_period_and_each_contact_and_says_how_fresh_it
         browser = desk.browser(who)
         assert (await browser.get(f"/billing-periods/{period_id}")).status_code == status
         assert (await browser.get(f"/billing-periods/{period_id}/board.csv")).status_code == status
-        assert (await browser.get(f"/billing-periods/{period_id}/board/as-of")).status_code == (status if who else 401)
+        assert (await browser.get(f"/billing-periods/{period_id}/board/version")).status_code == (
+            status if who else 401
+        )
     assert (await shown(admin, f"/billing-periods/{uuid.uuid4()}", 404)).text.count("There is no billing period") == 1
 
 

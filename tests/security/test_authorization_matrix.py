@@ -93,7 +93,7 @@ MATRIX: list[Row] = [
         form_page="/projects/{project_id}",
     ),
     Row("periods", "GET", "/billing-periods/{period_id}", (303, 403, 403, 403, 403, 200)),
-    Row("periods", "GET", "/billing-periods/{period_id}/board/as-of", (401, 403, 403, 403, 403, 200)),
+    Row("periods", "GET", "/billing-periods/{period_id}/board/version", (401, 403, 403, 403, 403, 200)),
     Row("periods", "GET", "/billing-periods/{period_id}/board.csv", (303, 403, 403, 403, 403, 200)),
     Row(
         "periods",

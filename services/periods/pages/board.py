@@ -47,14 +47,18 @@ async def period_board(request: Request, period_id: str, done: str = "") -> Resp
     return await _board_page(request, session, period_id, notice=NOTICES.get(done, ""))
 
 
-@router.get("/billing-periods/{period_id}/board/as-of")
-async def board_as_of(request: Request, period_id: str) -> JSONResponse:
-    """When the last event shown on the board happened: the board's script fetches the board again when it moves."""
+@router.get("/billing-periods/{period_id}/board/version")
+async def board_version(request: Request, period_id: str) -> JSONResponse:
+    """A value that changes whenever the board would, and when the last event shown on it happened: the board's
+    script fetches the board again when the version moves."""
     session = cookie_session(request)
     if session is None:
         raise NotAuthenticated("You are not logged in; log in again and reopen the board.")
-    as_of = await board_use_cases.board_as_of(request.app.state.pool, user_id=session.user_id, period_id=period_id)
-    return JSONResponse({"as_of": as_of.isoformat() if as_of else None}, headers={"Cache-Control": "no-store"})
+    pool, user_id = request.app.state.pool, session.user_id
+    version = await board_use_cases.board_version(pool, user_id=user_id, period_id=period_id)
+    as_of = await board_use_cases.board_as_of(pool, user_id=user_id, period_id=period_id)
+    answer = {"version": version, "as_of": as_of.isoformat() if as_of else None}
+    return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/billing-periods/{period_id}/board.csv")
@@ -224,6 +228,10 @@ async def _board_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     try:
+        # The version first: a change while the board is drawn shows at the next poll rather than never.
+        version = await board_use_cases.board_version(
+            request.app.state.pool, user_id=session.user_id, period_id=period_id
+        )
         board = await _board(request, session, period_id)
     except ProblemForPerson as refusal:
         return problem_page(request, refusal)
@@ -250,6 +258,7 @@ async def _board_page(
         "not_invited_reasons": NOT_INVITED_REASONS,
         "delivery_names": DELIVERY,
         "poll_seconds": POLL_SECONDS,
+        "version": version,
         "claim_url": lambda claim_id: f"{claims_url}/claims/{claim_id}",
         "on_behalf_url": lambda commitment_id, contact_user_id: (
             f"{claims_url}/claims/on-behalf?"
