@@ -65,6 +65,33 @@ def period_events(reader, period_id: str):
     return lambda record: json.loads(record.value)["data"].get("period_id") == period_id
 
 
+async def test_a_period_opens_after_the_fact_and_its_due_date_moves_to_a_passed_day_but_not_before_its_start(
+    api, infrastructure
+):
+    """Rule 4: no confirmation through the API; the page asks for it."""
+    october = await api.open({"start_date": "2026-10-01", "end_date": "2026-10-31", "due_date": "2026-11-01"})
+    assert october.status_code == 201, october.text
+    assert october.json()["due_at"] == "2026-11-01T13:00:00Z"  # already passed at NOW
+    november = (await api.open()).json()
+    url = f"/api/billing-periods/{november['id']}"
+    moved = await api.client.patch(url, json={"due_date": "2026-11-01"}, headers=api.as_("admin"))
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["due_at"] == "2026-11-01T13:00:00Z"
+    async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+        [opened] = await reader.wait_for(
+            lambda r: period_events(reader, october.json()["id"])(r) and b".opened." in r.value
+        )
+        [changed] = await reader.wait_for(
+            lambda r: period_events(reader, november["id"])(r) and b"due_date_changed" in r.value
+        )
+    assert json.loads(opened.value)["data"]["due_date"] == "2026-11-01"
+    assert json.loads(changed.value)["type"] == "billing.period.due_date_changed.v1"
+    assert json.loads(changed.value)["data"]["previous_due_date"] == "2026-12-05"
+    before_the_start = await api.client.patch(url, json={"due_date": "2026-10-31"}, headers=api.as_("admin"))
+    assert before_the_start.status_code == 422
+    assert before_the_start.json()["detail"].startswith("The due date 2026-10-31 is before the start date 2026-11-01")
+
+
 async def test_an_administrator_opens_a_period_and_billing_period_opened_is_published(api, infrastructure):
     response = await api.client.post(
         f"/api/projects/{api.project}/billing-periods",
