@@ -522,6 +522,8 @@ async def test_an_administrator_creates_a_claim_on_a_contacts_behalf_from_the_pa
     board = f"{desk.service.settings.periods_public_url}/billing-periods/{desk.period_id}"
     assert f'href="{board}"' in page.text and "Create the claim</button>" in page.text
     assert await desk.claims() == 0  # opening the page made nothing
+    not_a_contact = await administrator.get(path.replace(JANE[0], RAJ[0]))
+    assert not_a_contact.status_code == 422 and "is not a progress claim contact of" in not_a_contact.text
     form = {"period": desk.period_id, "commitment": desk.commitment_id, "contact": JANE[0]}
     assert (await administrator.post("/claims/on-behalf", data=form)).status_code == 403  # no CSRF token
     jane_token = csrf_of(await jane.get("/claims"), "/logout")
@@ -545,8 +547,6 @@ async def test_an_administrator_creates_a_claim_on_a_contacts_behalf_from_the_pa
     assert submitted.status_code == 303
     [event] = await desk.events("billing.claim.submitted.v1")
     assert event["submitted_by"]["id"] == ALEX[0]
-    not_a_contact = await administrator.get(path.replace(JANE[0], RAJ[0]))
-    assert not_a_contact.status_code == 422 and "is not a progress claim contact of" in not_a_contact.text
 
 
 async def test_the_on_behalf_api_checks_who_asks_for_whom_and_makes_one_claim(desk):

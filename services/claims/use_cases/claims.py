@@ -237,7 +237,10 @@ async def _on_behalf(
             f"You need Admin permission on the Commitments tool of project {commitment.project_id} to create "
             "a claim on a contact's behalf; ask the project's administrator to grant it."
         )
+    administrator = await _person(connection, user_id)
     existing = await repository.find_claim_for(connection, period_id, commitment_id)
+    if existing is not None:  # the claim there is, whoever it was made for (rule 14)
+        return OnBehalf(period, commitment, existing.contact, administrator, existing.claim_id)
     domain.require_billable(commitment)
     contact = commitment.contact(contact_user_id)
     if contact is None:
@@ -246,8 +249,7 @@ async def _on_behalf(
             + ", ".join(f"{c.user_id} ({c.name})" for c in commitment.contacts)
             + "."
         )
-    administrator = await _person(connection, user_id)
-    return OnBehalf(period, commitment, contact, administrator, existing.claim_id if existing else None)
+    return OnBehalf(period, commitment, contact, administrator, existing_claim_id=None)
 
 
 async def view_claim(pool: asyncpg.Pool, user_id: str, claim_id: str, now: datetime) -> ClaimView:
