@@ -128,6 +128,7 @@ class OnBehalf:
     contact: Contact
     administrator: Person
     existing_claim_id: str | None
+    due_date_passed: bool = False  # the contact could no longer make it; the administrator still may (rule 15)
 
 
 @dataclass(frozen=True)

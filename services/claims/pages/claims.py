@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from services.claims.domain.claims import ClaimView, FieldErrors, due_date_has_passed
+from services.claims.domain.claims import ClaimView, FieldErrors
 from services.claims.pages.rendering import NOTICES, STALE_FORM, message, page
 from services.claims.use_cases import claims as use_cases
 from services.claims.use_cases.claims import ClaimExists, NotArrivedYet
@@ -115,7 +115,9 @@ async def on_behalf(request: Request, period: str = "", commitment: str = "", co
     if not commitment or not contact or not _is_uuid(period):
         return _incomplete_on_behalf_link(request)
     try:
-        asked = await use_cases.on_behalf(request.app.state.pool, session.user_id, period, commitment, contact)
+        asked = await use_cases.on_behalf(
+            request.app.state.pool, session.user_id, period, commitment, contact, request.app.state.clock()
+        )
     except NotArrivedYet:
         return _preparing(request)
     except ProblemForPerson as problem:
@@ -125,7 +127,6 @@ async def on_behalf(request: Request, period: str = "", commitment: str = "", co
     settings = request.app.state.settings
     context = {
         "asked": asked,
-        "due_date_passed": due_date_has_passed(asked.period.due_at, request.app.state.clock()),
         "board_url": _board_url(request, period),
         "csrf_token": csrf_token(settings, _on_behalf_csrf(session, commitment, period, contact)),
     }

@@ -195,11 +195,12 @@ async def _new_claim(
 
 
 async def on_behalf(
-    pool: asyncpg.Pool, user_id: str, period_id: str, commitment_id: str, contact_user_id: str
+    pool: asyncpg.Pool, user_id: str, period_id: str, commitment_id: str, contact_user_id: str, now: datetime
 ) -> OnBehalf:
     """What `create_on_behalf` would make, for the page that confirms it; it changes nothing (rule 10)."""
     async with pool.acquire() as connection:
-        return await _on_behalf(connection, user_id, period_id, commitment_id, contact_user_id)
+        asked = await _on_behalf(connection, user_id, period_id, commitment_id, contact_user_id)
+    return replace(asked, due_date_passed=domain.due_date_has_passed(asked.period.due_at, now))
 
 
 async def create_on_behalf(
