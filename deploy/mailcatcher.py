@@ -1,9 +1,11 @@
 """The local stack's mail catcher: an SMTP server keeping every message in a Maildir, and pages to read them.
 
 `itb up` runs it so a person can read the invites and reminders the system sent, either in a browser or with
-`itb mail list` and `itb mail show N` (both read the Maildir through deploy/caught_mail.py).
+`itb mail list` and `itb mail show N` (both read the Maildir through deploy/caught_mail.py). Like a real mail
+server it refuses some addresses for good (by default the demo's DEMO_REFUSED_ADDRESS), so that the demo shows an
+invite whose delivery failed.
 
-    python -m deploy.mailcatcher --maildir .state/mail [--smtp-port 1025] [--http-port 8025]
+    python -m deploy.mailcatcher --maildir .state/mail [--smtp-port 1025] [--http-port 8025] [--refuse ADDRESS]
 """
 
 import argparse
@@ -16,6 +18,7 @@ import re
 import signal
 import socket
 import sys
+from collections.abc import Collection
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -38,17 +41,31 @@ from deploy.caught_mail import (
     when,
 )
 
+# The demo contact whose mail server refuses their address (README, "Demo data"): the period board shows the
+# invite's delivery failed, with this reply.
+DEMO_REFUSED_ADDRESS = "tom@brightsparks.example"
+REFUSAL = "550 5.1.1 Mailbox unavailable: no such user here"
+
 
 class MailCatcher:
-    def __init__(self, maildir: Path, host: str = "127.0.0.1", smtp_port: int = 1025, http_port: int = 8025):
+    def __init__(
+        self,
+        maildir: Path,
+        host: str = "127.0.0.1",
+        smtp_port: int = 1025,
+        http_port: int = 8025,
+        refused: Collection[str] = (),
+    ):
+        """`refused`: addresses whose RCPT TO is answered with REFUSAL, as a mail server without such a mailbox."""
         self.maildir = maildir
         self.host = host
         self.smtp_port = smtp_port
         self.http_port = http_port
+        self.refused = frozenset(address.lower() for address in refused)
 
     async def start(self) -> None:
         self.maildir.parent.mkdir(parents=True, exist_ok=True)
-        handler = _MaildirDelivery(mailbox.Maildir(self.maildir, create=True))
+        handler = _MaildirDelivery(mailbox.Maildir(self.maildir, create=True), self.refused)
         http_socket = _listen(self.host, self.http_port, "HTTP")
         try:
             smtp_socket = _listen(self.host, self.smtp_port, "SMTP")
@@ -95,8 +112,15 @@ class _PageServer(uvicorn.Server):
 
 
 class _MaildirDelivery:
-    def __init__(self, box: mailbox.Maildir):
+    def __init__(self, box: mailbox.Maildir, refused: frozenset[str] = frozenset()):
         self._box = box
+        self._refused = refused
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options) -> str:
+        if address.lower() in self._refused:
+            return REFUSAL
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         received_for = f"X-Mail-From: {envelope.mail_from}\nX-Rcpt-To: {', '.join(envelope.rcpt_tos)}\n"
@@ -209,9 +233,10 @@ async def _catch_until_stopped(catcher: MailCatcher) -> None:
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(stop_signal, stopping.set)
     await catcher.start()
+    refusing = f"; refusing mail to {', '.join(sorted(catcher.refused))}" if catcher.refused else ""
     print(
         f"Catching mail on {catcher.host}:{catcher.smtp_port} into {catcher.maildir}; "
-        f"read it at http://{catcher.host}:{catcher.http_port}/",
+        f"read it at http://{catcher.host}:{catcher.http_port}/{refusing}",
         file=sys.stderr,
     )
     try:
@@ -228,8 +253,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--smtp-port", type=int, default=1025)
     parser.add_argument("--http-port", type=int, default=8025)
+    parser.add_argument(
+        "--refuse",
+        action="append",
+        metavar="ADDRESS",
+        help=f"refuse mail to this address with '{REFUSAL}' (repeatable; default: {DEMO_REFUSED_ADDRESS})",
+    )
     args = parser.parse_args(argv)
-    catcher = MailCatcher(args.maildir, args.host, args.smtp_port, args.http_port)
+    refused = [DEMO_REFUSED_ADDRESS] if args.refuse is None else [address for address in args.refuse if address]
+    catcher = MailCatcher(args.maildir, args.host, args.smtp_port, args.http_port, refused)
     try:
         asyncio.run(_catch_until_stopped(catcher))
     except OSError as error:

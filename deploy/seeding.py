@@ -1,8 +1,12 @@
 """The local stack's demo, once its services run: the ERP's demo records published, this month's billing
-period opened as the demo administrator would, and the demo users given passwords, all said on the way."""
+period opened as the demo administrator would, and the demo users given passwords, all said on the way. Then,
+in the background, two contacts answer their invites as they would, through the links in the mail the catcher
+caught, so that the period board shows every state (README, "Demo data")."""
 
 import asyncio
 import json
+import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -11,7 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import httpx
 
+from deploy.caught_mail import list_messages, read_message
 from deploy.demo import (
     ADMINISTRATOR_EMAIL,
     DEMO_PROJECT_ID,
@@ -21,6 +27,7 @@ from deploy.demo import (
     give_demo_passwords,
     publish_demo_data,
 )
+from deploy.mailcatcher import DEMO_REFUSED_ADDRESS
 from deploy.state_files import read_json, write_private
 from shared.erp import user_id_for_email
 from shared.session_versions import session_version
@@ -28,6 +35,12 @@ from shared.sessions import issue_session_token
 from shared.settings import Settings
 
 DEMO_PASSWORDS_FILE = "demo_passwords.json"
+# Who answers the demo invite, and how: a Yes (which makes a draft claim) and a No. Mei Chen does not answer,
+# and the mail catcher refuses Tom Nguyen's address (DEMO_REFUSED_ADDRESS).
+DEMO_ANSWERS = {"jane@concreteco.example": "yes", "raj@concreteco.example": "no"}
+ANSWER_WAIT_SECONDS = 120
+_INVITE_LINK = re.compile(r"http://\S+/invites/[^\s?\"]+")
+_CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 Say = Callable[[str], None]
 
@@ -38,6 +51,71 @@ def seed_demo(state: Path, environment: dict, periods_port: int, say: Say) -> No
     say(f"Demo data      {published} ERP events published on erp.commitments and erp.directory")
     _explain_administrator(environment, periods_port, say)
     _give_demo_passwords(state, environment, say)
+    answer_demo_invites_in_the_background(state / "mail", say)
+
+
+def answer_demo_invites_in_the_background(maildir: Path, say: Say) -> threading.Thread:
+    """The demo contacts' answers (DEMO_ANSWERS), given once their invites have been caught, without holding up
+    the stack's start; a line says what became of them. A daemon: stopping the stack does not wait for it."""
+
+    def answer() -> None:
+        say(asyncio.run(answer_demo_invites(maildir)))
+
+    thread = threading.Thread(target=answer, name="demo answers", daemon=True)
+    thread.start()
+    return thread
+
+
+async def answer_demo_invites(maildir: Path, within: float = ANSWER_WAIT_SECONDS) -> str:
+    """Each demo contact in DEMO_ANSWERS answers as they would: the invite link from the caught mail opened, then
+    the page's form posted. What became of them, as a line to print."""
+    try:
+        async with asyncio.timeout(within):
+            async with httpx.AsyncClient(timeout=10) as client:
+                for email, answer in DEMO_ANSWERS.items():
+                    await _answer_invite(client, await _invite_link(maildir, email), answer)
+    except TimeoutError:
+        return (
+            f"Demo answers   not all given: the demo invites did not reach the mail catcher ({maildir}) or could "
+            f"not be answered within {within:g} seconds; the notifier's and responses' logs may say why."
+        )
+    answers = ", ".join(f"{email} {answer.title()}" for email, answer in DEMO_ANSWERS.items())
+    return (
+        f"Demo answers   {answers} (a draft claim); the mail catcher refuses {DEMO_REFUSED_ADDRESS}, so that "
+        "invite's delivery failed"
+    )
+
+
+async def _invite_link(maildir: Path, email: str) -> str:
+    """The invite link in the newest message to `email` that has one, once there is such a message."""
+    while True:
+        if link := await asyncio.to_thread(_newest_invite_link, maildir, email):
+            return link
+        await asyncio.sleep(0.5)
+
+
+def _newest_invite_link(maildir: Path, email: str) -> str | None:
+    for message in reversed(list_messages(maildir)):
+        if email in message.recipients:
+            plain = read_message(maildir, message.number).get_body(preferencelist=("plain",))
+            if plain is not None and (link := _INVITE_LINK.search(plain.get_content())):
+                return link.group(0)
+    return None
+
+
+async def _answer_invite(client: httpx.AsyncClient, link: str, answer: str) -> None:
+    """Open the invite page, then press the answer's button; again while the responses service has not heard
+    of the invite yet (it answers 202 or 409 meanwhile). An answer given before (an earlier start) stands."""
+    while True:
+        try:
+            page = await client.get(link)
+            if page.status_code == 200 and (token := _CSRF_TOKEN.search(page.text)):
+                sent = await client.post(link, data={"answer": answer, "csrf_token": token.group(1)})
+                if sent.status_code < 500 and sent.status_code not in (202, 409):
+                    return
+        except httpx.TransportError:
+            pass  # the responses service is starting again; so is this attempt, in a moment
+        await asyncio.sleep(0.5)
 
 
 def _explain_administrator(environment: dict, periods_port: int, say: Say) -> None:

@@ -6,14 +6,16 @@ import sys
 import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 
 import aiosmtplib
 import httpx
 import pytest
 
 from deploy.caught_mail import format_listing, format_message, list_messages, read_message
-from deploy.mailcatcher import MailCatcher
+from deploy.mailcatcher import DEMO_REFUSED_ADDRESS, MailCatcher
 
+REPO = Path(__file__).resolve().parents[1]
 GC_ADMIN = "alex.admin@acme.example"
 SUBCONTRACTOR = "jane@concreteco.example"
 CLAIM_LINK = "https://itb.example/claims/C-1?token=abc&period=2026-11"
@@ -79,6 +81,31 @@ async def test_a_caught_message_reads_back_with_its_plain_and_html_parts(catcher
     assert message["X-Rcpt-To"] == f"{SUBCONTRACTOR}, {GC_ADMIN}"
     assert CLAIM_LINK in message.get_body(preferencelist=("plain",)).get_content()
     assert f'<a href="{CLAIM_LINK}">' in message.get_body(preferencelist=("html",)).get_content()
+
+
+async def test_the_demo_s_refused_address_gets_a_550_for_rcpt_to_and_other_recipients_still_get_the_message(tmp_path):
+    catcher = MailCatcher(tmp_path / "mail", smtp_port=0, http_port=0, refused=[DEMO_REFUSED_ADDRESS.upper()])
+    await catcher.start()
+    try:
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+            await aiosmtplib.send(
+                invite("Invite to bill"),
+                recipients=[DEMO_REFUSED_ADDRESS],
+                hostname=catcher.host,
+                port=catcher.smtp_port,
+            )
+        [reply] = refused.value.recipients
+        assert (reply.code, reply.message) == (550, "5.1.1 Mailbox unavailable: no such user here")
+        await aiosmtplib.send(
+            invite("Invite to bill"),
+            recipients=[SUBCONTRACTOR, DEMO_REFUSED_ADDRESS],
+            hostname=catcher.host,
+            port=catcher.smtp_port,
+        )
+    finally:
+        await catcher.stop()
+    [caught] = list_messages(catcher.maildir)
+    assert caught.recipients == (SUBCONTRACTOR,)
 
 
 async def test_reading_a_message_that_is_not_there_says_how_many_there_are(catcher):
@@ -172,7 +199,7 @@ def test_the_catcher_process_stops_cleanly_on_a_stop_signal(tmp_path, stop_signa
     command = [sys.executable, "-m", "deploy.mailcatcher", "--maildir", str(tmp_path / "mail")]
     ports = ["--smtp-port", str(smtp_port), "--http-port", str(http_port)]
     with subprocess.Popen(
-        [*command, *ports], cwd="/work/main", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*command, *ports], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:
         try:
             deadline = time.monotonic() + 10
@@ -189,4 +216,5 @@ def test_the_catcher_process_stops_cleanly_on_a_stop_signal(tmp_path, stop_signa
     assert process.returncode == 0, stderr
     assert stderr.strip() == (
         f"Catching mail on 127.0.0.1:{smtp_port} into {tmp_path / 'mail'}; read it at http://127.0.0.1:{http_port}/"
+        f"; refusing mail to {DEMO_REFUSED_ADDRESS}"  # the demo's, by default
     )

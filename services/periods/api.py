@@ -99,7 +99,11 @@ def _now(request: Request) -> datetime:
 async def open_billing_period(
     project_id: str, body: NewBillingPeriod, session: CurrentSession, request: Request
 ) -> BillingPeriodView:
-    """Open a billing period for the project, closing the one that was open, and invite its contacts."""
+    """Open a billing period for the project, closing the one that was open, and invite its contacts.
+
+    The due date may already have passed: a period recorded after the fact. Then no invites go out (rule 7) and
+    claims are made on the contacts' behalf. The API asks for no confirmation of that (the page does). Refused
+    with 422: an end before the start, a due date before the start, dates more than 10 years from today."""
     period = await use_cases.open_billing_period(
         request.app.state.pool,
         user_id=session.user_id,
@@ -132,7 +136,11 @@ async def get_billing_period(period_id: str, session: CurrentSession, request: R
 async def change_due_date(
     period_id: str, body: DueDateChange, session: CurrentSession, request: Request
 ) -> BillingPeriodView:
-    """Move the due date of an open period; invites and banners follow the new date."""
+    """Move the due date of an open period; invites and banners follow the new date.
+
+    It may be moved earlier, to today or to a day already passed, which ends claiming now: contacts can no
+    longer claim or answer Yes, and no invites or resends go out. The API asks for no confirmation of that (the
+    page does). Refused with 422: a due date before the start, or more than 10 years from today."""
     period = await use_cases.change_due_date(
         request.app.state.pool,
         user_id=session.user_id,

@@ -446,15 +446,28 @@ async def test_a_claim_form_without_its_csrf_token_changes_nothing(desk):
 # --- The due date, and claims on a contact's behalf ---
 
 
-async def test_after_the_due_date_a_contact_is_refused_and_the_attempt_announced(desk):
+async def test_after_the_due_date_the_new_claim_page_says_whom_to_ask_and_its_old_button_is_refused_and_announced(
+    desk,
+):
+    rosa = {"id": "U-12", "name": "Rosa Resender", "email": f"rosa@{desk.domain}"}  # who sent Jane's invite last
+    sent = invite_sent(str(uuid.uuid4()), desk.period_id, desk.project, desk.commitment_id, desk.contact(JANE))
+    async with desk.pool.acquire() as connection:
+        await claim_use_cases.invite_sent(connection, sent)
+        resent = {"invited_by": Person(**rosa), "sent_at": sent.sent_at + timedelta(days=1), "resent": True}
+        await claim_use_cases.invite_sent(connection, sent.model_copy(update=resent))
+        await claim_use_cases.invite_sent(connection, sent)  # the first sending, redelivered late
     browser = await desk.logged_in(JANE)
     opened_before = csrf_of(await browser.get(desk.new_claim_url), "/claims/new")
     desk.at(AFTER)
     response = await browser.get(desk.new_claim_url)
-    assert response.status_code == 409
-    assert "due date for this billing period has passed" in response.text
-    assert "create the claim on your behalf" in response.text
-    assert "Create progress claim" not in response.text
+    assert response.status_code == 200
+    banner = response.text[response.text.index('class="banner warning"') :]
+    assert banner.index("The due date 5 December 2026 has passed") < banner.index("<dl>")  # at the top
+    assert f"Ask Rosa Resender (rosa@{desk.domain}) to create it on your behalf" in response.text
+    assert "Create progress claim" not in response.text and 'action="/claims/new"' not in response.text
+    # Without an invite, the contact is told to ask the period's opener.
+    raj = await (await desk.logged_in(RAJ)).get(f"/claims/new?commitment={desk.project}-SC-2&period={desk.period_id}")
+    assert raj.status_code == 200 and f"Ask Alex Admin (alex@{desk.domain}) to create it" in raj.text
     assert await desk.events("billing.claim.attempt_rejected.v1") == []  # opening the link announces nothing
     # The button of a page opened before the due date, pressed after it: the attempt is refused and announced.
     pressed = await desk.create_claim(browser, opened_before)
@@ -491,6 +504,51 @@ async def test_a_contact_cannot_submit_after_the_due_date_but_an_administrator_c
     assert event["submitted_by"]["id"] == ALEX[0] and event["contact"]["user_id"] == JANE[0]
 
 
+async def test_an_administrator_creates_a_claim_on_a_contacts_behalf_from_the_page_after_the_due_date(desk):
+    path = f"/claims/on-behalf?period={desk.period_id}&commitment={desk.commitment_id}&contact={JANE[0]}"
+    anonymous = await desk.browser().get(path)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login?next=")
+    jane = await desk.logged_in(JANE)
+    refused = await jane.get(path)
+    assert refused.status_code == 403
+    assert "Only the project&#39;s administrators can create a claim on a contact&#39;s behalf" in refused.text
+    desk.at(AFTER)  # administrators may act after the due date (rule 15)
+    administrator = await desk.logged_in(ALEX)
+    page = await administrator.get(path)
+    assert page.status_code == 200
+    for expected in ("SC-1", "1 November 2026 to 30 November 2026", "Jane Citizen", "You, Alex Admin, on their behalf"):
+        assert expected in page.text
+    assert "The due date 5 December 2026 has passed" in page.text
+    board = f"{desk.service.settings.periods_public_url}/billing-periods/{desk.period_id}"
+    assert f'href="{board}"' in page.text and "Create the claim</button>" in page.text
+    assert await desk.claims() == 0  # opening the page made nothing
+    not_a_contact = await administrator.get(path.replace(JANE[0], RAJ[0]))
+    assert not_a_contact.status_code == 422 and "is not a progress claim contact of" in not_a_contact.text
+    form = {"period": desk.period_id, "commitment": desk.commitment_id, "contact": JANE[0]}
+    assert (await administrator.post("/claims/on-behalf", data=form)).status_code == 403  # no CSRF token
+    jane_token = csrf_of(await jane.get("/claims"), "/logout")
+    assert (await administrator.post("/claims/on-behalf", data={**form, "csrf_token": jane_token})).status_code == 403
+    csrf = csrf_of(page, "/claims/on-behalf")
+    assert (await jane.post("/claims/on-behalf", data={**form, "csrf_token": csrf})).status_code == 403
+    created = await administrator.post("/claims/on-behalf", data={**form, "csrf_token": csrf})
+    assert created.status_code == 303 and created.headers["location"].startswith("/claims/")
+    [event] = await desk.events("billing.claim.created.v1")
+    assert event["on_behalf"] is True and event["cause"] == "administrator"
+    assert event["created_by"]["id"] == ALEX[0] and event["contact"]["user_id"] == JANE[0]
+    # Pressed again, or opened again: the claim there is.
+    again = await administrator.post("/claims/on-behalf", data={**form, "csrf_token": csrf})
+    assert again.headers["location"] == created.headers["location"]
+    assert (await administrator.get(path)).headers["location"] == created.headers["location"]
+    assert await desk.claims() == 1
+    # The administrator fills it in and submits it on Jane's behalf, after the due date.
+    claim = await administrator.get(created.headers["location"])
+    assert "as an administrator you can still fill in and submit" in claim.text and f'href="{board}"' in claim.text
+    submitted = await fill_in(administrator, created.headers["location"], "submit", this_period__1="1000")
+    assert submitted.status_code == 303
+    [event] = await desk.events("billing.claim.submitted.v1")
+    assert event["submitted_by"]["id"] == ALEX[0]
+
+
 async def test_the_on_behalf_api_checks_who_asks_for_whom_and_makes_one_claim(desk):
     url = f"/api/billing-periods/{desk.period_id}/commitments/{desk.commitment_id}/claims"
     async with httpx.AsyncClient(base_url=desk.service.base_url) as client:
@@ -523,6 +581,25 @@ async def test_my_invites_and_claims_lists_the_contacts_own_claims(desk):
     assert claim_path in page.text and "Draft" in page.text
     raj = await desk.logged_in(RAJ)
     assert claim_path not in (await raj.get("/claims")).text
+
+
+async def test_my_invites_and_claims_lists_the_contacts_commitments_with_new_progress_claim_before_the_due_date(desk):
+    browser = await desk.logged_in(JANE)
+    page = await browser.get("/claims")
+    new_claim_link = desk.new_claim_url.replace("&", "&amp;")
+    assert f'<a href="{new_claim_link}">New progress claim</a>' in page.text  # no invite needed (rule 16)
+    assert "SC-2" not in page.text  # not her commitment
+    created = await desk.create_claim(browser, csrf_of(await browser.get(desk.new_claim_url), "/claims/new"))
+    page = await browser.get("/claims")
+    assert f'<a href="{created.headers["location"]}">Open the progress claim</a>' in page.text
+    assert "New progress claim" not in page.text
+    raj = await desk.logged_in(RAJ)
+    desk.at(AFTER)
+    late = await raj.get("/claims")
+    assert "SC-2" in late.text and "New progress claim" not in late.text
+    assert "The due date 5 December 2026 of the billing period" in late.text
+    nell = await (await desk.logged_in(NELL)).get("/claims")  # designated, but without Commitments permission
+    assert "You are not a progress claim contact of any commitment" in nell.text
 
 
 async def test_my_invites_lists_the_invites_still_to_answer_with_their_links(desk):

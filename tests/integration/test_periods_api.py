@@ -1,8 +1,9 @@
 """The administrators' billing period API over real HTTP, with its events on real Kafka."""
 
+import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from shared.contracts.topics import BILLING_PERIODS
 from shared.erp import apply_commitment, apply_member_upserted
 from shared.sessions import issue_session_token
 from tests.factories import commitment, erp_event, member
+from tests.integration.billing_round import billing_round
 from tests.support import running_service, service_settings, topic_reader
 
 NOW = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
@@ -63,6 +65,77 @@ class Api:
 
 def period_events(reader, period_id: str):
     return lambda record: json.loads(record.value)["data"].get("period_id") == period_id
+
+
+async def test_a_period_opens_after_the_fact_and_its_due_date_moves_to_a_passed_day_but_not_before_its_start(
+    api, infrastructure
+):
+    """Rule 4: no confirmation through the API; the page asks for it."""
+    october = await api.open({"start_date": "2026-10-01", "end_date": "2026-10-31", "due_date": "2026-11-01"})
+    assert october.status_code == 201, october.text
+    assert october.json()["due_at"] == "2026-11-01T13:00:00Z"  # already passed at NOW
+    november = (await api.open()).json()
+    url = f"/api/billing-periods/{november['id']}"
+    moved = await api.client.patch(url, json={"due_date": "2026-11-01"}, headers=api.as_("admin"))
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["due_at"] == "2026-11-01T13:00:00Z"
+    async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+        [opened] = await reader.wait_for(
+            lambda r: period_events(reader, october.json()["id"])(r) and b".opened." in r.value
+        )
+        [changed] = await reader.wait_for(
+            lambda r: period_events(reader, november["id"])(r) and b"due_date_changed" in r.value
+        )
+    assert json.loads(opened.value)["data"]["due_date"] == "2026-11-01"
+    assert json.loads(changed.value)["type"] == "billing.period.due_date_changed.v1"
+    assert json.loads(changed.value)["data"]["previous_due_date"] == "2026-12-05"
+    before_the_start = await api.client.patch(url, json={"due_date": "2026-10-31"}, headers=api.as_("admin"))
+    assert before_the_start.status_code == 422
+    assert before_the_start.json()["detail"].startswith("The due date 2026-10-31 is before the start date 2026-11-01")
+
+
+async def test_no_invite_goes_out_for_a_period_opened_after_the_fact_nor_after_its_due_date_is_moved_past(
+    infrastructure, database_for, down_smtp_port
+):
+    """Rule 7, through the notifier: what it has to send is cancelled once the due date has passed."""
+    async with billing_round(infrastructure, database_for, smtp_port=down_smtp_port) as round_:
+        await round_.publish_administrator()
+        await round_.publish_commitment("SC-1", ["jane", "raj"], status="approved")
+        await round_.wait_until_known(commitments=1)
+        october = await round_.open_period(
+            {"start_date": "2026-10-01", "end_date": "2026-10-31", "due_date": "2026-11-01"}
+        )
+        assert october.status_code == 201, october.text
+        await _wait_for_deliveries(round_, october.json()["id"], {"cancelled": 2})
+        # November's invites wait for the mail server, which is away, when the due date is moved to a passed day.
+        november = (await round_.open_period()).json()
+        await _wait_for_deliveries(round_, november["id"], {"pending": 2})
+        round_.periods.app.state.clock.set(NOW + timedelta(minutes=5))  # a change is later than the opening
+        async with httpx.AsyncClient(base_url=round_.periods.base_url) as client:
+            moved = await client.patch(
+                f"/api/billing-periods/{november['id']}",
+                json={"due_date": "2026-11-01"},
+                headers=round_.admin_headers(),
+            )
+        assert moved.status_code == 200, moved.text
+        round_.wake_notifier()
+        await _wait_for_deliveries(round_, november["id"], {"cancelled": 2})
+    assert round_.mail() == []
+
+
+async def _wait_for_deliveries(round_, period_id: str, statuses: dict[str, int]) -> None:
+    async with asyncio.timeout(30):
+        while {
+            row["status"]: row["count"]
+            for row in await round_.notifier_pool.fetch(
+                """
+                SELECT status, count(*) FROM deliveries JOIN invites USING (invite_id) WHERE period_id = $1
+                GROUP BY status
+                """,
+                uuid.UUID(period_id),
+            )
+        } != statuses:
+            await asyncio.sleep(0.1)
 
 
 async def test_an_administrator_opens_a_period_and_billing_period_opened_is_published(api, infrastructure):

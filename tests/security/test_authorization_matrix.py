@@ -176,6 +176,23 @@ MATRIX: list[Row] = [
         form={"commitment": "{commitment_id}", "period": "{period_id}"},
         form_page="/claims/new?commitment={commitment_id}&period={period_id}",
     ),
+    Row(
+        "claims",
+        "GET",
+        "/claims/on-behalf",
+        (303, 403, 403, 403, 403, 200),  # the other commitment has no claim yet: the administrator gets the page
+        query="?period={period_id}&commitment={other_commitment_id}&contact={other_contact_user_id}",
+    ),
+    Row(
+        "claims",
+        "POST",
+        "/claims/on-behalf",
+        # The contact's commitment has its claim already, so the page redirects to it and shows no form to take a
+        # token from: without the page's token the button's post is refused, whoever sends it.
+        (303, 403, 403, 403, 403, 403),
+        form={"period": "{period_id}", "commitment": "{commitment_id}", "contact": "{contact_user_id}"},
+        form_page="/claims/on-behalf?period={period_id}&commitment={commitment_id}&contact={contact_user_id}",
+    ),
     Row("claims", "GET", "/claims/{claim_id}", (303, 403, 403, 403, 200, 200)),
     Row(
         "claims",

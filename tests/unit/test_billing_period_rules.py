@@ -54,8 +54,9 @@ def test_opening_a_period_records_billing_period_opened_with_the_due_instant():
 
 
 def test_a_period_cannot_end_before_it_starts():
-    with pytest.raises(InvalidPeriodDates, match="start date 2026-11-30 is after the end date 2026-11-01"):
+    with pytest.raises(InvalidPeriodDates, match="start date 2026-11-30 is after the end date 2026-11-01") as refused:
         open_period(SYDNEY, [], date(2026, 11, 30), date(2026, 11, 1), date(2026, 12, 5), ADMIN, NOW)
+    assert refused.value.field == "end_date"
 
 
 def test_a_one_day_period_due_the_same_day_is_allowed():
@@ -64,15 +65,18 @@ def test_a_one_day_period_due_the_same_day_is_allowed():
 
 
 def test_the_due_date_cannot_be_before_the_start_date():
-    with pytest.raises(InvalidPeriodDates, match="due date 2026-10-31 is before the start date"):
+    with pytest.raises(InvalidPeriodDates, match="due date 2026-10-31 is before the start date") as refused:
         open_period(SYDNEY, [], date(2026, 11, 1), date(2026, 11, 30), date(2026, 10, 31), ADMIN, NOW)
+    assert refused.value.field == "due_date"
 
 
-def test_a_due_date_that_has_already_passed_in_the_project_time_zone_is_refused():
-    # 20:00 UTC on 5 December is already 6 December in Sydney.
+def test_a_period_may_be_opened_after_the_fact_with_its_due_date_already_passed():
+    # 20:00 UTC on 5 December is already 6 December in Sydney: the due date has passed there.
     late = datetime(2026, 12, 5, 20, 0, tzinfo=UTC)
-    with pytest.raises(InvalidPeriodDates, match="already passed in Australia/Sydney"):
-        open_november(now=late)
+    period = open_november(now=late)
+    assert period.status == "open" and period.due_date_has_passed(late)
+    [opened] = period.events
+    assert isinstance(opened, BillingPeriodOpened) and opened.due_at == datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
 
 
 def test_periods_of_a_project_cannot_overlap():
@@ -108,6 +112,35 @@ def test_setting_the_same_due_date_again_announces_nothing():
     period.events.clear()
     period.change_due_date(date(2026, 12, 5), ADMIN, NOW)
     assert period.events == []
+
+
+def test_the_due_date_may_be_moved_earlier_to_today_which_ends_claiming_at_the_end_of_today():
+    period = open_november()
+    period.events.clear()
+    period.change_due_date(date(2026, 11, 2), ADMIN, NOW)  # NOW is 14:00 on 2 November in Sydney
+    [changed] = period.events
+    assert changed.due_date == date(2026, 11, 2) and changed.previous_due_date == date(2026, 12, 5)
+    assert not period.due_date_has_passed(NOW)
+    assert period.due_date_has_passed(datetime(2026, 11, 2, 13, 0, tzinfo=UTC))
+
+
+def test_the_due_date_may_be_moved_to_a_day_already_passed_which_ends_claiming_now():
+    period = open_november()
+    period.events.clear()
+    period.change_due_date(date(2026, 11, 1), ADMIN, NOW)
+    [changed] = period.events
+    assert isinstance(changed, BillingPeriodDueDateChanged)
+    assert changed.due_at == datetime(2026, 11, 1, 13, 0, tzinfo=UTC)
+    assert period.due_date_has_passed(NOW)
+
+
+def test_the_due_date_cannot_be_moved_before_the_start_date_and_keeps_its_date():
+    period = open_november()
+    period.events.clear()
+    with pytest.raises(InvalidPeriodDates, match="due date 2026-10-31 is before the start date") as refused:
+        period.change_due_date(date(2026, 10, 31), ADMIN, NOW)
+    assert refused.value.field == "due_date"
+    assert period.due_date == date(2026, 12, 5) and period.events == []
 
 
 def test_the_due_date_of_a_closed_period_cannot_change():

@@ -27,13 +27,20 @@ def open_november():
         (date(2026, 11, 1), date(9999, 12, 31), date(9999, 12, 31), "end date 9999-12-31"),
         (date(1, 1, 1), date(2026, 11, 30), date(2026, 12, 5), "start date 0001-01-01"),
         (date(2037, 1, 1), date(2037, 1, 31), date(2037, 2, 5), "start date 2037-01-01"),
+        (date(2016, 10, 1), date(2016, 10, 31), date(2016, 11, 1), "start date 2016-10-01"),
     ],
 )
-def test_dates_far_from_today_are_refused_naming_the_date_and_the_range(start, end, due, named):
+def test_dates_far_from_today_are_refused_naming_the_date_the_range_and_the_field(start, end, due, named):
     with pytest.raises(InvalidPeriodDates) as refused:
         open_period(SYDNEY, [], start, end, due, ADMIN, NOW)
     assert f"The {named} is more than 10 years from today" in str(refused.value)
     assert "between 2016-11-02 and 2036-11-02" in str(refused.value)
+    assert refused.value.field == named.rsplit(" ", 1)[0].replace(" ", "_")
+
+
+def test_a_period_recorded_after_the_fact_years_ago_but_within_ten_is_accepted():
+    period = open_period(SYDNEY, [], date(2017, 1, 1), date(2017, 1, 31), date(2017, 2, 5), ADMIN, NOW)
+    assert period.due_date_has_passed(NOW)
 
 
 def test_a_period_ten_years_ahead_is_still_accepted():
@@ -43,8 +50,9 @@ def test_a_period_ten_years_ahead_is_still_accepted():
 
 def test_the_due_date_cannot_be_moved_to_the_end_of_time_and_keeps_its_date():
     period = open_november()
-    with pytest.raises(InvalidPeriodDates, match="due date 9999-12-31"):
+    with pytest.raises(InvalidPeriodDates, match="due date 9999-12-31") as refused:
         period.change_due_date(date(9999, 12, 31), ADMIN, NOW)
+    assert refused.value.field == "due_date"
     assert period.due_date == date(2026, 12, 5)
 
 

@@ -34,6 +34,7 @@ class Period:
     due_date: date
     due_at: datetime
     closed: bool
+    opened_by: Person | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class ClaimView:
     role: Role
     refusal: Refusal | None  # why a contact could not change it now
     worked_out: money.Claim
+    ask: Person | None = None  # whom a refused contact asks to act on their behalf (`whom_to_ask`)
 
     @property
     def can_edit(self) -> bool:
@@ -113,6 +115,44 @@ class NewClaim:
     contact: Contact | None
     existing_claim_id: str | None
     refusal: Refusal | None
+    ask: Person | None = None  # whom a refused contact asks to create it on their behalf (`whom_to_ask`)
+
+
+@dataclass(frozen=True)
+class OnBehalf:
+    """What an administrator's claim on a contact's behalf would be (rule 15), for the page that confirms it;
+    or the claim the commitment has already this period."""
+
+    period: Period
+    commitment: Commitment
+    contact: Contact
+    administrator: Person
+    existing_claim_id: str | None
+    due_date_passed: bool = False  # the contact could no longer make it; the administrator still may (rule 15)
+
+
+@dataclass(frozen=True)
+class DesignatedCommitment:
+    """A commitment the person is a progress claim contact of, as "My invites and claims" lists it (rule 16):
+    with the project's latest period, if any, and the commitment's claim of that period, if any."""
+
+    commitment_id: str
+    number: str
+    title: str
+    project_name: str
+    billable: bool
+    period: Period | None
+    claim_id: str | None
+    claim_status: str | None
+
+    def may_start_claim(self, now: datetime) -> bool:
+        """A contact may make the claim without an invite while the period is open, before its due date."""
+        return (
+            self.billable
+            and self.claim_id is None
+            and self.period is not None
+            and contact_refusal(self.period.due_at, self.period.closed, now) is None
+        )
 
 
 class FieldErrors(InvalidRequest):
@@ -145,6 +185,12 @@ def contact_refusal(due_at: datetime, period_closed: bool, now: datetime) -> Ref
     if period_closed:
         return "period_closed"
     return None
+
+
+def whom_to_ask(invited_by: Person | None, period: Period) -> Person | None:
+    """Whom a contact refused after the due date asks for a claim on their behalf (rule 15): who invited them
+    (the opener, or whoever resent the invite), or else the period's opener."""
+    return invited_by or period.opened_by
 
 
 def may_edit(role: Role, status: str, refusal: Refusal | None) -> bool:

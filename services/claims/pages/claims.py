@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 from services.claims.domain.claims import ClaimView, FieldErrors
 from services.claims.pages.rendering import NOTICES, STALE_FORM, message, page
 from services.claims.use_cases import claims as use_cases
-from services.claims.use_cases.claims import NotArrivedYet
+from services.claims.use_cases.claims import ClaimExists, NotArrivedYet
 from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
 from shared.invite_links import invite_url
@@ -32,15 +32,16 @@ async def my_invites_and_claims(request: Request, done: str = "") -> Response:
     session = cookie_session(request)
     if session is None:
         return _login_redirect(request)
-    settings = request.app.state.settings
-    invites, claims = await use_cases.my_invites_and_claims(
-        request.app.state.pool, session.user_id, request.app.state.clock()
-    )
+    settings, now = request.app.state.settings, request.app.state.clock()
+    mine = await use_cases.my_invites_and_claims(request.app.state.pool, session.user_id, now)
     context = {
-        "invites": invites,
-        "claims": claims,
+        "invites": mine.invites,
+        "claims": mine.claims,
+        "commitments": mine.commitments,
+        "now": now,
         "notice": NOTICES.get(done, ""),
         "invite_url": lambda invite_id: invite_url(settings, str(invite_id)),
+        "new_claim_path": _new_claim_path,
     }
     return page(request, "my_claims.html", context)
 
@@ -51,7 +52,8 @@ async def my_invites_and_claims(request: Request, done: str = "") -> Response:
 @router.get("/claims/new", response_class=HTMLResponse)
 async def new_claim(request: Request, commitment: str = "", period: str = "", waited: int = 0) -> Response:
     """Where Yes on an invite leads, after logging in: the claim for the commitment and period when there is one,
-    or what creating it would make and the button that does. Opening it changes nothing (rule 10)."""
+    or what creating it would make and the button that does; after the due date, a contact gets the page with
+    the banner saying whom to ask, and no button (rule 15). Opening it changes nothing (rule 10)."""
     session = cookie_session(request)
     if session is None:
         return _login_redirect(request)
@@ -69,6 +71,8 @@ async def new_claim(request: Request, commitment: str = "", period: str = "", wa
         return _problem_page(request, problem)
     if new.existing_claim_id is not None:
         return RedirectResponse(f"/claims/{new.existing_claim_id}", status_code=303)
+    if new.refusal is not None:
+        return page(request, "new_claim.html", {"new": new, "csrf_token": ""})
     bound_to = _new_claim_csrf(session, new.commitment.commitment_id, new.period.period_id)
     context = {"new": new, "csrf_token": csrf_token(request.app.state.settings, bound_to)}
     return page(request, "new_claim.html", context)
@@ -96,6 +100,67 @@ async def create_claim(request: Request) -> Response:
     except ProblemForPerson as problem:
         return _problem_page(request, problem)
     return RedirectResponse(f"/claims/{claim_id}", status_code=303)
+
+
+# --- A claim on a contact's behalf (rule 15), from the period board ---
+
+
+@router.get("/claims/on-behalf", response_class=HTMLResponse)
+async def on_behalf(request: Request, period: str = "", commitment: str = "", contact: str = "") -> Response:
+    """What an administrator's claim on a contact's behalf would be, and the button that makes it; the claim
+    itself when the commitment has one this period. Opening it changes nothing (rule 10)."""
+    session = cookie_session(request)
+    if session is None:
+        return _login_redirect(request)
+    if not commitment or not contact or not _is_uuid(period):
+        return _incomplete_on_behalf_link(request)
+    try:
+        asked = await use_cases.on_behalf(
+            request.app.state.pool, session.user_id, period, commitment, contact, request.app.state.clock()
+        )
+    except NotArrivedYet:
+        return _preparing(request)
+    except ProblemForPerson as problem:
+        return _on_behalf_problem(request, problem, period)
+    if asked.existing_claim_id is not None:
+        return RedirectResponse(f"/claims/{asked.existing_claim_id}", status_code=303)
+    settings = request.app.state.settings
+    context = {
+        "asked": asked,
+        "board_url": _board_url(request, period),
+        "csrf_token": csrf_token(settings, _on_behalf_csrf(session, commitment, period, contact)),
+    }
+    return page(request, "on_behalf.html", context)
+
+
+@router.post("/claims/on-behalf", response_class=HTMLResponse)
+async def create_on_behalf(request: Request) -> Response:
+    """The button of the page above: the claim is made, or found when a click before this one made it."""
+    form = await request.form()
+    period, commitment, contact = form_text(form, "period"), form_text(form, "commitment"), form_text(form, "contact")
+    if not commitment or not contact or not _is_uuid(period):
+        return _incomplete_on_behalf_link(request)
+    here = _on_behalf_path(period, commitment, contact)
+    session = cookie_session(request)
+    if session is None:
+        return RedirectResponse("/login?" + urlencode({"next": here}), status_code=303)
+    settings = request.app.state.settings
+    if not csrf_token_is_valid(
+        settings, form_text(form, "csrf_token"), _on_behalf_csrf(session, commitment, period, contact)
+    ):
+        link = ("Open the page again", here)
+        return message(request, 403, "Please use the page to create the claim", STALE_FORM, link=link)
+    try:
+        view = await use_cases.create_on_behalf(
+            request.app.state.pool, session.user_id, period, commitment, contact, request.app.state.clock()
+        )
+    except ClaimExists as exists:
+        return RedirectResponse(f"/claims/{exists.claim_id}", status_code=303)
+    except NotArrivedYet:
+        return _preparing(request, then=here)
+    except ProblemForPerson as problem:
+        return _on_behalf_problem(request, problem, period)
+    return RedirectResponse(f"/claims/{view.claim.claim_id}", status_code=303)
 
 
 @router.get("/claims/{claim_id}", response_class=HTMLResponse)
@@ -152,6 +217,41 @@ async def change_claim(request: Request, claim_id: str) -> Response:
 # --- How the pages are put together ---
 
 
+def _on_behalf_path(period: str, commitment: str, contact: str) -> str:
+    return "/claims/on-behalf?" + urlencode({"period": period, "commitment": commitment, "contact": contact})
+
+
+def _on_behalf_csrf(session: Session, commitment_id: str, period_id: str, contact_user_id: str) -> str:
+    return f"on-behalf:{commitment_id}:{period_id}:{contact_user_id}:{session.user_id}"
+
+
+def _board_url(request: Request, period_id: str) -> str:
+    """The period board on the periods service, where an administrator came from."""
+    return f"{request.app.state.settings.periods_public_url.rstrip('/')}/billing-periods/{period_id}"
+
+
+def _on_behalf_problem(request: Request, problem: ProblemForPerson, period_id: str) -> HTMLResponse:
+    headings = {
+        403: "Only the project's administrators can create a claim on a contact's behalf",
+        404: "This billing period or commitment is not known",
+        409: "No progress claim can be made for this commitment",
+        422: "This person is not a contact of the commitment",
+    }
+    heading = headings.get(problem.status_code, "This cannot be done")
+    link = ("Back to the period board", _board_url(request, period_id)) if problem.status_code != 403 else None
+    return message(request, problem.status_code, heading, str(problem), link=link)
+
+
+def _incomplete_on_behalf_link(request: Request) -> HTMLResponse:
+    return message(
+        request,
+        400,
+        "This link is not complete",
+        "A link to create a claim on a contact's behalf names a billing period, a commitment and a contact. "
+        "Open it again from the period board.",
+    )
+
+
 def _typed_amounts(form: FormData) -> dict[str, tuple[str, str]]:
     """line id -> (work completed this period, materials presently stored), as typed in the claim form."""
     lines = {name.split(".", 1)[1] for name in form if name.startswith(("this_period.", "stored."))}
@@ -184,6 +284,7 @@ def _claim_page(
         "errors": errors or {},
         "typed": typed or {},
         "csrf_token": csrf_token(request.app.state.settings, _claim_csrf(session, view.claim.claim_id)),
+        "board_url": _board_url(request, view.claim.period_id) if view.role == "administrator" else "",
     }
     return page(request, "claim.html", context, status_code)
 

@@ -8,9 +8,16 @@ from decimal import Decimal
 import asyncpg
 
 from services.claims.domain import money
-from services.claims.domain.claims import SUBMITTED_STATUSES, ClaimRecord, Commitment, Period, PreviousClaims
+from services.claims.domain.claims import (
+    SUBMITTED_STATUSES,
+    ClaimRecord,
+    Commitment,
+    DesignatedCommitment,
+    Period,
+    PreviousClaims,
+)
 from shared.contracts.base import Contact, Person
-from shared.contracts.erp import ScheduleOfValuesLine
+from shared.contracts.erp import INVITABLE_STATUSES, ScheduleOfValuesLine
 from shared.contracts.invites import InviteSent
 from shared.contracts.responses import InviteAccepted
 
@@ -23,8 +30,10 @@ async def find_period(connection: asyncpg.Connection, period_id: str) -> Period 
         "SELECT * FROM periods WHERE period_id = $1 AND start_date IS NOT NULL AND due_at IS NOT NULL",
         uuid.UUID(period_id),
     )
-    if row is None:
-        return None
+    return None if row is None else _period(row)
+
+
+def _period(row: asyncpg.Record) -> Period:
     return Period(
         period_id=str(row["period_id"]),
         project_id=row["project_id"],
@@ -33,6 +42,7 @@ async def find_period(connection: asyncpg.Connection, period_id: str) -> Period 
         due_date=row["due_date"],
         due_at=row["due_at"],
         closed=row["closed"],
+        opened_by=Person.model_validate(row["opened_by"]) if row["opened_by"] else None,
     )
 
 
@@ -61,6 +71,43 @@ async def find_commitment(connection: asyncpg.Connection, commitment_id: str) ->
         contacts=tuple(Contact.model_validate(contact) for contact in row["invoice_contacts"]),
         lines=tuple(ScheduleOfValuesLine.model_validate(line) for line in row["schedule_of_values"]),
     )
+
+
+async def designated_commitments(connection: asyncpg.Connection, user_id: str) -> list[DesignatedCommitment]:
+    """The commitments the user is a progress claim contact of, on projects where they hold Read Only (or more)
+    on the Commitments tool (rule 19), each with its project's latest period and the claim of that period."""
+    rows = await connection.fetch(
+        """
+        SELECT c.commitment_id, c.number, c.title, c.kind, c.status, r.name AS project_name,
+               p.period_id, p.project_id, p.start_date, p.end_date, p.due_date, p.due_at, p.closed, p.opened_by,
+               k.claim_id, k.status AS claim_status
+        FROM erp_commitments c
+        JOIN erp_projects r USING (project_id)
+        JOIN erp_project_members m ON m.project_id = c.project_id AND m.user_id = $1 AND NOT m.removed
+                                   AND m.commitments_permission <> 'none'
+        LEFT JOIN LATERAL (
+            SELECT * FROM periods WHERE project_id = c.project_id AND start_date IS NOT NULL AND due_at IS NOT NULL
+            ORDER BY start_date DESC LIMIT 1
+        ) p ON true
+        LEFT JOIN claims k ON k.period_id = p.period_id AND k.commitment_id = c.commitment_id
+        WHERE c.invoice_contacts @> jsonb_build_array(jsonb_build_object('user_id', $1::text))
+        ORDER BY r.name, c.number
+        """,
+        user_id,
+    )
+    return [
+        DesignatedCommitment(
+            commitment_id=row["commitment_id"],
+            number=row["number"],
+            title=row["title"],
+            project_name=row["project_name"],
+            billable=row["status"] in INVITABLE_STATUSES.get(row["kind"], set()),
+            period=_period(row) if row["period_id"] else None,
+            claim_id=str(row["claim_id"]) if row["claim_id"] else None,
+            claim_status=row["claim_status"],
+        )
+        for row in rows
+    ]
 
 
 async def commitment_known(connection: asyncpg.Connection, commitment_id: str) -> bool:
@@ -249,10 +296,12 @@ async def add_refused_attempt(
 async def add_invite(connection: asyncpg.Connection, sent: InviteSent) -> None:
     await connection.execute(
         """
-        INSERT INTO invites (invite_id, period_id, project_id, project_name, commitment_id, commitment_number,
-                             commitment_title, contact_user_id, due_date)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-        ON CONFLICT (invite_id) DO NOTHING
+        INSERT INTO invites AS current (invite_id, period_id, project_id, project_name, commitment_id,
+                                        commitment_number, commitment_title, contact_user_id, due_date, invited_by,
+                                        sent_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        ON CONFLICT (invite_id) DO UPDATE SET invited_by = excluded.invited_by, sent_at = excluded.sent_at
+        WHERE current.sent_at IS NULL OR current.sent_at < excluded.sent_at  -- who sent it last (a resend)
         """,
         uuid.UUID(sent.invite_id),
         uuid.UUID(sent.period_id),
@@ -263,7 +312,23 @@ async def add_invite(connection: asyncpg.Connection, sent: InviteSent) -> None:
         sent.commitment.title,
         sent.contact.user_id,
         sent.due_date,
+        sent.invited_by.model_dump(),
+        sent.sent_at,
     )
+
+
+async def inviter(connection: asyncpg.Connection, period_id: str, commitment_id: str, user_id: str) -> Person | None:
+    """Who last sent the user the invite for the commitment and period; None without an invite."""
+    invited_by = await connection.fetchval(
+        """
+        SELECT invited_by FROM invites WHERE period_id = $1 AND commitment_id = $2 AND contact_user_id = $3
+        AND invited_by IS NOT NULL
+        """,
+        uuid.UUID(period_id),
+        commitment_id,
+        user_id,
+    )
+    return Person.model_validate(invited_by) if invited_by else None
 
 
 async def invites_of(connection: asyncpg.Connection, user_id: str) -> list[asyncpg.Record]:

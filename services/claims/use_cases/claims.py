@@ -11,6 +11,7 @@ Whoever asks for a claim, it comes to be one way (`_create_claim`).
 """
 
 import logging
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import NoReturn
@@ -19,7 +20,17 @@ import asyncpg
 
 from services.claims.domain import claims as domain
 from services.claims.domain import money
-from services.claims.domain.claims import ClaimRecord, ClaimView, Commitment, NewClaim, Period, Refusal, Role
+from services.claims.domain.claims import (
+    ClaimRecord,
+    ClaimView,
+    Commitment,
+    DesignatedCommitment,
+    NewClaim,
+    OnBehalf,
+    Period,
+    Refusal,
+    Role,
+)
 from services.claims.repository import claims as repository
 from shared import outbox
 from shared.contracts.base import Contact, Person
@@ -35,6 +46,24 @@ log = logging.getLogger(__name__)
 
 class NotArrivedYet(Exception):
     """The period or the commitment has not reached this service yet (topics are not ordered)."""
+
+
+class ClaimExists(Conflict):
+    """The commitment has its claim of the period already (rule 14); `claim_id` is that claim."""
+
+    def __init__(self, message: str, claim_id: str):
+        super().__init__(message)
+        self.claim_id = claim_id
+
+
+@dataclass(frozen=True)
+class InvitesAndClaims:
+    """What "My invites and claims" shows: the invites still to answer, the claims made for the person, and the
+    commitments they are a contact of, from which a claim can be made without an invite (rule 16)."""
+
+    invites: list[asyncpg.Record]
+    claims: list[asyncpg.Record]
+    commitments: list[DesignatedCommitment]
 
 
 # --- Events ---
@@ -99,26 +128,32 @@ async def _claim_for_acceptance(connection: asyncpg.Connection, accepted: Invite
 # --- What a person does with claims ---
 
 
-async def my_invites_and_claims(
-    pool: asyncpg.Pool, user_id: str, now: datetime
-) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
-    """The user's invites that can still be answered, and the claims made for them."""
+async def my_invites_and_claims(pool: asyncpg.Pool, user_id: str, now: datetime) -> InvitesAndClaims:
+    """The user's invites that can still be answered, the claims made for them, and their commitments."""
     async with pool.acquire() as connection:
         invites = [
             invite
             for invite in await repository.invites_of(connection, user_id)
             if domain.still_to_answer(invite["answer"], invite["due_at"], invite["closed"], now)
         ]
-        return invites, await repository.my_claims(connection, user_id)
+        return InvitesAndClaims(
+            invites=invites,
+            claims=await repository.my_claims(connection, user_id),
+            commitments=await repository.designated_commitments(connection, user_id),
+        )
 
 
 async def new_claim(pool: asyncpg.Pool, user_id: str, period_id: str, commitment_id: str, now: datetime) -> NewClaim:
     """What creating the claim would do, for the page that asks to confirm it. It changes nothing and announces
-    nothing (rule 10: mail scanners open links); a contact refused now is told why (rule 15)."""
+    nothing (rule 10: mail scanners open links). After the due date a contact gets the page with its refusal and
+    whom to ask (rule 15); in a closed period, the refusal alone."""
     async with pool.acquire() as connection:
         new = await _new_claim(connection, user_id, period_id, commitment_id, now)
-    if new.existing_claim_id is None and new.refusal is not None:
-        raise _refusal_problem(new.refusal, new.commitment)
+        if new.existing_claim_id is None and new.refusal == "period_closed":
+            raise _refusal_problem(new.refusal, new.commitment)
+        if new.existing_claim_id is None and new.refusal == "due_date_passed":
+            invited_by = await repository.inviter(connection, period_id, commitment_id, user_id)
+            return replace(new, ask=domain.whom_to_ask(invited_by, new.period))
     return new
 
 
@@ -151,45 +186,71 @@ async def _new_claim(
     if contact is None:  # an administrator, who makes claims for a named contact
         raise NotFound(
             f"No progress claim has been made for {commitment.number} in this billing period yet. As an "
-            "administrator you can create one on a contact's behalf through the claims API."
+            "administrator you can create one on a contact's behalf from the period board (Create a claim for "
+            "this contact)."
         )
     domain.require_billable(commitment)
     refusal = domain.contact_refusal(period.due_at, period.closed, now) if role == "contact" else None
     return NewClaim(period, commitment, contact, existing_claim_id=None, refusal=refusal)
 
 
+async def on_behalf(
+    pool: asyncpg.Pool, user_id: str, period_id: str, commitment_id: str, contact_user_id: str, now: datetime
+) -> OnBehalf:
+    """What `create_on_behalf` would make, for the page that confirms it; it changes nothing (rule 10)."""
+    async with pool.acquire() as connection:
+        asked = await _on_behalf(connection, user_id, period_id, commitment_id, contact_user_id)
+    return replace(asked, due_date_passed=domain.due_date_has_passed(asked.period.due_at, now))
+
+
 async def create_on_behalf(
     pool: asyncpg.Pool, user_id: str, period_id: str, commitment_id: str, contact_user_id: str, now: datetime
 ) -> ClaimView:
-    """An administrator's claim for a named contact, at any time while the period exists (rule 15)."""
+    """An administrator's claim for a named contact, at any time while the period exists (rule 15);
+    ClaimExists when the commitment has its claim of the period already."""
     async with pool.acquire() as connection, connection.transaction():
-        period = await repository.find_period(connection, period_id)
-        if period is None:
-            raise NotFound(f"There is no billing period {period_id}.")
-        commitment = await repository.find_commitment(connection, commitment_id)
-        if commitment is None or commitment.project_id != period.project_id:
-            raise NotFound(f"There is no commitment {commitment_id} on the project of billing period {period_id}.")
-        if await _role_on(connection, user_id, commitment) != "administrator":
-            raise NotAllowed(
-                f"You need Admin permission on the Commitments tool of project {commitment.project_id} to create "
-                "a claim on a contact's behalf."
-            )
-        domain.require_billable(commitment)
-        contact = commitment.contact(contact_user_id)
-        if contact is None:
-            raise InvalidRequest(
-                f"{contact_user_id} is not a progress claim contact of {commitment.number}; choose one of: "
-                + ", ".join(f"{c.user_id} ({c.name})" for c in commitment.contacts)
-                + "."
-            )
-        claim_id = await _claim_asked_by(connection, user_id, period_id, commitment, contact, "administrator", now)
-        if claim_id is None:
+        asked = await _on_behalf(connection, user_id, period_id, commitment_id, contact_user_id)
+        commitment = asked.commitment
+        claim_id = asked.existing_claim_id or await _claim_asked_by(
+            connection, user_id, period_id, commitment, asked.contact, "administrator", now
+        )
+        if claim_id is None or claim_id == asked.existing_claim_id:
             existing = await repository.find_claim_for(connection, period_id, commitment_id)
-            raise Conflict(
+            raise ClaimExists(
                 f"{commitment.number} already has a progress claim for this billing period ({existing.claim_id}); "
-                "there is one claim per commitment per period."
+                "there is one claim per commitment per period.",
+                claim_id=existing.claim_id,
             )
         return await _view(connection, await repository.find_claim(connection, claim_id), user_id, now)
+
+
+async def _on_behalf(
+    connection: asyncpg.Connection, user_id: str, period_id: str, commitment_id: str, contact_user_id: str
+) -> OnBehalf:
+    period = await repository.find_period(connection, period_id)
+    if period is None:
+        raise NotFound(f"There is no billing period {period_id}.")
+    commitment = await repository.find_commitment(connection, commitment_id)
+    if commitment is None or commitment.project_id != period.project_id:
+        raise NotFound(f"There is no commitment {commitment_id} on the project of billing period {period_id}.")
+    if await _role_on(connection, user_id, commitment) != "administrator":
+        raise NotAllowed(
+            f"You need Admin permission on the Commitments tool of project {commitment.project_id} to create "
+            "a claim on a contact's behalf; ask the project's administrator to grant it."
+        )
+    administrator = await _person(connection, user_id)
+    existing = await repository.find_claim_for(connection, period_id, commitment_id)
+    if existing is not None:  # the claim there is, whoever it was made for (rule 14)
+        return OnBehalf(period, commitment, existing.contact, administrator, existing.claim_id)
+    domain.require_billable(commitment)
+    contact = commitment.contact(contact_user_id)
+    if contact is None:
+        raise InvalidRequest(
+            f"{contact_user_id} is not a progress claim contact of {commitment.number}; choose one of: "
+            + ", ".join(f"{c.user_id} ({c.name})" for c in commitment.contacts)
+            + "."
+        )
+    return OnBehalf(period, commitment, contact, administrator, existing_claim_id=None)
 
 
 async def view_claim(pool: asyncpg.Pool, user_id: str, claim_id: str, now: datetime) -> ClaimView:
@@ -264,13 +325,19 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
         raise NotArrivedYet()
     role = await _require_role(connection, user_id, commitment)
     lines, previously_earned = await _line_inputs(connection, claim, commitment, period)
+    refusal = domain.contact_refusal(period.due_at, period.closed, now)
+    ask = None
+    if role == "contact" and refusal == "due_date_passed":
+        invited_by = await repository.inviter(connection, period.period_id, commitment.commitment_id, user_id)
+        ask = domain.whom_to_ask(invited_by, period)
     return ClaimView(
         claim=claim,
         commitment=commitment,
         period=period,
         role=role,
-        refusal=domain.contact_refusal(period.due_at, period.closed, now),
+        refusal=refusal,
         worked_out=money.work_out(lines, commitment.retention_percent, previously_earned),
+        ask=ask,
     )
 
 

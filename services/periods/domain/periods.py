@@ -17,7 +17,12 @@ from shared.errors import Conflict, InvalidRequest
 
 
 class InvalidPeriodDates(InvalidRequest):
-    pass
+    """A date of a billing period that cannot be; `field` names it ("start_date", "end_date" or "due_date"), so
+    that a page can show the message next to that field."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 class PeriodConflict(Conflict):
@@ -80,12 +85,14 @@ class BillingPeriod:
         return self.start_date <= end_date and start_date <= self.end_date
 
     def change_due_date(self, new_due_date: date, changed_by: Person, now: datetime) -> None:
+        """Move the due date of the open period (rule 4), also earlier: to today, or to a day already passed,
+        which ends claiming now (no invites or resends after it, rule 7). Confirming that is the page's part."""
         if self.status != "open":
             raise PeriodConflict(
                 f"The billing period {self.describe()} is closed, so its due date can no longer change."
             )
         _check_plausible(now, due_date=new_due_date)
-        _check_due_date(self.start_date, new_due_date, self.project, now)
+        _check_due_date(self.start_date, new_due_date)
         previous = self.due_date
         if new_due_date == previous:
             return
@@ -241,14 +248,18 @@ def open_period(
     now: datetime,
     reminder_days_before_due: int | None = None,
 ) -> BillingPeriod:
-    """Open a new period for the project, closing the one that was open (rules 1 to 4)."""
+    """Open a new period for the project, closing the one that was open (rules 1 to 4).
+
+    Its due date may have passed already: a period recorded after the fact, for which no invites go out (rule 7)
+    and claims are made on the contacts' behalf."""
     _check_plausible(now, start_date=start_date, end_date=end_date, due_date=due_date)
     if start_date > end_date:
         raise InvalidPeriodDates(
             f"The start date {start_date.isoformat()} is after the end date {end_date.isoformat()}; "
-            "a billing period must start on or before the day it ends."
+            "a billing period must start on or before the day it ends.",
+            field="end_date",
         )
-    _check_due_date(start_date, due_date, project, now)
+    _check_due_date(start_date, due_date)
     for other in existing:
         if other.overlaps(start_date, end_date):
             raise PeriodConflict(
@@ -301,7 +312,8 @@ def _check_plausible(now: datetime, **dates: date) -> None:
             raise InvalidPeriodDates(
                 f"The {name.replace('_', ' ')} {value.isoformat()} is more than {PLAUSIBLE_YEARS} years from today; "
                 f"billing periods are dated between {earliest.isoformat()} and {latest.isoformat()}, so check the "
-                "year."
+                "year.",
+                field=name,
             )
 
 
@@ -309,14 +321,11 @@ def _years_from(day: date, years: int) -> date:
     return day.replace(year=day.year + years, day=28 if (day.month, day.day) == (2, 29) else day.day)
 
 
-def _check_due_date(start_date: date, due_date: date, project: Project, now: datetime) -> None:
+def _check_due_date(start_date: date, due_date: date) -> None:
+    """Rule 1: due on or after the day the period starts. A due date already passed is allowed (rule 4)."""
     if due_date < start_date:
         raise InvalidPeriodDates(
             f"The due date {due_date.isoformat()} is before the start date {start_date.isoformat()}; "
-            "the due date must be on or after the day the period starts."
-        )
-    if now >= due_instant(due_date, project.timezone):
-        raise InvalidPeriodDates(
-            f"The due date {due_date.isoformat()} has already passed in {project.timezone}; "
-            "choose a due date that is today or later there."
+            "the due date must be on or after the day the period starts.",
+            field="due_date",
         )
