@@ -132,7 +132,9 @@ def _explain_administrator(environment: dict, periods_port: int, say: Say) -> No
     periods = f"http://127.0.0.1:{periods_port}/api/projects/{DEMO_PROJECT_ID}/billing-periods"
     say(_open_demo_period(periods, token))
     say(
-        f"\nAct as the demo administrator ({ADMINISTRATOR_EMAIL}, Admin on {DEMO_PROJECT_ID}):\n"
+        f"\nRun the billing round   {environment['PERIODS_PUBLIC_URL']}/  (log in as {ADMINISTRATOR_EMAIL}, "
+        "password below)\n"
+        f"\nOr by API, as the demo administrator ({ADMINISTRATOR_EMAIL}, Admin on {DEMO_PROJECT_ID}):\n"
         f"  export ITB_TOKEN={token}\n"
         f"  (a new one at any time: `itb token {ADMINISTRATOR_EMAIL}`)\n"
         '  curl -s -H "Authorization: Bearer $ITB_TOKEN" ' + periods + "\n"
