@@ -1,7 +1,7 @@
 """Who is invited, and when invites, reminders and password links may be sent (rules 5 to 9), free of I/O."""
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -76,6 +76,7 @@ class Delivery:
     period_status: str
     declined: bool
     claimed: bool  # the commitment has a claim this period
+    trace_context: dict[str, str] = field(default_factory=dict, compare=False)  # of what caused it
 
     def reason_not_to_send(self, now: datetime) -> str | None:
         """Why the email is cancelled instead of sent (rules 7 and 9), or None to send it."""

@@ -11,6 +11,7 @@ from services.notifier.domain import Delivery, PasswordMail, invite_id, message_
 from shared.contracts.accounts import PasswordLinkRequested
 from shared.contracts.base import Contact, Person
 from shared.contracts.invites import Invite, InvitedCommitment
+from shared.tracing import current_trace_context
 
 # --- Projects, periods and commitments ---
 
@@ -186,15 +187,16 @@ async def add_deliveries(
     request: str = "",
     invited_by: Person | None = None,
 ) -> int:
-    """A delivery row per invite, written before anything is sent; one that exists already is kept.
+    """A delivery row per invite, written before anything is sent; one that exists already is kept. It keeps the
+    trace of what caused it (shared/tracing.py), which its send and its email then join.
 
     Each row keeps who sends it (the email's Invited By): `invited_by` when given (who asked for a resend);
     otherwise the invite's last inviter (a reminder: whoever asked for its latest invite or resend), or, for
     the first invite, the period's opener."""
     added = await connection.fetch(
         """
-        INSERT INTO deliveries (invite_id, kind, request, message_id, invited_by)
-        SELECT sending.invite, $3, $4, sending.message, COALESCE(
+        INSERT INTO deliveries (invite_id, kind, request, message_id, trace_context, invited_by)
+        SELECT sending.invite, $3, $4, sending.message, $6::jsonb, COALESCE(
             $5::jsonb,
             (SELECT d.invited_by FROM deliveries d
              WHERE d.invite_id = sending.invite AND d.kind IN ('invite', 'resend') AND d.invited_by IS NOT NULL
@@ -208,6 +210,7 @@ async def add_deliveries(
         kind,
         request,
         invited_by.model_dump() if invited_by else None,
+        current_trace_context() or None,
     )
     return len(added)
 
@@ -234,7 +237,8 @@ async def claim_deliveries(
     rows = await connection.fetch(
         f"""
         WITH d AS ({_claim(DELIVERIES)})
-        SELECT d.delivery_id, d.kind, d.message_id, d.attempts, d.lease, i.*, p.project_id, p.project_name,
+        SELECT d.delivery_id, d.kind, d.message_id, d.attempts, d.lease, d.trace_context, i.*, p.project_id,
+               p.project_name,
                p.project_timezone, p.start_date, p.end_date, p.due_date, p.due_at,
                COALESCE(d.invited_by, p.opened_by) AS invited_by,
                CASE WHEN p.closed THEN 'closed' ELSE 'open' END AS period_status,
@@ -281,6 +285,7 @@ def _delivery(row: asyncpg.Record) -> Delivery:
         period_status=row["period_status"],
         declined=row["declined"],
         claimed=row["claimed"],
+        trace_context=row["trace_context"] or {},
     )
 
 

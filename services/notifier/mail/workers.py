@@ -23,6 +23,7 @@ from email.message import EmailMessage
 from typing import ClassVar
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 
 from services.notifier import repository, use_cases
 from services.notifier.domain import Delivery, PasswordMail, RetryPolicy
@@ -30,6 +31,7 @@ from services.notifier.mail.emails import InviteEmail, PasswordEmail, build_mess
 from services.notifier.mail.smtp import PermanentFailure, SmtpMailer, TemporaryFailure
 from shared.background import ListeningWorker
 from shared.service import ServiceResources
+from shared.tracing import current_trace_context, event_span
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class MailWorker(ListeningWorker):
         self._pool = resources.pool
         self._settings = settings
         self._clock = resources.clock
+        self._metrics = resources.metrics
         self._mailer = mailer
         self._retry = retry
         self._lease_time = timedelta(seconds=settings.mail_lease_seconds)
@@ -165,7 +168,8 @@ class MailWorker(ListeningWorker):
 
     async def _deliver(self, flight: InFlight) -> None:
         try:
-            await self._attempt(flight)
+            with event_span(f"send {self.kind_of(flight.row)} email", self.trace_of(flight.row), SpanKind.CLIENT):
+                await self._attempt(flight)
         except Exception as error:
             # Tried again later, behind the others: an attempt that keeps breaking holds nothing up.
             log.exception("mail attempt failed", extra={self.table.key: str(flight.row.key)})
@@ -180,15 +184,20 @@ class MailWorker(ListeningWorker):
         if reason is not None:
             flight.started = True
             await self.finish(row, self.not_sent, reason)
+            self._count(row, self.not_sent)
             return
         try:
             message = self.build(row)
+            # The send's trace, so that one trace runs from what caused the email to the email itself.
+            for header, value in current_trace_context().items():
+                message[header.capitalize()] = value
         except Exception as error:
             # A message that cannot be built never will be (an address no email can carry, say): fail it
             # rather than hold the others up.
             flight.started = True
             log.warning("email could not be built", extra=about | {"error": str(error)})
             await self.finish(row, "failed", f"the email could not be built: {error}")
+            self._count(row, "failed")
             return
         try:
             async with self._mailer.turn() as send:
@@ -200,13 +209,27 @@ class MailWorker(ListeningWorker):
         except PermanentFailure as failure:
             log.warning("email failed", extra=about | {"reply": str(failure)})
             await self.finish(row, "failed", str(failure))
+            self._count(row, "failed")
         else:
             await self.finish(row, "sent", None)
+            self._count(row, "sent")
 
     async def _retry_later(self, row, reply: str) -> None:
         attempts = row.attempts + 1
         if not await self.defer(row, attempts, self._retry.delay(attempts), reply):
             log.warning("a retry was not recorded: the lease was lost", extra={self.table.key: str(row.key)})
+        self._count(row, "retried")
+
+    def kind_of(self, row) -> str:
+        """The email's kind, for the metrics and the trace (invite, resend, reminder, password)."""
+        raise NotImplementedError
+
+    def trace_of(self, row) -> dict[str, str]:
+        """The trace the row's send joins: that of what caused the row, when it kept one."""
+        return {}
+
+    def _count(self, row, outcome: str) -> None:
+        self._metrics.emails.labels(self.kind_of(row), outcome).inc()
 
 
 class InviteMailWorker(MailWorker):
@@ -226,6 +249,12 @@ class InviteMailWorker(MailWorker):
 
     async def claim(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list[Delivery]:
         return await repository.claim_deliveries(connection, limit, self._lease_time, self._leased_by, in_flight)
+
+    def kind_of(self, delivery: Delivery) -> str:
+        return delivery.kind
+
+    def trace_of(self, delivery: Delivery) -> dict[str, str]:
+        return delivery.trace_context
 
     def build(self, delivery: Delivery) -> EmailMessage:
         email = InviteEmail(invite=delivery.invite, kind=delivery.kind, message_id=delivery.message_id)
@@ -252,6 +281,9 @@ class PasswordMailWorker(MailWorker):
 
     async def claim(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list[PasswordMail]:
         return await repository.claim_password_mails(connection, limit, self._lease_time, self._leased_by, in_flight)
+
+    def kind_of(self, mail: PasswordMail) -> str:
+        return "password"
 
     def build(self, mail: PasswordMail) -> EmailMessage:
         email = PasswordEmail(
