@@ -18,11 +18,11 @@ from tests.support import running_service, service_settings, wait_for_mail_to
 NOW = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
 
 
-async def envelope_of(pool, event_type: str, within: float = 20) -> dict:
+async def envelope_of(pool, event_type: str, project: str, within: float = 20) -> dict:
+    """The project's event in the outbox (the notifier hears other tests' periods too, on the shared broker)."""
+    query = "SELECT envelope FROM outbox WHERE event_type = $1 AND envelope -> 'data' ->> 'project_id' = $2"
     async with asyncio.timeout(within):
-        while (
-            envelope := await pool.fetchval("SELECT envelope FROM outbox WHERE event_type = $1", event_type)
-        ) is None:
+        while (envelope := await pool.fetchval(query, event_type, project)) is None:
             await asyncio.sleep(0.1)
     return envelope
 
