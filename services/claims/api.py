@@ -60,6 +60,7 @@ async def create_session(request: Request, credentials: Credentials) -> SessionT
         credentials.password,
         client_address(request),
         request.app.state.clock(),
+        request.app.state.metrics,
     )
     person, version = logged_in.person, logged_in.session_version
     return SessionToken(

@@ -259,6 +259,10 @@ async def test_login_is_throttled_per_account_even_with_the_right_password(desk)
     assert "Too many attempts" in throttled.text
     # Another account from the same address is not locked out by Jane's.
     assert (await log_in(desk.browser(), desk.email(RAJ), PASSWORD)).status_code == 303
+    # The operator sees it in the metrics: the wrong passwords, and the lockout of an account.
+    metrics = (await desk.browser().get("/metrics")).text
+    assert f"itb_logins_refused_total {float(accounts.FAILURES_PER_ACCOUNT)}" in metrics
+    assert 'itb_login_lockouts_total{locked="account"} 1.0' in metrics
     desk.at(BEFORE + accounts.THROTTLE_WINDOW + timedelta(seconds=1))
     assert (await log_in(desk.browser(), desk.email(JANE), PASSWORD)).status_code == 303
 

@@ -48,8 +48,9 @@ async def log_in(
     if not csrf_token_is_valid(settings, csrf_token, _anonymous_form(request, _LOGIN_FORM)):
         return _login_form(request, next, email, problem=STALE_FORM, status_code=403)
     try:
+        state = request.app.state
         logged_in = await use_cases.log_in(
-            request.app.state.pool, email, password, client_address(request), request.app.state.clock()
+            state.pool, email, password, client_address(request), state.clock(), state.metrics
         )
     except ProblemForPerson as problem:
         return _login_form(request, next, email, problem=str(problem), status_code=problem.status_code)

@@ -34,6 +34,7 @@ from shared.contracts.accounts import PasswordLinkRequested, SessionsEnded
 from shared.contracts.base import Person
 from shared.erp import find_person, user_id_for_email
 from shared.errors import NotAuthenticated, TooManyAttempts
+from shared.metrics import ServiceMetrics
 from shared.password_links import LINK_LIFETIME, PasswordLink
 from shared.session_versions import end_sessions, session_version
 
@@ -139,9 +140,11 @@ async def use_password_link(pool: asyncpg.Pool, link: PasswordLink, password: st
         return LoggedIn(person, await _end_sessions(connection, user_id, "password_set", now))
 
 
-async def log_in(pool: asyncpg.Pool, email: str, password: str, address: str, now: datetime) -> LoggedIn:
+async def log_in(
+    pool: asyncpg.Pool, email: str, password: str, address: str, now: datetime, metrics: ServiceMetrics
+) -> LoggedIn:
     """The user, when the email and password match; TooManyAttempts or NotAuthenticated (one message for an
-    unknown email and a wrong password) otherwise."""
+    unknown email and a wrong password) otherwise, each counted in the service's metrics."""
     check_password_length(password)
     account_key, address_key = _account_key(email), f"address:{address}"
     attempt_id = str(uuid.uuid4())
@@ -153,7 +156,7 @@ async def log_in(pool: asyncpg.Pool, email: str, password: str, address: str, no
         await repository.lock_throttle_key(connection, address_key)
         await repository.lock_throttle_key(connection, account_key)
         await _refuse_when_throttled(
-            connection, {account_key: FAILURES_PER_ACCOUNT, address_key: FAILURES_PER_ADDRESS}, now
+            connection, {account_key: FAILURES_PER_ACCOUNT, address_key: FAILURES_PER_ADDRESS}, now, metrics
         )
         await repository.record_attempts(connection, [account_key, address_key], now, attempt_id)
         user_id = await user_id_for_email(connection, email.strip())
@@ -161,10 +164,12 @@ async def log_in(pool: asyncpg.Pool, email: str, password: str, address: str, no
     async with _hashing:
         matches = await asyncio.to_thread(_verify, password_hash, password)
     if not (matches and password_hash and user_id):
+        metrics.logins_refused.inc()
         raise NotAuthenticated(WRONG_LOGIN)
     async with pool.acquire() as connection, connection.transaction():
         person = await find_person(connection, user_id)
         if person is None:
+            metrics.logins_refused.inc()
             raise NotAuthenticated(WRONG_LOGIN)
         # Not a failure after all; and a login lifts the lock that failures put on the account.
         await repository.forget_attempt(connection, attempt_id)
@@ -183,11 +188,15 @@ def _verify(password_hash: str | None, password: str) -> bool:
         return False
 
 
-async def _refuse_when_throttled(connection: asyncpg.Connection, limits: dict[str, int], now: datetime) -> None:
+async def _refuse_when_throttled(
+    connection: asyncpg.Connection, limits: dict[str, int], now: datetime, metrics: ServiceMetrics
+) -> None:
     """TooManyAttempts when any key has reached its limit within the window."""
     counts = await repository.attempts_since(connection, list(limits), now - THROTTLE_WINDOW)
     reached = [key.split(":", 1)[0] for key in limits_reached(limits, counts)]
     if reached:
+        for locked in reached:
+            metrics.lockouts.labels(locked).inc()
         # Which kind of limit only: an operator sees an attack without the log holding the addresses tried.
         log.warning("attempt refused: too many recent attempts", extra={"limits_reached": reached})
         minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
