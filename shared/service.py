@@ -36,6 +36,7 @@ from shared.messaging import Route, consume, create_broker, is_transient, outbox
 from shared.metrics import ServiceMetrics, service_metrics
 from shared.outbox import OutboxRelay
 from shared.pages import STATIC_FILES
+from shared.retention import Retention
 from shared.session_versions import session_version_routes
 from shared.sessions import check_session_cookie
 from shared.settings import Settings
@@ -106,6 +107,7 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
         app.state.pool = pool
         workers = [
             OutboxRelay(database_url, outbox_publisher(broker)),
+            Retention(settings),
             *definition.workers(ServiceResources(settings, pool, clock, metrics)),
         ]
         app.state.workers = workers

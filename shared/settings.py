@@ -3,7 +3,7 @@
 from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import keys
@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     outbox_event_limit_bytes: int = 256 * 1024
     outbox_failing_limit_seconds: float = 60
     outbox_waiting_limit_seconds: float = 120
+    # Published outbox rows and inbox rows are pruned after this many days (shared/retention.py); an inbox row
+    # must outlive any redelivery of its event, so the inbox keeps rows at least as long as the outbox.
+    outbox_retention_days: int = Field(default=30, ge=1)
+    inbox_retention_days: int = Field(default=60, ge=1)
     consumer_retrying_limit_seconds: float = 60
     consumer_attempts_on_unknown_errors: int = 4
 
@@ -96,6 +100,16 @@ class Settings(BaseSettings):
                 f"MAIL_LEASE_SECONDS ({self.mail_lease_seconds:g}) must be longer than SMTP_TIMEOUT_SECONDS "
                 f"({self.smtp_timeout_seconds:g}), or another notifier replica could take over a send still under "
                 "way; raise MAIL_LEASE_SECONDS."
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_an_inbox_that_forgets_before_the_outbox(self) -> "Settings":
+        if self.inbox_retention_days < self.outbox_retention_days:
+            raise ValueError(
+                f"INBOX_RETENTION_DAYS ({self.inbox_retention_days}) must be at least OUTBOX_RETENTION_DAYS "
+                f"({self.outbox_retention_days}): an event replayed from an outbox would otherwise find no inbox row "
+                "and have its effect twice; raise INBOX_RETENTION_DAYS."
             )
         return self
 
