@@ -7,11 +7,14 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+import shared.erp
 from deploy.cli import main
 from deploy.operators.lag import PartitionLag
 from services.periods.app import definition as periods
 from shared.contracts.topics import ERP_COMMITMENTS, ERP_DIRECTORY, dead_letter_topic
 from shared.envelope import CloudEvent
+from tests.factories import commitment
+from tests.factories import erp_event as erp_event_of
 from tests.support import publish, publish_event, running_service, service_settings, topic_reader
 
 
@@ -141,3 +144,39 @@ def test_an_end_offset_below_the_committed_one_shows_no_negative_lag_and_says_wh
     assert reported.lag == 0
     assert reported.line().split()[2:5] == ["120", "100", "0"]
     assert reported.line().endswith("(the broker reports an end below the committed offset)")
+
+
+async def test_a_dead_letter_whose_cause_is_fixed_is_replayed_and_then_takes_effect(
+    bootstrap, database_for, infrastructure, monkeypatch, capsys
+):
+    """A handler failing for a reason fixed later (a bug, since deployed): its event goes to the dead letters after
+    its tries, and replayed, it takes effect once."""
+    commitment_id = f"SC-FIXED-{uuid.uuid4().hex[:8]}"
+    broken = True
+    apply = shared.erp.apply_commitment
+
+    async def apply_unless_broken(connection, commitment, *args):
+        if broken and commitment.commitment_id == commitment_id:
+            raise RuntimeError("a bug in this version of the handler")
+        await apply(connection, commitment, *args)
+
+    monkeypatch.setattr(shared.erp, "apply_commitment", apply_unless_broken)
+    database = await database_for("periods")
+    settings = service_settings(infrastructure, "periods", database.url)
+    async with running_service(periods, settings):
+        event = erp_event_of(commitment(commitment_id, project_id="P-FIXED"))
+        async with topic_reader(bootstrap, dead_letter_topic("periods")) as dead_letters:
+            await publish_event(bootstrap, ERP_COMMITMENTS, commitment_id, event)
+            [dead] = await dead_letters.wait_for(lambda record: record.key == commitment_id.encode())
+        assert b"a bug in this version of the handler" in dict(dead.headers)["dlq-error"]
+        stored = "SELECT count(*) FROM erp_commitments WHERE commitment_id = $1"
+        assert await database.pool.fetchval(stored, commitment_id) == 0
+
+        broken = False
+        assert await itb("dlq", "replay", f"periods/{dead.partition}/{dead.offset}") == 0
+        assert "Sent back 1 message(s) to their topics." in capsys.readouterr().out
+        async with asyncio.timeout(20):
+            while await database.pool.fetchval(stored, commitment_id) == 0:
+                await asyncio.sleep(0.1)
+        handled = "SELECT count(*) FROM inbox WHERE event_id = $1"
+        assert await database.pool.fetchval(handled, event.id) == 1
