@@ -31,10 +31,10 @@ test: check
 test-unit: $(INSTALLED)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-# The events each service publishes and consumes, as AsyncAPI 3 documents in docs/asyncapi/ (a test fails while
-# they are stale).
+# The events each service publishes and consumes, as AsyncAPI 3 documents in docs/asyncapi/, and the catalogue
+# of every event in docs/events.md (a test fails while they are stale).
 asyncapi: $(INSTALLED)
-	$(BIN)/python -m shared.asyncapi docs/asyncapi
+	$(BIN)/python -m shared.asyncapi docs
 
 check: $(INSTALLED)
 	$(BIN)/ruff check .

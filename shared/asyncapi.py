@@ -1,7 +1,9 @@
 """A service's events as an AsyncAPI 3 document: what it publishes and what it consumes, each with its pydantic
 contract's schema. Served at `/asyncapi` (a page) and `/asyncapi.json`, and kept in `docs/asyncapi/`:
 
-    python -m shared.asyncapi docs/asyncapi     # `make asyncapi`; a test fails while the kept copy is stale
+    python -m shared.asyncapi docs     # `make asyncapi`; a test fails while the kept copies are stale
+
+It also writes the catalogue of every event, `docs/events.md`.
 
 A service's real consumer reads each topic with one FastStream subscriber and sends each event to its route by
 the CloudEvents `type` (shared/messaging.py), so FastStream cannot see the payloads there. The document is
@@ -133,16 +135,63 @@ def _definitions() -> dict:
     return {service: importlib.import_module(f"services.{service}.app").definition for service in SERVICES}
 
 
-def write_documents(folder: Path) -> list[Path]:
+def event_catalogue() -> str:
+    """Every event on the topics, by topic: its type, who publishes it, its key, who consumes it, and its fields
+    (Markdown, kept as docs/events.md)."""
+    from shared.contracts.erp import CommitmentUpserted, ProjectMemberRemoved, ProjectMemberUpserted
+    from shared.service import consumed_routes
+
+    consumers: dict[str, list[str]] = {}
+    for service, definition in _definitions().items():
+        for routes in consumed_routes(definition, Clock()).values():
+            for event_type in routes:
+                consumers.setdefault(event_type, []).append(service)
+    erp = [
+        (event, "the ERP", "the record's id")
+        for event in (CommitmentUpserted, ProjectMemberUpserted, ProjectMemberRemoved)
+    ]
+    ours = [
+        (event, event.PUBLISHER, f"the {event.AGGREGATE_TYPE.replace('_', ' ')} id")
+        for service in SERVICES
+        for event in published_events(service)
+    ]
+    topic_of = {CommitmentUpserted: "erp.commitments", ProjectMemberUpserted: "erp.directory"}
+    topic_of[ProjectMemberRemoved] = "erp.directory"
+    lines = [
+        "# The events",
+        "",
+        "Generated from the contracts in `shared/contracts/` by `make asyncapi` (a test fails while this file is",
+        "stale). " + _DESCRIPTION,
+        "",
+    ]
+    by_topic: dict[str, list] = {}
+    for event, publisher, key in erp + ours:
+        by_topic.setdefault(topic_of.get(event) or event.TOPIC, []).append((event, publisher, key))
+    for topic in sorted(by_topic):
+        lines += [f"## `{topic}`", "", "| type | published by | key | consumed by | fields |", "|---|---|---|---|---|"]
+        for event, publisher, key in sorted(by_topic[topic], key=lambda entry: entry[0].TYPE):
+            fields = ", ".join(
+                f"`{name}`" + ("" if info.is_required() else "?") for name, info in event.model_fields.items()
+            )
+            consumed = ", ".join(sorted(consumers.get(event.TYPE, []))) or "none yet"
+            lines.append(f"| `{event.TYPE}` | {publisher} | {key} | {consumed} | {fields} |")
+        lines.append("")
+    lines.append("A field marked `?` may be left out; readers ignore fields they do not know.")
+    return "\n".join(lines) + "\n"
+
+
+def write_documents(folder: Path, catalogue: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for service, definition in _definitions().items():
         path = folder / f"{service}.json"
         path.write_text(json.dumps(asyncapi_document(definition), indent=2, sort_keys=True) + "\n")
         written.append(path)
-    return written
+    catalogue.write_text(event_catalogue())
+    return [*written, catalogue]
 
 
 if __name__ == "__main__":
-    for path in write_documents(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/asyncapi")):
+    docs = Path(sys.argv[1] if len(sys.argv) > 1 else "docs")
+    for path in write_documents(docs / "asyncapi", docs / "events.md"):
         print(f"Wrote {path}")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from services.periods.app import definition as periods
-from shared.asyncapi import asyncapi_document, published_events
+from shared.asyncapi import asyncapi_document, event_catalogue, published_events
 from shared.contracts.periods import BillingPeriodOpened
 from shared.contracts.topics import SERVICES
 from tests.support import REPO
@@ -40,3 +40,12 @@ def test_a_document_shows_the_contracts_schemas_of_what_the_service_publishes_an
 
 def test_the_kept_documents_are_the_only_ones_in_their_folder():
     assert sorted(path.stem for path in Path(REPO / "docs" / "asyncapi").glob("*.json")) == sorted(SERVICES)
+
+
+def test_the_kept_event_catalogue_is_current():
+    kept = REPO / "docs" / "events.md"
+    assert kept.read_text() == event_catalogue(), "docs/events.md is stale: run `make asyncapi` and commit the result"
+    assert (
+        "| `billing.period.opened.v1` | periods | the billing period id | claims, notifier, responses |"
+        in kept.read_text()
+    )
