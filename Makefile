@@ -19,7 +19,7 @@ TEST_WORKERS ?= 4
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: up test test-unit check install clean asyncapi
+.PHONY: up test test-unit check install clean asyncapi lock
 
 up: $(INSTALLED)
 	$(BIN)/itb up $(ARGS)
@@ -36,6 +36,13 @@ test-unit: $(INSTALLED)
 asyncapi: $(INSTALLED)
 	$(BIN)/python -m shared.asyncapi docs
 
+# requirements.lock: the production image's packages (pyproject.toml's dependencies, not its extras), pinned
+# with their hashes. After changing the dependencies, run this and commit the lock (a test checks they agree).
+lock: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --output-file requirements.lock pyproject.toml
+
 check: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -46,7 +53,7 @@ $(INSTALLED): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Invite to Bill needs Python 3.11 or newer; none was found on PATH." >&2; exit 1; }
 	@test -x $(BIN)/python || { echo "Creating $(VENV) with $$(command -v $(PYTHON))"; $(PYTHON) -m venv $(VENV); }
 	@echo "Installing Invite to Bill and its test tools into $(VENV) (about a minute the first time)"
-	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install --progress-bar off --editable '.[test]'; } \
+	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install --progress-bar off --editable '.[local,test]'; } \
 		2>&1 | tee $(VENV)/install.log | awk '/^(Collecting|Successfully installed)/ { print substr($$0, 1, 100); fflush() }' \
 		|| { echo "The install failed; the end of $(VENV)/install.log says why:" >&2; tail -n 20 $(VENV)/install.log >&2; exit 1; }
 	@touch $@

@@ -134,10 +134,10 @@ def _up(arguments) -> int:
 
 
 def _init(arguments) -> int:
-    from deploy.stack import initialise
+    from deploy.initialise import initialise, service_database_urls
 
     settings = Settings()
-    initialise(settings.database_url, settings.kafka_bootstrap_servers)
+    initialise(service_database_urls(settings), settings.kafka_bootstrap_servers, settings)
     print("Topics created and every service's database migrated.")
     return 0
 

