@@ -16,12 +16,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import uvicorn
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.caught_mail import list_messages, read_message
 from deploy.embedded import free_port
+from shared.clock import Clock
 from shared.envelope import CloudEvent
-from shared.service import ServiceDefinition, create_app
+from shared.service import ServiceDefinition, consumed_routes, create_app
 from shared.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,8 +58,16 @@ class RunningService:
 
 
 @contextlib.asynccontextmanager
-async def running_service(definition: ServiceDefinition, settings: Settings) -> AsyncIterator[RunningService]:
-    """The service's real app served over real HTTP on a free port, in the test's event loop."""
+async def running_service(
+    definition: ServiceDefinition, settings: Settings, *, read_history: bool = False
+) -> AsyncIterator[RunningService]:
+    """The service's real app served over real HTTP on a free port, in the test's event loop.
+
+    Its consumer groups start at the topics' ends: the session's broker holds every earlier test's events, and a
+    service reading them all again (sending their invites again, say) costs more with each test. A test that
+    publishes before its service starts passes `read_history=True`."""
+    if not read_history:
+        await start_at_the_end(settings, consumed_routes(definition, Clock()))
     app = create_app(definition, settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None))
     task = asyncio.create_task(server.serve())
@@ -71,6 +80,27 @@ async def running_service(definition: ServiceDefinition, settings: Settings) -> 
     finally:
         server.should_exit = True
         await task
+
+
+async def start_at_the_end(settings: Settings, topics) -> None:
+    """Commit each of the service's consumer groups at its topic's current end, as if it had read everything."""
+
+    async def at_the_end(topic: str) -> None:
+        group = f"{settings.kafka_group_prefix or settings.service_name}.{topic}"
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            await consumer.topics()  # the cluster's metadata, which names each topic's partitions
+            partitions = [TopicPartition(topic, number) for number in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)
+            await consumer.commit({partition: ends[partition] for partition in partitions})
+        finally:
+            await consumer.stop()
+
+    await asyncio.gather(*(at_the_end(topic) for topic in topics))
 
 
 async def publish(bootstrap: str, topic: str, key: str, value: bytes, headers: dict[str, str]) -> None:
