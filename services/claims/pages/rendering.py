@@ -16,6 +16,7 @@ templates.env.globals.update(
     day=lambda day: f"{day.day} {day:%B %Y}" if day else "",
     amount=lambda value: f"{value:,.2f}",
     plain=lambda value: "" if value == 0 else f"{value:.2f}",
+    cents=lambda value: int(value * 100),  # for the page's script (shared/static/claim.js), which counts in cents
     status_names=STATUS_NAMES,
 )
 
