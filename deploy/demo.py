@@ -1,4 +1,4 @@
-"""Demo data, published as the ERP would publish it (DESIGN.md section 4): CloudEvents on erp.* topics.
+"""Demo data, published as the ERP would publish it (shared/contracts/erp.py): CloudEvents on erp.* topics.
 
 One project in Australia/Sydney with a commitment of every kind that matters to an Invite to Bill round,
 and members holding each Commitments permission level. Event ids are derived from record and version, so

@@ -1,4 +1,4 @@
-"""ERP records for tests, in the shape of DESIGN.md section 4, with overridable fields."""
+"""ERP records for tests, in the shape of the ERP contract (shared/contracts/erp.py), with overridable fields."""
 
 from datetime import datetime
 

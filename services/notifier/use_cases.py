@@ -99,7 +99,7 @@ async def claim_created(connection: asyncpg.Connection, claim: ProgressClaimCrea
 
 
 async def password_link_requested(connection: asyncpg.Connection, request: PasswordLinkRequested) -> None:
-    """Only the row: the password mail worker sends it after this transaction commits (DESIGN.md section 3)."""
+    """Only the row: the password mail worker sends it after this transaction commits (docs/architecture.md)."""
     await repository.add_password_mail(connection, request)
 
 

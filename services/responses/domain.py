@@ -1,4 +1,4 @@
-"""Answering "Do you want to bill this period?" (DESIGN.md rules 10 to 12), free of I/O."""
+"""Answering "Do you want to bill this period?" (docs/architecture.md, rules 10 to 12), free of I/O."""
 
 from dataclasses import dataclass
 from datetime import datetime

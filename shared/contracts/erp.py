@@ -1,4 +1,4 @@
-"""The ERP contract (DESIGN.md section 4): fixed by the ERP, on `erp.commitments` and `erp.directory`."""
+"""The ERP contract (docs/events.md): fixed by the ERP, on `erp.commitments` and `erp.directory`."""
 
 from decimal import Decimal
 from typing import ClassVar, Literal

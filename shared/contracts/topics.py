@@ -1,4 +1,4 @@
-"""The topics (DESIGN.md section 3). Kafka key = aggregate id on every one of them."""
+"""The topics (docs/architecture.md). Kafka key = aggregate id on every one of them."""
 
 ERP_COMMITMENTS = "erp.commitments"
 ERP_DIRECTORY = "erp.directory"

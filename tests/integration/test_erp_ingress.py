@@ -1,4 +1,4 @@
-"""ERP ingress (DESIGN.md section 4): version rules in the read model, and consumption through real Kafka."""
+"""ERP ingress (shared/contracts/erp.py): version rules in the read model, and consumption through real Kafka."""
 
 import asyncio
 import uuid

@@ -1,4 +1,4 @@
-"""Billing periods and their rules (DESIGN.md rules 1 to 4), free of I/O; the clock is passed in."""
+"""Billing periods and their rules (docs/architecture.md, rules 1 to 4), free of I/O; the clock is passed in."""
 
 import uuid
 from collections.abc import Collection
