@@ -4,7 +4,9 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -299,20 +301,120 @@ def test_the_lock_pins_every_dependency_with_hashes_and_none_of_the_local_stacks
     assert len(blocks) == len(pinned), "every pinned package carries its hashes"
 
 
-def test_compose_file_is_valid_for_docker_compose():
+def docker_engine() -> str:
+    """The docker client, where an engine answers it; the test is skipped, saying why, elsewhere."""
     docker = shutil.which("docker")
     if docker is None:
-        pytest.skip("The docker client is not installed, so `docker compose config` cannot run here.")
-    engine = subprocess.run([docker, "info"], capture_output=True, timeout=30, check=False)
-    if engine.returncode != 0:
-        pytest.skip("No Docker engine answers `docker info`, so `docker compose config` is not run here.")
+        pytest.skip("The docker client is not installed, so the compose file is checked statically only here.")
+    if subprocess.run([docker, "info"], capture_output=True, timeout=30, check=False).returncode != 0:
+        pytest.skip("No Docker engine answers `docker info`, so the compose file is checked statically only here.")
+    return docker
+
+
+def test_compose_file_is_valid_for_docker_compose():
+    docker = docker_engine()
     result = subprocess.run(
         [docker, "compose", "-f", str(COMPOSE_FILE), "config", "--quiet"],
         cwd=REPO,
-        env={**os.environ, **new_production_keys()},
+        env={**os.environ, **new_production_keys(), **TRIAL_SETTINGS},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+# The settings of a trial run on one machine: Mailpit as the mail server, Caddy's own CA for localhost.
+TRIAL_SETTINGS = {
+    "PUBLIC_HOST": "localhost",
+    "SMTP_HOST": "mailpit",
+    "SMTP_PORT": "1025",
+    "SMTP_STARTTLS": "false",
+    "MAIL_FROM": "Invite to Bill <invites@builder.example>",
+}
+
+
+@pytest.mark.slow
+def test_a_billing_round_runs_through_the_compose_stack_and_its_proxy():
+    """Where Docker runs: the production stack (with Mailpit), the demo ERP data published to its Kafka, the demo
+    administrator logging in through the proxy and opening a period there, and the invites reaching Mailpit."""
+    import httpx
+
+    from deploy.demo import ADMINISTRATOR_EMAIL, DEMO_PROJECT_ID, demo_period_dates
+
+    docker = docker_engine()
+    environment = {**os.environ, **new_production_keys(), **TRIAL_SETTINGS}
+    compose = [docker, "compose", "-f", str(COMPOSE_FILE), "-p", "itb-compose-test", "--profile", "local"]
+
+    def run(*arguments: str, stdin: str | None = None, timeout: float = 300) -> str:
+        result = subprocess.run(
+            [*compose, *arguments],
+            cwd=REPO,
+            env=environment,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert result.returncode == 0, f"docker compose {' '.join(arguments)}: {result.stderr[-3000:]}"
+        return result.stdout
+
+    try:
+        run("up", "--detach", "--build", "--wait", timeout=900)
+        publish = (
+            "import asyncio; from deploy.demo import publish_demo_data; "
+            "print(asyncio.run(publish_demo_data('kafka:9092')))"
+        )
+        run("run", "--rm", "--no-deps", "init", "python", "-c", publish)
+        password = "a password for the trial"
+        # The claims service's database knows the administrator once the directory events have reached it.
+        deadline = time.monotonic() + 120
+        while True:
+            result = subprocess.run(
+                [
+                    *compose,
+                    "run",
+                    "--rm",
+                    "--no-deps",
+                    "claims",
+                    "itb",
+                    "users",
+                    "set-password",
+                    ADMINISTRATOR_EMAIL,
+                    "--password-stdin",
+                ],
+                cwd=REPO,
+                env=environment,
+                input=password + "\n",
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            if result.returncode == 0 or time.monotonic() > deadline:
+                assert result.returncode == 0, result.stderr[-2000:]
+                break
+            time.sleep(2)
+        with httpx.Client(base_url="https://localhost", verify=False, timeout=30) as proxy:
+            session = proxy.post("/api/sessions", json={"email": ADMINISTRATOR_EMAIL, "password": password})
+            assert session.status_code == 201, session.text
+            headers = {"Authorization": f"Bearer {session.json()['token']}"}
+            dates = demo_period_dates(datetime.now(UTC))
+            deadline = time.monotonic() + 120
+            while (
+                opened := proxy.post(f"/api/projects/{DEMO_PROJECT_ID}/billing-periods", json=dates, headers=headers)
+            ).status_code == 404 and time.monotonic() < deadline:
+                time.sleep(2)  # the project's commitments are still on their way to the periods service
+            assert opened.status_code == 201, opened.text
+            assert proxy.get("/metrics").status_code == 404, "the metrics stay on the operators' network"
+        deadline = time.monotonic() + 120
+        with httpx.Client(base_url="http://127.0.0.1:8025") as mailpit:
+            while (total := mailpit.get("/api/v1/messages").json()["messages_count"]) < 4:
+                assert time.monotonic() < deadline, f"only {total} invites reached Mailpit"
+                time.sleep(2)
+            subjects = {message["Subject"] for message in mailpit.get("/api/v1/messages").json()["messages"]}
+        assert any("has invited you to bill" in subject for subject in subjects), subjects
+    finally:
+        subprocess.run([*compose, "down", "--volumes"], cwd=REPO, env=environment, capture_output=True, timeout=300)
