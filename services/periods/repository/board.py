@@ -30,13 +30,14 @@ async def locked_row_facts(connection: asyncpg.Connection, key: tuple[str, str, 
 async def save_row_facts(connection: asyncpg.Connection, facts: RowFacts) -> None:
     await connection.execute(
         """
-        UPDATE period_board_rows SET facts = $4, as_of = $5, heard_at = now()
+        UPDATE period_board_rows SET facts = $4, as_of = $5
         WHERE period_id = $1 AND commitment_id = $2 AND contact_user_id = $3
         """,
         *facts.key,
         facts.model_dump(mode="json"),
         facts.as_of,
     )
+    await _count_a_change(connection, facts.period_id)
 
 
 async def locked_skip(connection: asyncpg.Connection, period_id: str, commitment_id: str) -> SkippedCommitment | None:
@@ -52,13 +53,23 @@ async def save_skip(connection: asyncpg.Connection, skip: SkippedCommitment) -> 
     await connection.execute(
         """
         INSERT INTO period_board_skips (period_id, commitment_id, facts, as_of) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (period_id, commitment_id) DO UPDATE SET facts = excluded.facts, as_of = excluded.as_of,
-            heard_at = now()
+        ON CONFLICT (period_id, commitment_id) DO UPDATE SET facts = excluded.facts, as_of = excluded.as_of
         """,
         skip.period_id,
         skip.commitment_id,
         skip.model_dump(mode="json"),
         skip.at,
+    )
+    await _count_a_change(connection, skip.period_id)
+
+
+async def _count_a_change(connection: asyncpg.Connection, period_id: str) -> None:
+    await connection.execute(
+        """
+        INSERT INTO period_board_changes (period_id, changes) VALUES ($1, 1)
+        ON CONFLICT (period_id) DO UPDATE SET changes = period_board_changes.changes + 1
+        """,
+        period_id,
     )
 
 
@@ -87,20 +98,19 @@ async def as_of(connection: asyncpg.Connection, period_id: str):
 
 
 async def changes_heard(connection: asyncpg.Connection, period_id: str, project_id: str) -> str:
-    """A value that changes whenever anything the board is drawn from changes: its rows and skipped commitments,
-    the project's commitments and members as the ERP sent them (the period's own dates and status are the
-    caller's to add)."""
+    """A value that changes whenever what the board is drawn from changes: the count of its events taken in, and
+    the newest change to the project's commitments and members as the ERP sent them (the period's own dates and
+    status are the caller's to add)."""
     heard = await connection.fetchrow(
         """
-        SELECT (SELECT max(heard_at) FROM period_board_rows WHERE period_id = $1) AS rows,
-               (SELECT max(heard_at) FROM period_board_skips WHERE period_id = $1) AS skips,
+        SELECT (SELECT changes FROM period_board_changes WHERE period_id = $1) AS board,
                (SELECT max(updated_at) FROM erp_commitments WHERE project_id = $2) AS commitments,
                (SELECT max(updated_at) FROM erp_project_members WHERE project_id = $2) AS members
         """,
         period_id,
         project_id,
     )
-    return "|".join(value.isoformat() if value else "-" for value in heard.values())
+    return "|".join("-" if value is None else str(value) for value in heard.values())
 
 
 async def commitments_of_project(connection: asyncpg.Connection, project_id: str) -> list[ErpCommitment]:
