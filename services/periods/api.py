@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.periods.domain.periods import (
     MOST_COMMITMENTS_PER_RESEND,
     MOST_CONTACTS_PER_RESEND,
+    MOST_REMINDER_DAYS,
     BillingPeriod,
     describe_resend,
 )
@@ -25,7 +26,10 @@ class NewBillingPeriod(BaseModel):
     end_date: date
     due_date: date
     reminder_days_before_due: int | None = Field(
-        default=None, ge=1, le=60, description="Remind contacts who have not answered this many days before."
+        default=None,
+        ge=1,
+        le=MOST_REMINDER_DAYS,
+        description="Remind contacts who have not answered this many days before.",
     )
 
 

@@ -8,7 +8,9 @@ from services.periods.domain.periods import (
     BillingPeriod,
     InvalidPeriodDates,
     PeriodConflict,
+    due_date_passed,
     due_instant,
+    ends_claiming_today,
     open_period,
 )
 from shared.contracts.periods import BillingPeriodClosed, BillingPeriodDueDateChanged, BillingPeriodOpened
@@ -162,3 +164,14 @@ def test_a_period_before_the_open_one_cannot_be_opened_while_that_one_is_open():
     with pytest.raises(PeriodConflict, match="close that one first"):
         open_period(SYDNEY, [november], date(2026, 10, 1), date(2026, 10, 31), date(2026, 12, 6), ADMIN, NOW)
     assert november.status == "open"
+
+
+def test_a_due_date_today_ends_claiming_today_but_has_not_passed_and_one_far_ahead_neither():
+    # 14:00 on 2 November in Sydney.
+    cases = {date(2026, 11, 1): (True, True), date(2026, 11, 2): (False, True), date(2026, 11, 3): (False, False)}
+    cases[date(9999, 12, 31)] = (False, False)  # no instant to pass at, and no error
+    for due_date, expected in cases.items():
+        assert (
+            due_date_passed(due_date, SYDNEY.timezone, NOW),
+            ends_claiming_today(due_date, SYDNEY.timezone, NOW),
+        ) == (expected), due_date

@@ -340,6 +340,8 @@ def test_a_contact_invited_then_taken_off_the_commitment_is_shown_as_removed_wit
         ("U-9", "removed"),
     ]
     assert (section.rows[1].invited_at, section.rows[1].answer) == (T, "no")
+    # Only a contact still on the commitment can be sent the invite again or have a claim made for them.
+    assert [row.still_a_contact for row in section.rows] == [True, False]
 
 
 def test_a_period_opened_after_its_due_date_shows_each_contact_not_invited_because_it_had_passed():

@@ -189,15 +189,16 @@ def _verify(password_hash: str | None, password: str) -> bool:
 
 
 async def _refuse_when_throttled(
-    connection: asyncpg.Connection, limits: dict[str, int], now: datetime, logins: ServiceMetrics | None = None
+    connection: asyncpg.Connection, limits: dict[str, int], now: datetime, metrics: ServiceMetrics | None = None
 ) -> None:
-    """TooManyAttempts when any key has reached its limit within the window (counted as a lockout in `logins`, the
-    service's metrics, for a login)."""
+    """TooManyAttempts when any key has reached its limit within the window (counted as a lockout in the service's
+    `metrics` when given: for a login)."""
     counts = await repository.attempts_since(connection, list(limits), now - THROTTLE_WINDOW)
     reached = [key.split(":", 1)[0] for key in limits_reached(limits, counts)]
     if reached:
-        for locked in reached if logins else ():
-            logins.lockouts.labels(locked).inc()
+        if metrics:
+            for locked in reached:
+                metrics.lockouts.labels(locked).inc()
         # Which kind of limit only: an operator sees an attack without the log holding the addresses tried.
         log.warning("attempt refused: too many recent attempts", extra={"limits_reached": reached})
         minutes = int(THROTTLE_WINDOW.total_seconds() // 60)

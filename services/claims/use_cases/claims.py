@@ -229,10 +229,10 @@ async def _on_behalf(
 ) -> OnBehalf:
     period = await repository.find_period(connection, period_id)
     if period is None:
-        raise NotFound(f"There is no billing period {period_id}.")
+        raise NotFound(f"There is no billing period {period_id[:100]}.")
     commitment = await repository.find_commitment(connection, commitment_id)
     if commitment is None or commitment.project_id != period.project_id:
-        raise NotFound(f"There is no commitment {commitment_id} on the project of billing period {period_id}.")
+        raise NotFound(f"There is no commitment {commitment_id[:100]} on the project of billing period {period_id}.")
     if await _role_on(connection, user_id, commitment) != "administrator":
         raise NotAllowed(
             f"You need Admin permission on the Commitments tool of project {commitment.project_id} to create "

@@ -188,9 +188,6 @@ class MailWorker(ListeningWorker):
             return
         try:
             message = self.build(row)
-            # The send's trace, so that one trace runs from what caused the email to the email itself.
-            for header, value in current_trace_context().items():
-                message[header.capitalize()] = value
         except Exception as error:
             # A message that cannot be built never will be (an address no email can carry, say): fail it
             # rather than hold the others up.
@@ -199,6 +196,9 @@ class MailWorker(ListeningWorker):
             await self.finish(row, "failed", f"the email could not be built: {error}")
             self._count(row, "failed")
             return
+        # The send's trace, so that one trace runs from what caused the email to the email itself.
+        for header, value in current_trace_context().items():
+            message[header.capitalize()] = value
         try:
             async with self._mailer.turn() as send:
                 flight.started = True

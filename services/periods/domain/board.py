@@ -102,6 +102,12 @@ class ContactRow:
     def invited(self) -> bool:
         return self.invite_id is not None
 
+    @property
+    def still_a_contact(self) -> bool:
+        """Still a progress claim contact of the commitment: only they can be sent the invite again or have a claim
+        made for them (rules 6 and 15)."""
+        return self.not_invited_reason != "removed"
+
 
 @dataclass(frozen=True)
 class CommitmentSection:

@@ -36,6 +36,8 @@ class InvalidResend(InvalidRequest):
 # Dates further than this from today belong to no real project (rule 4); the limit also keeps every date
 # well inside what dates and instants can hold (9999-12-31 has no next day to pass at).
 PLAUSIBLE_YEARS = 10
+# Reminders go at most this many days before the due date (rule 9).
+MOST_REMINDER_DAYS = 60
 # A resend names at most this many commitments, and this many contacts: its event stays small, and so does the
 # notifier's work.
 MOST_COMMITMENTS_PER_RESEND = 500
@@ -58,6 +60,23 @@ def due_instant(due_date: date, timezone: str) -> datetime:
     """
     next_midnight = datetime.combine(due_date + timedelta(days=1), time(0), tzinfo=ZoneInfo(timezone))
     return next_midnight.astimezone(ZoneInfo("UTC"))
+
+
+def today_in(timezone: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def due_date_passed(due_date: date, timezone: str, now: datetime) -> bool:
+    """Whether the due date has passed in the project's time zone (rule 3): opening a period with such a date
+    records it after the fact (rule 4), which the administrator confirms. A date after today there has not passed
+    (and one far in the future has no instant to pass at)."""
+    return due_date <= today_in(timezone, now) and now >= due_instant(due_date, timezone)
+
+
+def ends_claiming_today(due_date: date, timezone: str, now: datetime) -> bool:
+    """Whether moving an open period's due date to this day ends claiming today or has ended it (rule 4): today
+    or a day already passed in the project's time zone; the administrator confirms it."""
+    return due_date <= today_in(timezone, now)
 
 
 @dataclass

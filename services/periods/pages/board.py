@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from services.periods.domain.board import NOT_INVITED_REASONS, Board, board_csv
+from services.periods.domain.periods import ends_claiming_today, today_in
 from services.periods.pages.rendering import (
     NOTICES,
     form_is_genuine,
@@ -18,7 +19,6 @@ from services.periods.pages.rendering import (
     page,
     problem_page,
     stale_form,
-    today_in,
 )
 from services.periods.use_cases import board as board_use_cases
 from services.periods.use_cases import periods as use_cases
@@ -101,7 +101,7 @@ async def change_due_date(request: Request, period_id: str) -> Response:
         return await _board_page(request, session, period_id, errors=errors, typed_due_date=typed, status_code=422)
     timezone = period.project.timezone
     # A due date of today ends claiming at midnight there; one already passed ends it now.
-    ends_claiming = due_date != period.due_date and due_date <= today_in(timezone, now)
+    ends_claiming = due_date != period.due_date and ends_claiming_today(due_date, timezone, now)
     if ends_claiming and form_text(form, "confirmed") != "yes":
         context = {
             "heading": "Move the due date to a day that ends claiming?",
@@ -130,7 +130,7 @@ async def change_due_date(request: Request, period_id: str) -> Response:
 
 @router.post("/billing-periods/{period_id}/close", response_class=HTMLResponse)
 async def close_billing_period(request: Request, period_id: str) -> Response:
-    """Close the period, once confirmed: claims can no longer be created or changed for it."""
+    """Close the period, once confirmed: contacts can no longer create or change claims for it (rule 15)."""
     session = cookie_session(request)
     if session is None:
         return RedirectResponse(f"/billing-periods/{period_id}", status_code=303)

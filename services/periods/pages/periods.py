@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.periods.domain.periods import due_instant
+from services.periods.domain.periods import MOST_REMINDER_DAYS, due_date_passed, today_in
 from services.periods.pages.rendering import (
     form_is_genuine,
     form_token,
@@ -15,7 +15,6 @@ from services.periods.pages.rendering import (
     page,
     problem_page,
     stale_form,
-    today_in,
 )
 from services.periods.use_cases import periods as use_cases
 from services.periods.use_cases import projects
@@ -87,10 +86,7 @@ async def open_billing_period(request: Request, project_id: str) -> Response:
     if errors:
         return _project_page(request, session, administered, typed=typed, errors=errors, status_code=422)
     project = administered.project
-    # Not passed when it is after today there (and a date far in the future has no instant to pass at).
-    due_passed = (
-        dates["due_date"] <= today_in(project.timezone, now) and due_instant(dates["due_date"], project.timezone) <= now
-    )
+    due_passed = due_date_passed(dates["due_date"], project.timezone, now)
     if due_passed and form_text(form, "confirmed") != "yes":
         back = f"/projects/{project_id}?" + urlencode({name: value for name, value in typed.items() if value})
         context = {
@@ -184,8 +180,10 @@ def _read_period_form(typed: dict[str, str]) -> tuple[dict[str, date], int | Non
     reminder_days = None
     if typed["reminder_days"]:
         text = typed["reminder_days"]
-        if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 60):
-            errors["reminder_days"] = "Enter a whole number of days from 1 to 60, or leave it empty for no reminder."
+        if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MOST_REMINDER_DAYS):
+            errors["reminder_days"] = (
+                f"Enter a whole number of days from 1 to {MOST_REMINDER_DAYS}, or leave it empty for no reminder."
+            )
         else:
             reminder_days = int(text)
     return dates, reminder_days, errors

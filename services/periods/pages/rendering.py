@@ -1,7 +1,7 @@
 """What the administrator's pages share: their templates, the page around each, message and problem pages, the
 way to the login page, CSRF tokens bound to the session and the action, and the notices a redirect asks for."""
 
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -28,7 +28,8 @@ NOTICES = {
     "opened-late": "The billing period is open. Its due date has passed, so no invites are sent: create the "
     "claims on the contacts' behalf from this board.",
     "due-date-changed": "The due date has changed. Contacts see the new date on their invites and claims.",
-    "closed": "The billing period is closed. Claims can no longer be created or changed for it.",
+    "closed": "The billing period is closed. Contacts can no longer create or change claims for it; you can still "
+    "create them on their behalf from this board.",
     "resent-contact": "The invite will be emailed to this contact again within a minute, with the same links; "
     "watch its delivery on the board.",
     "resent-commitment": "The invites of this commitment will be emailed again within a minute, with the same "
@@ -98,7 +99,3 @@ def stale_form(request: Request, link: tuple[str, str]) -> HTMLResponse:
 
 def local_time(moment: datetime | None, timezone: str) -> datetime | None:
     return moment.astimezone(ZoneInfo(timezone)) if moment else None
-
-
-def today_in(timezone: str, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(timezone)).date()

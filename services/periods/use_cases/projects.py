@@ -52,8 +52,8 @@ async def project_administered(pool: asyncpg.Pool, *, user_id: str, project_id: 
         project = await periods_repository.get_project(connection, project_id)
         if project is None:
             raise NotFound(
-                f"There is no project {project_id}; projects arrive from the ERP with their commitments, so check "
-                "the link or wait for the ERP to send the project."
+                f"There is no project {project_id[:100]}; projects arrive from the ERP with their commitments, so "
+                "check the link or wait for the ERP to send the project."
             )
         await require_permission(connection, user_id, project_id, "admin")
         return AdministeredProject(project, await periods_repository.periods_of_project(connection, project_id))
