@@ -1,8 +1,10 @@
 """What services/claims publishes on `billing.claims`: progress claims and refused attempts."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar, Literal
+
+from pydantic import Field
 
 from shared.contracts.base import Contact, Contract, Person, PublishedEvent
 from shared.contracts.topics import BILLING_CLAIMS
@@ -51,6 +53,41 @@ class ProgressClaimSubmitted(ClaimEvent):
     submitted_by: Person
     submitted_at: datetime
     totals: ClaimTotals
+    revision: int = 1  # the first submission is revision 1; each resubmission after a request to revise, the next
+
+
+class ClaimReviewed(ClaimEvent):
+    """What ProgressClaimApproved and ProgressClaimRevisionRequested share: the claim, who reviewed which revision,
+    and what the contact's email names (rule 18)."""
+
+    claim_id: str
+    period_id: str
+    project_id: str
+    project_name: str
+    commitment_id: str
+    commitment_number: str
+    commitment_title: str
+    contact: Contact
+    reviewed_by: Person
+    reviewed_at: datetime
+    revision: int
+
+
+class ProgressClaimApproved(ClaimReviewed):
+    TYPE: ClassVar[str] = "billing.claim.approved.v1"
+
+    totals: ClaimTotals
+
+
+class ProgressClaimRevisionRequested(ClaimReviewed):
+    """The claim is sent back to its contact, who may change and resubmit it until `resubmit_by` (a day in the
+    project's time zone), even after the period's due date (rule 18)."""
+
+    TYPE: ClassVar[str] = "billing.claim.revision_requested.v1"
+
+    reason: str
+    line_notes: dict[str, str] = Field(default_factory=dict)  # schedule of values line id -> a note on that line
+    resubmit_by: date
 
 
 class ClaimAttemptRejected(ClaimEvent):
