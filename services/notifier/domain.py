@@ -126,6 +126,11 @@ def claim_review_message_id(claim_id: str, kind: str, revision: int) -> str:
     return message_id(claim_id, "approved" if kind == CLAIM_APPROVED else "revise", str(revision))
 
 
+def line_name(cost_code: str, description: str, line_id: str) -> str:
+    """A schedule of values line as the builder reads it: its cost code and description, or its id."""
+    return " ".join(part for part in (cost_code.strip(), description.strip()) if part) or line_id
+
+
 @dataclass(frozen=True)
 class ClaimReviewMail:
     """One email telling a contact their progress claim was approved or sent back to revise (rule 18)."""
@@ -136,7 +141,17 @@ class ClaimReviewMail:
     attempts: int
     lease: uuid.UUID  # as a Delivery's
     review: ProgressClaimApproved | ProgressClaimRevisionRequested
+    line_names: dict[str, str] = field(default_factory=dict)  # line id -> its name, in the schedule's order
+    project_timezone: str | None = None  # None while the notifier has not heard of the period
     trace_context: dict[str, str] = field(default_factory=dict, compare=False)  # of the review's event
+
+    def line_notes(self) -> list[tuple[str, str]]:
+        """A revision's notes, each by its line's name, in the schedule of values' order; a line the ERP read
+        model did not know when the review was heard goes last, by its id."""
+        notes = getattr(self.review, "line_notes", {})
+        order = {line_id: position for position, line_id in enumerate(self.line_names)}
+        ordered = sorted(notes, key=lambda line_id: (order.get(line_id, len(order)), line_id))
+        return [(self.line_names.get(line_id) or line_id, notes[line_id]) for line_id in ordered]
 
     def reason_not_to_send(self, now: datetime) -> str | None:
         """A review is news whenever it arrives: unlike an invite it has no date after which it is not sent."""

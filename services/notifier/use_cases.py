@@ -110,7 +110,9 @@ async def claim_reviewed(
     """The contact hears that their claim was approved or sent back to revise (rule 18): only the row here; the
     claim review mail worker sends it after this transaction commits. One per revision and kind, however often
     the event comes."""
-    await repository.add_claim_review_mail(connection, review)
+    notes = getattr(review, "line_notes", {})
+    names = await repository.line_names(connection, review.commitment_id) if notes else {}
+    await repository.add_claim_review_mail(connection, review, names)
 
 
 # --- Reminders ---

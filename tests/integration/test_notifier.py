@@ -450,6 +450,13 @@ async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_re
         async with billing_round(infrastructure, database_for, smtp_port=refusing.port) as round_:
             round_.maildir = tmp_path / "mail"
             refusing.defer_once(f"jane@{round_.domain}")
+            # The commitment as the ERP sent it (no period is open: nobody is invited), so that a note names its line.
+            await round_.publish_commitment("SC-0042", ["jane", "raj"], status="approved")
+            async with asyncio.timeout(20):
+                while not await round_.notifier_pool.fetchval(
+                    "SELECT 1 FROM erp_commitments WHERE project_id = $1", round_.project
+                ):
+                    await asyncio.sleep(0.1)
             jane_claim, raj_claim = str(uuid.uuid4()), str(uuid.uuid4())
             totals = ClaimTotals(
                 currency="AUD",
@@ -463,12 +470,19 @@ async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_re
             sent_back = ProgressClaimRevisionRequested(
                 **_review(round_, "raj", raj_claim, revision=2),
                 reason="Line 3 is <script>alert(1)</script> over 100% & stored twice",
-                line_notes={"line-3": "<b>Check</b> the quantity"},
+                line_notes={"line-9": "Not in the schedule we know", "1": "<b>Check</b> the quantity"},
                 resubmit_by=date(2026, 12, 10),
             )
+            # The approval carries its trace, as the claims service's outbox adds it: the email joins that trace.
+            trace_id = uuid.uuid4().hex
             events = [
-                CloudEvent.new(review.TYPE, "claims", review.model_dump(mode="json"))
-                for review in (approved, sent_back)
+                CloudEvent.new(
+                    approved.TYPE,
+                    "claims",
+                    approved.model_dump(mode="json"),
+                    traceparent=f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01",
+                ),
+                CloudEvent.new(sent_back.TYPE, "claims", sent_back.model_dump(mode="json")),
             ]
             for event, review in zip(events, (approved, sent_back), strict=True):
                 await publish_event(round_.bootstrap, BILLING_CLAIMS, review.claim_id, event)
@@ -484,6 +498,8 @@ async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_re
             rows = await round_.notifier_pool.fetch(
                 "SELECT * FROM claim_review_mails WHERE claim_id = ANY($1::text[])", [jane_claim, raj_claim]
             )
+            async with httpx.AsyncClient(base_url=round_.notifier.base_url) as notifier_client:
+                metrics = (await notifier_client.get("/metrics")).text
     finally:
         await refusing.stop()
 
@@ -494,6 +510,12 @@ async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_re
     assert (rows[jane_claim]["status"], rows[jane_claim]["attempts"]) == ("sent", 2)  # refused once for now
     assert rows[jane_claim]["last_reply"] is None or rows[jane_claim]["last_reply"].startswith("451")
     assert (rows[raj_claim]["status"], rows[raj_claim]["attempts"]) == ("sent", 1)
+    for kind, outcome in [
+        ("claim_approved", "retried"),
+        ("claim_approved", "sent"),
+        ("claim_revision_requested", "sent"),
+    ]:
+        assert f'itb_emails_total{{kind="{kind}",outcome="{outcome}"}}' in metrics
 
     jane, raj = messages["jane"], messages["raj"]
     assert jane["Subject"] == "Harbour Tower: SC-0042 progress claim approved"
@@ -501,6 +523,7 @@ async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_re
     assert jane["Message-ID"] == f"<{jane_claim}.approved.1@invite-to-bill>"
     assert raj["Message-ID"] == f"<{raj_claim}.revise.2@invite-to-bill>"
     assert {message["Reply-To"] for message in (jane, raj)} == {f"Alex Admin <alex@{round_.domain}>"}
+    assert jane["Traceparent"].split("-")[1] == trace_id
 
     jane_text = jane.get_body(("plain",)).get_content()
     assert "Alex Admin approved your progress claim (revision 1) for SC-0042 Concrete works" in jane_text
@@ -510,7 +533,7 @@ async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_re
     raj_text = raj.get_body(("plain",)).get_content()
     raj_html = raj.get_body(("html",)).get_content()
     assert "Line 3 is <script>alert(1)</script> over 100% & stored twice" in raj_text
-    assert "- line-3: <b>Check</b> the quantity" in raj_text
+    assert "- 03-300 Footings: <b>Check</b> the quantity\n- line-9: Not in the schedule we know" in raj_text
     assert "by the end of 10 December 2026" in raj_text
     assert "<script>" not in raj_html and "<b>Check" not in raj_html
     assert "Line 3 is &lt;script&gt;alert(1)&lt;/script&gt; over 100% &amp; stored twice" in raj_html

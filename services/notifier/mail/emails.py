@@ -13,6 +13,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -122,10 +123,16 @@ def claim_url(settings: Settings, claim_id: str) -> str:
 
 
 def build_claim_review_message(
-    review: ProgressClaimApproved | ProgressClaimRevisionRequested, message_id: str, settings: Settings, now: datetime
+    review: ProgressClaimApproved | ProgressClaimRevisionRequested,
+    line_notes: list[tuple[str, str]],
+    timezone: str | None,
+    message_id: str,
+    settings: Settings,
+    now: datetime,
 ) -> EmailMessage:
     """To the claim's contact, from the reviewer (Reply-To): what was decided, and for a revision why, what to
-    change and by when, with the link back to the claim."""
+    change (`line_notes`: each line's name and its note) and by when, with the link back to the claim. Times are
+    in the project's `timezone`, or UTC while it is not known."""
     title = claim_review_subject(review)
     message = _new_message(settings, title, review.contact.name, review.contact.email, message_id, now)
     message["Reply-To"] = Address(one_line(review.reviewed_by.name), addr_spec=review.reviewed_by.email)
@@ -141,10 +148,11 @@ def build_claim_review_message(
             "project": one_line(review.project_name),
             "commitment": one_line(f"{review.commitment_number} {review.commitment_title}"),
             "revision": review.revision,
-            "reviewed_on": _utc_time(review.reviewed_at),
+            "reviewed_on": _local_time(review.reviewed_at, timezone) if timezone else _utc_time(review.reviewed_at),
+            "time_zone": f"{timezone} time" if timezone else "the project's time zone",
             "payment_due": None if not approved else money(review.totals),
             "reason": None if approved else review.reason.strip(),
-            "line_notes": [] if approved else sorted(review.line_notes.items()),
+            "line_notes": line_notes,
             "resubmit_by": None if approved else day(review.resubmit_by),
             "link": claim_url(settings, review.claim_id),
         },
@@ -188,6 +196,12 @@ def one_line(text: str) -> str:
 def day(moment: date) -> str:
     """5 December 2026: the same for readers everywhere, unlike 12/5/2026."""
     return f"{moment.day} {moment:%B %Y}"
+
+
+def _local_time(moment: datetime, timezone: str) -> str:
+    """09:30 on 7 December 2026 (Australia/Sydney time)."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{local:%H:%M} on {day(local)} ({timezone} time)"
 
 
 def _utc_time(moment: datetime) -> str:

@@ -332,7 +332,9 @@ class ClaimReviewMailWorker(MailWorker):
         return mail.trace_context
 
     def build(self, mail: ClaimReviewMail) -> EmailMessage:
-        return build_claim_review_message(mail.review, mail.message_id, self._settings, self._clock())
+        return build_claim_review_message(
+            mail.review, mail.line_notes(), mail.project_timezone, mail.message_id, self._settings, self._clock()
+        )
 
     async def finish(self, mail: ClaimReviewMail, status: str, reply: str | None) -> None:
         await use_cases.claim_review_mail_outcome(self._pool, mail, status, reply)
