@@ -441,10 +441,10 @@ def _review(round_, contact: str, claim_id: str, **fields) -> dict:
     }
 
 
-async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_reviewer_retrying_a_refusal_for_now(
+async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_reviewer_a_4xx_retried_a_5xx_failed(
     infrastructure, database_for, tmp_path
 ):
-    refusing = RefusingMailServer(tmp_path / "mail", refuse="nobody")
+    refusing = RefusingMailServer(tmp_path / "mail", refuse="tom")
     await refusing.start()
     try:
         async with billing_round(infrastructure, database_for, smtp_port=refusing.port) as round_:
@@ -457,7 +457,7 @@ async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_re
                     "SELECT 1 FROM erp_commitments WHERE project_id = $1", round_.project
                 ):
                     await asyncio.sleep(0.1)
-            jane_claim, raj_claim = str(uuid.uuid4()), str(uuid.uuid4())
+            jane_claim, raj_claim, tom_claim = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
             totals = ClaimTotals(
                 currency="AUD",
                 total_completed_and_stored=Decimal("20000.00"),
@@ -486,6 +486,14 @@ async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_re
             ]
             for event, review in zip(events, (approved, sent_back), strict=True):
                 await publish_event(round_.bootstrap, BILLING_CLAIMS, review.claim_id, event)
+            # Tom's mail server refuses for good (550): his email fails, once.
+            refused = ProgressClaimApproved(**_review(round_, "tom", tom_claim, revision=1), totals=totals)
+            await publish_event(
+                round_.bootstrap,
+                BILLING_CLAIMS,
+                tom_claim,
+                CloudEvent.new(refused.TYPE, "claims", refused.model_dump(mode="json")),
+            )
             await round_.wait_for_mail(2)
 
             # Both again, one as it was and one under a new event id (a relay that crashed before marking it).
@@ -495,22 +503,28 @@ async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_re
             async with asyncio.timeout(20):
                 while not await round_.notifier_pool.fetchval("SELECT 1 FROM inbox WHERE event_id = $1", again.id):
                     await asyncio.sleep(0.1)
+                while await round_.notifier_pool.fetchval(
+                    "SELECT 1 FROM claim_review_mails WHERE claim_id = $1 AND status = 'pending'", tom_claim
+                ):
+                    await asyncio.sleep(0.1)
             rows = await round_.notifier_pool.fetch(
-                "SELECT * FROM claim_review_mails WHERE claim_id = ANY($1::text[])", [jane_claim, raj_claim]
+                "SELECT * FROM claim_review_mails WHERE claim_id = ANY($1::text[])", [jane_claim, raj_claim, tom_claim]
             )
             async with httpx.AsyncClient(base_url=round_.notifier.base_url) as notifier_client:
                 metrics = (await notifier_client.get("/metrics")).text
     finally:
         await refusing.stop()
 
-    assert len(rows) == 2
+    assert len(rows) == 3
     rows = {row["claim_id"]: row for row in rows}
     assert sorted(message["To"].addresses[0].username for message in round_.mail()) == ["jane", "raj"]
     messages = {message["To"].addresses[0].username: message for message in round_.mail()}
     assert (rows[jane_claim]["status"], rows[jane_claim]["attempts"]) == ("sent", 2)  # refused once for now
-    assert rows[jane_claim]["last_reply"] is None or rows[jane_claim]["last_reply"].startswith("451")
     assert (rows[raj_claim]["status"], rows[raj_claim]["attempts"]) == ("sent", 1)
+    assert (rows[tom_claim]["status"], rows[tom_claim]["attempts"]) == ("failed", 1)
+    assert rows[tom_claim]["last_reply"].startswith("550")
     for kind, outcome in [
+        ("claim_approved", "failed"),
         ("claim_approved", "retried"),
         ("claim_approved", "sent"),
         ("claim_revision_requested", "sent"),
