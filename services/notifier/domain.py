@@ -1,10 +1,12 @@
-"""Who is invited, and when invites, reminders and password links may be sent (rules 5 to 9), free of I/O."""
+"""Who is invited, and when invites, reminders, password links and claim reviews may be sent (rules 5 to 9,
+18), free of I/O."""
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.contracts.claims import ProgressClaimApproved, ProgressClaimRevisionRequested
 from shared.contracts.erp import INVITABLE_STATUSES
 from shared.contracts.invites import Invite
 
@@ -102,3 +104,55 @@ class PasswordMail:
     def reason_not_to_send(self, now: datetime) -> str | None:
         """A link that has expired would only be refused when followed: it is not sent at all."""
         return None if may_send_password_link(self.expires_at, now) else "the link expired before it could be sent"
+
+
+# A review's kind names its email (the metrics' kind too) and its event type.
+CLAIM_APPROVED = "claim_approved"
+CLAIM_REVISION_REQUESTED = "claim_revision_requested"
+
+
+def claim_review_kind(review: ProgressClaimApproved | ProgressClaimRevisionRequested) -> str:
+    return CLAIM_APPROVED if isinstance(review, ProgressClaimApproved) else CLAIM_REVISION_REQUESTED
+
+
+def claim_review_mail_id(claim_id: str, kind: str, revision: int) -> str:
+    """One email per review of one revision of a claim (rule 18): a review heard twice is one email."""
+    return f"{claim_id}.{kind}.{revision}"
+
+
+def claim_review_message_id(claim_id: str, kind: str, revision: int) -> str:
+    """The Message-ID of a review's email: the claim, the kind and the revision, as its row's key. The kind is
+    cut short so that the header keeps to one line (a folded Message-ID is read back with a leading space)."""
+    return message_id(claim_id, "approved" if kind == CLAIM_APPROVED else "revise", str(revision))
+
+
+def line_name(cost_code: str, description: str, line_id: str) -> str:
+    """A schedule of values line as the builder reads it: its cost code and description, or its id."""
+    return " ".join(part for part in (cost_code.strip(), description.strip()) if part) or line_id
+
+
+@dataclass(frozen=True)
+class ClaimReviewMail:
+    """One email telling a contact their progress claim was approved or sent back to revise (rule 18)."""
+
+    key: str  # claim_review_mail_id
+    kind: str  # CLAIM_APPROVED or CLAIM_REVISION_REQUESTED
+    message_id: str
+    attempts: int
+    lease: uuid.UUID  # as a Delivery's
+    review: ProgressClaimApproved | ProgressClaimRevisionRequested
+    line_names: dict[str, str] = field(default_factory=dict)  # line id -> its name, in the schedule's order
+    project_timezone: str | None = None  # None while the notifier has not heard of the period
+    trace_context: dict[str, str] = field(default_factory=dict, compare=False)  # of the review's event
+
+    def line_notes(self) -> list[tuple[str, str]]:
+        """A revision's notes, each by its line's name, in the schedule of values' order; a line the ERP read
+        model did not know when the review was heard goes last, by its id."""
+        notes = getattr(self.review, "line_notes", {})
+        order = {line_id: position for position, line_id in enumerate(self.line_names)}
+        ordered = sorted(notes, key=lambda line_id: (order.get(line_id, len(order)), line_id))
+        return [(self.line_names.get(line_id) or line_id, notes[line_id]) for line_id in ordered]
+
+    def reason_not_to_send(self, now: datetime) -> str | None:
+        """A review is news whenever it arrives: unlike an invite it has no date after which it is not sent."""
+        return None

@@ -7,9 +7,21 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.notifier.domain import Delivery, PasswordMail, invite_id, message_id
+from services.notifier.domain import (
+    CLAIM_APPROVED,
+    ClaimReviewMail,
+    Delivery,
+    PasswordMail,
+    claim_review_kind,
+    claim_review_mail_id,
+    claim_review_message_id,
+    invite_id,
+    line_name,
+    message_id,
+)
 from shared.contracts.accounts import PasswordLinkRequested
 from shared.contracts.base import Contact, Person
+from shared.contracts.claims import ProgressClaimApproved, ProgressClaimRevisionRequested
 from shared.contracts.invites import Invite, InvitedCommitment
 from shared.tracing import current_trace_context
 
@@ -336,7 +348,85 @@ async def claim_password_mails(
     ]
 
 
-# --- What both mail tables have: `status`, `attempts`, `next_attempt_at`, `last_reply`, `sent_at`, a lease ---
+# --- Claim review mails: a progress claim approved or sent back to revise (rule 18) ---
+
+
+async def add_claim_review_mail(
+    connection: asyncpg.Connection,
+    review: ProgressClaimApproved | ProgressClaimRevisionRequested,
+    line_names: dict[str, str],
+) -> bool:
+    """The email of one review, written before it is sent, keeping the trace of the review's event; a review of
+    that revision already here (the event redelivered) is left as it is."""
+    kind = claim_review_kind(review)
+    key = claim_review_mail_id(review.claim_id, kind, review.revision)
+    inserted = await connection.fetchval(
+        """
+        INSERT INTO claim_review_mails (mail_id, claim_id, kind, revision, review, message_id, trace_context,
+                                        line_names)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8::jsonb)
+        ON CONFLICT (mail_id) DO NOTHING RETURNING true
+        """,
+        key,
+        review.claim_id,
+        kind,
+        review.revision,
+        review.model_dump(mode="json"),
+        claim_review_message_id(review.claim_id, kind, review.revision),
+        current_trace_context() or None,
+        line_names,
+    )
+    return bool(inserted)
+
+
+async def line_names(connection: asyncpg.Connection, commitment_id: str) -> dict[str, str]:
+    """The commitment's schedule of values lines by id, named, in the schedule's order; empty while the ERP
+    read model does not know the commitment (topics are not ordered: the email names unknown lines by id)."""
+    lines = await connection.fetchval(
+        "SELECT schedule_of_values FROM erp_commitments WHERE commitment_id = $1", commitment_id
+    )
+    return {
+        line["line_id"]: line_name(line.get("cost_code", ""), line.get("description", ""), line["line_id"])
+        for line in lines or []
+    }
+
+
+async def claim_claim_review_mails(
+    connection: asyncpg.Connection, limit: int, lease_time: timedelta, leased_by: str, in_flight: list[str]
+) -> list[ClaimReviewMail]:
+    """Claim review mails due to be sent now, oldest first, leased to the caller (see `_claim`)."""
+    # The project's time zone from the period view, when it knows the period (compared as text: an id that is
+    # no uuid must not fail the whole claim).
+    rows = await connection.fetch(
+        f"""
+        WITH m AS ({_claim(CLAIM_REVIEW_MAILS)})
+        SELECT m.*, p.project_timezone FROM m LEFT JOIN periods p ON p.period_id::text = m.review->>'period_id'
+        ORDER BY m.next_attempt_at, m.mail_id
+        """,
+        limit,
+        lease_time,
+        leased_by,
+        in_flight,
+    )
+    return [
+        ClaimReviewMail(
+            key=row["mail_id"],
+            kind=row["kind"],
+            message_id=row["message_id"],
+            attempts=row["attempts"],
+            lease=row["lease"],
+            review=(
+                ProgressClaimApproved if row["kind"] == CLAIM_APPROVED else ProgressClaimRevisionRequested
+            ).model_validate(row["review"]),
+            line_names=row["line_names"],
+            project_timezone=row["project_timezone"],
+            trace_context=row["trace_context"] or {},
+        )
+        for row in rows
+    ]
+
+
+# --- What the mail tables have: `status`, `attempts`, `next_attempt_at`, `last_reply`, `sent_at`, a lease ---
 
 
 @dataclass(frozen=True)
@@ -347,6 +437,7 @@ class MailTable:
 
 DELIVERIES = MailTable("deliveries", "delivery_id")
 PASSWORD_MAILS = MailTable("password_mails", "request_id")
+CLAIM_REVIEW_MAILS = MailTable("claim_review_mails", "mail_id")
 
 
 def _claim(table: MailTable) -> str:

@@ -1,4 +1,5 @@
-"""The emails the notifier sends: the Invite to Bill (also resent and as a reminder) and the password link.
+"""The emails the notifier sends: the Invite to Bill (also resent and as a reminder), the password link, and a
+progress claim's review (approved, or sent back to revise).
 
 Headers go through the standard library's email API, and text from outside (names from the ERP or from a
 person) is made one line first, so it is always a value and never header syntax. Bodies come from templates
@@ -12,9 +13,11 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from shared.contracts.claims import ClaimTotals, ProgressClaimApproved, ProgressClaimRevisionRequested
 from shared.contracts.invites import Invite
 from shared.invite_links import invite_url
 from shared.password_links import password_link_url
@@ -107,6 +110,61 @@ def expires_within(remaining: timedelta) -> str:
     return "within an hour" if hours == 1 else f"within {hours} hours"
 
 
+# --- A progress claim reviewed (rule 18) ---
+
+
+def claim_review_subject(review: ProgressClaimApproved | ProgressClaimRevisionRequested) -> str:
+    outcome = "approved" if isinstance(review, ProgressClaimApproved) else "sent back to revise"
+    return f"{review.project_name}: {review.commitment_number} progress claim {outcome}"
+
+
+def claim_url(settings: Settings, claim_id: str) -> str:
+    return f"{settings.claims_public_url.rstrip('/')}/claims/{claim_id}"
+
+
+def build_claim_review_message(
+    review: ProgressClaimApproved | ProgressClaimRevisionRequested,
+    line_notes: list[tuple[str, str]],
+    timezone: str | None,
+    message_id: str,
+    settings: Settings,
+    now: datetime,
+) -> EmailMessage:
+    """To the claim's contact, from the reviewer (Reply-To): what was decided, and for a revision why, what to
+    change (`line_notes`: each line's name and its note) and by when, with the link back to the claim. Times are
+    in the project's `timezone`, or UTC while it is not known."""
+    title = claim_review_subject(review)
+    message = _new_message(settings, title, review.contact.name, review.contact.email, message_id, now)
+    message["Reply-To"] = Address(one_line(review.reviewed_by.name), addr_spec=review.reviewed_by.email)
+    approved = isinstance(review, ProgressClaimApproved)
+    _add_body(
+        message,
+        "claim_review",
+        {
+            "subject": title,
+            "approved": approved,
+            "name": one_line(review.contact.name),
+            "reviewer": one_line(review.reviewed_by.name),
+            "project": one_line(review.project_name),
+            "commitment": one_line(f"{review.commitment_number} {review.commitment_title}"),
+            "revision": review.revision,
+            "reviewed_on": _local_time(review.reviewed_at, timezone) if timezone else _utc_time(review.reviewed_at),
+            "time_zone": f"{timezone} time" if timezone else "the project's time zone",
+            "payment_due": None if not approved else money(review.totals),
+            "reason": None if approved else review.reason.strip(),
+            "line_notes": line_notes,
+            "resubmit_by": None if approved else day(review.resubmit_by),
+            "link": claim_url(settings, review.claim_id),
+        },
+    )
+    return message
+
+
+def money(totals: ClaimTotals) -> str:
+    """The payment due as the claim states it: AUD 12,345.60."""
+    return f"{totals.currency} {totals.current_payment_due:,.2f}"
+
+
 # --- What every email has ---
 
 
@@ -138,6 +196,12 @@ def one_line(text: str) -> str:
 def day(moment: date) -> str:
     """5 December 2026: the same for readers everywhere, unlike 12/5/2026."""
     return f"{moment.day} {moment:%B %Y}"
+
+
+def _local_time(moment: datetime, timezone: str) -> str:
+    """09:30 on 7 December 2026 (Australia/Sydney time)."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{local:%H:%M} on {day(local)} ({timezone} time)"
 
 
 def _utc_time(moment: datetime) -> str:
