@@ -236,6 +236,7 @@ class ScheduleView(BaseModel):
     days_to_claim: int
     reminder_days_before_due: int | None
     paused: bool
+    paused_because: str | None = Field(description="Why, when the schedule paused itself.")
     set_by: Person = Field(description="Invited By for the periods the schedule opens.")
     set_at: datetime
     described: str = Field(description="The schedule in a sentence.")
@@ -263,6 +264,7 @@ class ScheduleView(BaseModel):
             days_to_claim=schedule.days_to_claim,
             reminder_days_before_due=schedule.reminder_days_before_due,
             paused=schedule.paused,
+            paused_because=schedule.paused_because,
             set_by=schedule.set_by,
             set_at=schedule.set_at,
             described=schedule.describe(),

@@ -21,11 +21,22 @@ DECEMBER_BEGUN = datetime(2026, 11, 30, 13, 0, 30, tzinfo=UTC)
 BEFORE_NOVEMBER = datetime(2026, 10, 20, 3, 0, tzinfo=UTC)
 
 
+def administrator(project: str, version: int = 1, permission: str = "admin"):
+    return member(
+        f"{project}-admin",
+        version=version,
+        project_id=project,
+        permission=permission,
+        name="Alex Admin",
+        email="a@x.example",
+    )
+
+
 async def project_with_a_monthly_schedule(pool) -> str:
     """A project of its own in Sydney, its administrator, and a schedule from the 1st of each month set on 20
     October (so nothing has started yet)."""
     project = f"P-{uuid.uuid4().hex[:8]}"
-    admin = member(f"{project}-admin", project_id=project, permission="admin", name="Alex Admin", email="a@x.example")
+    admin = administrator(project)
     async with pool.acquire() as connection:
         await apply_commitment(connection, commitment(f"{project}-SC-1", project_id=project))
         await apply_member_upserted(connection, admin, erp_event(admin))
@@ -79,6 +90,23 @@ async def test_two_schedulers_racing_on_two_connections_open_the_period_once_and
     assert await opened_events(database.pool, project) == 1
     [opening] = await database.pool.fetch("SELECT * FROM scheduled_openings WHERE project_id = $1", project)
     assert opening["start_date"].isoformat() == "2026-11-01"
+
+
+async def test_a_schedule_whose_setter_no_longer_administers_the_project_pauses_itself_saying_why(database_for):
+    database = await database_for("periods")
+    project = await project_with_a_monthly_schedule(database.pool)
+    demoted = administrator(project, version=2, permission="read_only")
+    async with database.pool.acquire() as connection:
+        await apply_member_upserted(connection, demoted, erp_event(demoted))
+    assert await schedules.open_scheduled_period(database.pool, project_id=project, now=NOVEMBER_BEGUN) is None
+    assert await opened(database.pool, project) == []
+    row = await database.pool.fetchrow(
+        "SELECT paused, paused_because FROM project_schedules WHERE project_id = $1", project
+    )
+    assert row["paused"] is True
+    assert row["paused_because"] == (
+        "Alex Admin, who set it, is no longer an administrator of the project; save the schedule to take it over."
+    )
 
 
 class UnlockedScheduler(Scheduler):

@@ -59,17 +59,19 @@ class Schedule:
     first_start: date | None = None  # weekly: the first period's start; none starts before it
     reminder_days_before_due: int | None = None  # None: the project's default
     paused: bool = False
+    paused_because: str | None = None  # a sentence, when the schedule paused itself
     # The day (in the project's time zone) it was set or last resumed: it opens no period that started before,
     # so that saving or resuming it never opens a period already under way, unasked.
     opens_from: date = date.min
 
-    def pause(self) -> None:
+    def pause(self, because: str | None = None) -> None:
         self.paused = True
+        self.paused_because = because
 
     def resume(self, today: date) -> None:
         """Resume the schedule: from its next period that starts today or later (rule 4a)."""
         if self.paused:
-            self.paused = False
+            self.paused, self.paused_because = False, None
             self.opens_from = today
 
     def next_period(self, last_end: date | None, today: date) -> ScheduledPeriod:

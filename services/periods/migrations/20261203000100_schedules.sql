@@ -11,6 +11,7 @@ CREATE TABLE project_schedules (
     days_to_claim            integer NOT NULL CHECK (days_to_claim BETWEEN 0 AND 60),
     reminder_days_before_due integer CHECK (reminder_days_before_due BETWEEN 1 AND 60),
     paused                   boolean NOT NULL DEFAULT false,
+    paused_because           text,  -- a sentence, when the schedule paused itself
     set_by                   jsonb NOT NULL,
     set_at                   timestamptz NOT NULL,
     -- The day (project's time zone) it was set or last resumed: it opens no period that started before.

@@ -31,13 +31,13 @@ async def save_schedule(connection: asyncpg.Connection, schedule: Schedule) -> N
     await connection.execute(
         """
         INSERT INTO project_schedules (project_id, cadence, day_of_month, every_weeks, first_start, days_to_claim,
-                                       reminder_days_before_due, paused, set_by, set_at, opens_from)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                       reminder_days_before_due, paused, paused_because, set_by, set_at, opens_from)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         ON CONFLICT (project_id) DO UPDATE SET cadence = excluded.cadence, day_of_month = excluded.day_of_month,
             every_weeks = excluded.every_weeks, first_start = excluded.first_start,
             days_to_claim = excluded.days_to_claim, reminder_days_before_due = excluded.reminder_days_before_due,
-            paused = excluded.paused, set_by = excluded.set_by, set_at = excluded.set_at,
-            opens_from = excluded.opens_from
+            paused = excluded.paused, paused_because = excluded.paused_because, set_by = excluded.set_by,
+            set_at = excluded.set_at, opens_from = excluded.opens_from
         """,
         schedule.project_id,
         schedule.cadence,
@@ -47,6 +47,7 @@ async def save_schedule(connection: asyncpg.Connection, schedule: Schedule) -> N
         schedule.days_to_claim,
         schedule.reminder_days_before_due,
         schedule.paused,
+        schedule.paused_because,
         schedule.set_by.model_dump(),
         schedule.set_at,
         schedule.opens_from,
@@ -108,6 +109,7 @@ def _schedule(row: asyncpg.Record) -> Schedule:
         days_to_claim=row["days_to_claim"],
         reminder_days_before_due=row["reminder_days_before_due"],
         paused=row["paused"],
+        paused_because=row["paused_because"],
         set_by=Person.model_validate(row["set_by"]),
         set_at=row["set_at"],
         opens_from=row["opens_from"],

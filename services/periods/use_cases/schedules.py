@@ -13,8 +13,8 @@ from services.periods.domain.schedules import Schedule, ScheduledPeriod, check_r
 from services.periods.repository import periods as periods_repository
 from services.periods.repository import schedules as repository
 from shared.contracts.base import Person
-from shared.erp import require_permission
-from shared.errors import NotFound
+from shared.erp import commitments_permission, find_person, holds, require_permission
+from shared.errors import NotFound, ProblemForPerson
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +114,16 @@ async def open_due_periods(pool: asyncpg.Pool, now: datetime) -> datetime | None
     next_opening = None
     for schedule, timezone in schedules:
         upcoming = schedule.next_period(last_ends.get(schedule.project_id), today_in(timezone, now))
-        if upcoming is None:
-            continue
         opens_at = upcoming.opens_at(timezone)
         if now >= opens_at:
             try:
                 await open_scheduled_period(pool, project_id=schedule.project_id, now=now)
-            except Exception:
-                log.exception("a scheduled period could not be opened", extra={"project_id": schedule.project_id})
+            except ProblemForPerson as problem:
+                # A rule refused it (no real schedule should meet one): tried again at the next round.
+                log.warning(
+                    "a scheduled period could not be opened",
+                    extra={"project_id": schedule.project_id, "error": str(problem)},
+                )
             continue  # its next one is counted on the next round, from the period just opened
         next_opening = opens_at if next_opening is None else min(next_opening, opens_at)
     return next_opening
@@ -135,8 +137,22 @@ async def open_scheduled_period(pool: asyncpg.Pool, *, project_id: str, now: dat
     async with pool.acquire() as connection, connection.transaction():
         project = await periods_repository.get_project(connection, project_id, lock=True)
         schedule = await repository.get_schedule(connection, project_id, lock=True)
-        if project is None or schedule is None:
+        if project is None or schedule is None or schedule.paused:
             return None
+        # Invited By is whoever set the schedule, as the ERP now knows them, while they administer the project
+        # (rule 19); once they no longer do, the schedule pauses until another administrator saves it.
+        setter = await find_person(connection, schedule.set_by.id)
+        if setter is None or not holds(await commitments_permission(connection, setter.id, project_id), "admin"):
+            schedule.pause(
+                f"{schedule.set_by.name}, who set it, is no longer an administrator of the project; save the "
+                "schedule to take it over."
+            )
+            await repository.save_schedule(connection, schedule)
+            log.warning(
+                "a schedule paused: whoever set it is no longer an administrator", extra={"project_id": project_id}
+            )
+            return None
+        schedule.set_by = setter
         existing = await periods_repository.periods_of_project(connection, project_id, lock=True)
         reminder_days = await repository.project_reminder_days(connection, project_id)
         period = domain.open_scheduled_period(schedule, project, existing, now, reminder_days)
