@@ -1,9 +1,10 @@
-"""Bootstrap: the periods service's routers and subscriptions."""
+"""Bootstrap: the periods service's routers, subscriptions and scheduler."""
 
 from services.periods import subscribers
 from services.periods.api import router
 from services.periods.pages import board as board_pages
 from services.periods.pages import periods as period_pages
+from services.periods.scheduler import Scheduler
 from shared.contracts.claims import (
     ClaimAttemptRejected,
     ProgressClaimApproved,
@@ -22,7 +23,7 @@ from shared.contracts.responses import InviteAccepted, InviteDeclined
 from shared.contracts.topics import BILLING_CLAIMS, BILLING_INVITES, BILLING_RESPONSES
 from shared.erp import erp_routes
 from shared.messaging import Route
-from shared.service import ServiceDefinition
+from shared.service import ServiceDefinition, ServiceResources
 
 
 def subscriptions(clock):
@@ -50,9 +51,15 @@ def subscriptions(clock):
     }
 
 
+def workers(resources: ServiceResources):
+    """The scheduler, which opens projects' scheduled periods (rule 4a)."""
+    return [Scheduler(resources)]
+
+
 definition = ServiceDefinition(
     name="periods",
     title="Invite to Bill: billing periods",
     routers=[router, period_pages.router, board_pages.router],
     subscriptions=subscriptions,
+    workers=workers,
 )

@@ -473,3 +473,123 @@ async def test_the_login_page_sends_people_back_to_a_page_of_one_of_the_services
             data={"email": alex.email, "password": "alex's long password", "csrf_token": csrf_of(form), "next": board},
         )
         assert logged_in.status_code == 303 and logged_in.headers["location"] == board
+
+
+def scheduler_of(service):
+    """The periods service's scheduler (services/periods/scheduler.py), to wake after the test moves the clock."""
+    return next(worker for worker in service.app.state.workers if type(worker).__name__ == "Scheduler")
+
+
+async def post_project_form(browser, desk, action: str, fields: dict) -> httpx.Response:
+    """A form of the project's page, posted with its token."""
+    page = await shown(browser, f"/projects/{desk.project}")
+    path = f"/projects/{desk.project}/{action}"
+    return await browser.post(path, data={"csrf_token": csrf_of(page, path), **fields})
+
+
+async def test_the_administrator_sets_pauses_and_resumes_the_schedule_which_opens_each_period_as_it_starts(
+    desk, infrastructure
+):
+    admin = desk.browser("admin")
+    page = await shown(admin, f"/projects/{desk.project}")
+    assert "This project has no schedule: you open each period yourself." in page.text
+    assert "A schedule opens each billing period for you at midnight at the start of its first day" in page.text
+    assert "31 means the last day of every month" in page.text
+
+    # Problems next to their fields, what was typed kept, nothing saved.
+    wrong = await post_project_form(
+        admin,
+        desk,
+        "schedule",
+        {"cadence": "monthly", "day_of_month": "32", "days_to_claim": "x", "schedule_reminder_days": "0"},
+    )
+    assert wrong.status_code == 422
+    assert_no_inline_script_or_style(wrong.text)
+    assert field_error(wrong, "day_of_month") == "Enter the day of the month periods start on, from 1 to 31."
+    assert field_error(wrong, "days_to_claim").startswith("Enter the days from a period's end to its due date")
+    assert field_error(wrong, "schedule_reminder_days").startswith("Enter a whole number of days from 1 to 60")
+    assert field_value(wrong, "day_of_month") == "32" and 'aria-invalid="true"' in wrong.text
+    weekly_without_start = await post_project_form(
+        admin, desk, "schedule", {"cadence": "weekly", "every_weeks": "2", "first_start": "", "days_to_claim": "3"}
+    )
+    assert field_error(weekly_without_start, "first_start").startswith("Enter the day the first period starts")
+    too_far = await post_project_form(
+        admin,
+        desk,
+        "schedule",
+        {"cadence": "weekly", "every_weeks": "2", "first_start": "2029-01-01", "days_to_claim": "3"},
+    )
+    assert "more than a year from today" in field_error(too_far, "first_start")
+    assert await desk.pool.fetchval("SELECT count(*) FROM project_schedules WHERE project_id = $1", desk.project) == 0
+
+    # The project's reminder days, then a monthly schedule from the 1st, set on 2 November: December's period next.
+    saved = await post_project_form(admin, desk, "reminders", {"project_reminder_days": "3"})
+    assert saved.status_code == 303 and saved.headers["location"].endswith("?done=reminders-saved#reminders")
+    saved = await post_project_form(
+        admin, desk, "schedule", {"cadence": "monthly", "day_of_month": "1", "days_to_claim": "5"}
+    )
+    assert saved.status_code == 303, saved.text
+    page = await shown(admin, saved.headers["location"].split("#")[0])
+    assert 'role="status">The schedule is saved.' in page.text
+    assert "Monthly, starting on day 1 of each month; each period is due 5 days after it ends." in page.text
+    assert "Set by Alex Admin." in page.text
+    assert (
+        "The next period, 1 December 2026 to 31 December 2026, due 5 January 2027, opens at midnight at the start of "
+        "1 December 2026 (Australia/Sydney)." in page.text
+    )
+    assert field_value(page, "project_reminder_days") == "3"
+
+    # Paused: nothing opens when December starts; resumed on 3 December: January next, December left to the admin.
+    paused = await post_project_form(admin, desk, "schedule/pause", {})
+    assert paused.status_code == 303
+    assert (
+        "It is paused: it opens no period until you resume it."
+        in (await shown(admin, f"/projects/{desk.project}")).text
+    )
+    desk.service.app.state.clock.set(datetime(2026, 12, 2, 20, 0, tzinfo=UTC))  # 3 December, 07:00 in Sydney
+    resumed = await post_project_form(admin, desk, "schedule/resume", {})
+    assert resumed.status_code == 303 and resumed.headers["location"].endswith("done=schedule-resumed#schedule")
+    page = await shown(admin, f"/projects/{desk.project}")
+    assert "The next period, 1 January 2027 to 31 January 2027" in page.text
+    assert await desk.periods() == []
+
+    # January begins in Sydney: the scheduler opens it, announced as any opening, from Alex with the project's days.
+    desk.service.app.state.clock.set(datetime(2026, 12, 31, 13, 0, 5, tzinfo=UTC))
+    scheduler_of(desk.service).wake()
+    async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+        [record] = await reader.wait_for(
+            lambda r: json.loads(r.value)["data"].get("project_id") == desk.project and b".opened." in r.value
+        )
+    event = json.loads(record.value)["data"]
+    assert (event["start_date"], event["end_date"], event["due_date"]) == ("2027-01-01", "2027-01-31", "2027-02-05")
+    assert event["opened_by"]["name"] == "Alex Admin"
+    assert event["reminder_days_before_due"] == 3
+    assert await desk.periods() == [("2027-01-01", "open")]
+    page = await shown(admin, f"/projects/{desk.project}")
+    assert "It last opened the period starting 1 January 2027." in page.text
+    assert "The next period, 1 February 2027 to 28 February 2027" in page.text
+
+
+async def test_the_schedule_s_forms_without_their_pages_token_are_refused_and_change_nothing(desk):
+    admin = desk.browser("admin")
+    for action, fields in (
+        ("schedule", {"cadence": "monthly", "day_of_month": "1", "days_to_claim": "5"}),
+        ("schedule/pause", {}),
+        ("reminders", {"project_reminder_days": "3"}),
+    ):
+        refused = await admin.post(f"/projects/{desk.project}/{action}", data={"csrf_token": "forged", **fields})
+        assert refused.status_code == 403 and "Nothing was changed" in refused.text
+    # The period form's token is not the schedule's.
+    page = await shown(admin, f"/projects/{desk.project}")
+    token = csrf_of(page, f"/projects/{desk.project}/billing-periods")
+    refused = await admin.post(
+        f"/projects/{desk.project}/schedule",
+        data={"csrf_token": token, "cadence": "monthly", "day_of_month": "1", "days_to_claim": "5"},
+    )
+    assert refused.status_code == 403
+    assert await desk.pool.fetchval("SELECT count(*) FROM project_schedules WHERE project_id = $1", desk.project) == 0
+    assert await desk.pool.fetchval("SELECT count(*) FROM project_reminders WHERE project_id = $1", desk.project) == 0
+    # Pausing a schedule that does not exist (the page offers no such button) says so.
+    schedule_token = csrf_of(page, f"/projects/{desk.project}/schedule")
+    missing = await admin.post(f"/projects/{desk.project}/schedule/pause", data={"csrf_token": schedule_token})
+    assert missing.status_code == 404 and "has no schedule to pause; set one first." in missing.text

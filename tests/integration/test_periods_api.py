@@ -468,3 +468,66 @@ async def test_odd_narrowed_resends_are_a_4xx_that_says_why_never_a_500(api):
         response = await resend(api, period["id"], body)
         assert 400 <= response.status_code < 500, (body, response.text)
         assert response.json()["detail"].endswith("."), body
+
+
+async def test_an_administrator_sets_reads_pauses_and_resumes_a_schedule_and_others_may_not(api):
+    url = f"/api/projects/{api.project}/schedule"
+    missing = await api.client.get(url, headers=api.as_("admin"))
+    assert missing.status_code == 404 and "has no schedule; set one with PUT" in missing.json()["detail"]
+    fortnightly = {"cadence": "weekly", "every_weeks": 2, "first_start": "2026-11-09", "days_to_claim": 3}
+    for who in ("standard", "read_only", "other_admin"):
+        refused = await api.client.put(url, json=fortnightly, headers=api.as_(who))
+        assert refused.status_code == 403 and "You need Admin permission" in refused.json()["detail"]
+    saved = await api.client.put(url, json=fortnightly, headers=api.as_("admin"))
+    assert saved.status_code == 200, saved.text
+    schedule = saved.json()
+    assert schedule["described"] == "Every 2 weeks from 9 November 2026; each period is due 3 days after it ends."
+    assert schedule["set_by"]["name"] == "Alex Admin" and schedule["paused"] is False
+    # 9 November starts at midnight in Sydney (UTC+11): 13:00 UTC on the 8th.
+    assert schedule["next_period"] == {
+        "start_date": "2026-11-09",
+        "end_date": "2026-11-22",
+        "due_date": "2026-11-25",
+        "opens_at": "2026-11-08T13:00:00Z",
+    }
+    assert (await api.client.get(url, headers=api.as_("admin"))).json() == schedule
+
+    paused = await api.client.post(f"{url}/pause", headers=api.as_("admin"))
+    assert paused.status_code == 200 and paused.json()["paused"] is True and paused.json()["next_period"] is None
+    resumed = await api.client.post(f"{url}/resume", headers=api.as_("admin"))
+    assert resumed.json()["paused"] is False and resumed.json()["next_period"]["start_date"] == "2026-11-09"
+
+    # A schedule that cannot be: a 422 that says why, never a 500.
+    for body, words in (
+        ({"cadence": "monthly", "days_to_claim": 5}, "Enter the day of the month"),
+        ({"cadence": "weekly", "every_weeks": 2, "days_to_claim": 5}, "Enter the day the first period starts"),
+        ({"cadence": "monthly", "day_of_month": 31, "days_to_claim": 61}, "days_to_claim"),
+        ({"cadence": "daily", "days_to_claim": 5}, "cadence"),
+        ({"cadence": "monthly", "day_of_month": 1, "days_to_claim": 5, "extra": 1}, "extra"),
+    ):
+        wrong = await api.client.put(url, json=body, headers=api.as_("admin"))
+        assert wrong.status_code == 422 and words in wrong.json()["detail"], wrong.text
+    unknown = await api.client.put("/api/projects/P-NOPE/schedule", json=fortnightly, headers=api.as_("admin"))
+    assert unknown.status_code == 404
+
+
+async def test_a_period_opened_without_reminder_days_takes_the_project_s_and_its_own_override_them(api, infrastructure):
+    url = f"/api/projects/{api.project}/reminders"
+    assert (await api.client.get(url, headers=api.as_("admin"))).json() == {"reminder_days_before_due": None}
+    assert (
+        await api.client.put(url, json={"reminder_days_before_due": 4}, headers=api.as_("standard"))
+    ).status_code == 403
+    assert (
+        await api.client.put(url, json={"reminder_days_before_due": 61}, headers=api.as_("admin"))
+    ).status_code == 422
+    saved = await api.client.put(url, json={"reminder_days_before_due": 4}, headers=api.as_("admin"))
+    assert saved.json() == {"reminder_days_before_due": 4}
+    october = await api.open({"start_date": "2026-10-01", "end_date": "2026-10-31", "due_date": "2026-11-05"})
+    november = await api.open(NOVEMBER | {"reminder_days_before_due": 2})
+    assert october.json()["reminder_days_before_due"] == 4
+    assert november.json()["reminder_days_before_due"] == 2
+    async with topic_reader(infrastructure.bootstrap_servers, BILLING_PERIODS) as reader:
+        [opened] = await reader.wait_for(
+            lambda r: period_events(reader, october.json()["id"])(r) and b".opened." in r.value
+        )
+    assert json.loads(opened.value)["data"]["reminder_days_before_due"] == 4

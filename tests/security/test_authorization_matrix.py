@@ -28,6 +28,8 @@ ROLES = ("anonymous", "other_contact", "read_only", "other_admin", "contact", "a
 EVERYONE_OK = (200,) * len(ROLES)
 DECEMBER = {"start_date": "2026-12-01", "end_date": "2026-12-31", "due_date": "2027-01-05"}
 WRONG_PASSWORD = "not the password at all"
+# Set at the system's clock (2 November): its next period starts on 1 December, after the tests' end.
+MONTHLY_SCHEDULE = {"cadence": "monthly", "day_of_month": 1, "days_to_claim": 5}
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,25 @@ MATRIX: list[Row] = [
         (401, 403, 403, 403, 403, 202),
         json={"commitment_ids": ["{commitment_id}"]},
     ),
+    # The project's schedule and reminder days: set first, so that reading, pausing and resuming find them.
+    Row(
+        "periods",
+        "PUT",
+        "/api/projects/{project_id}/schedule",
+        (401, 403, 403, 403, 403, 200),
+        json=MONTHLY_SCHEDULE,
+    ),
+    Row("periods", "GET", "/api/projects/{project_id}/schedule", (401, 403, 403, 403, 403, 200)),
+    Row("periods", "POST", "/api/projects/{project_id}/schedule/pause", (401, 403, 403, 403, 403, 200)),
+    Row("periods", "POST", "/api/projects/{project_id}/schedule/resume", (401, 403, 403, 403, 403, 200)),
+    Row(
+        "periods",
+        "PUT",
+        "/api/projects/{project_id}/reminders",
+        (401, 403, 403, 403, 403, 200),
+        json={"reminder_days_before_due": 3},
+    ),
+    Row("periods", "GET", "/api/projects/{project_id}/reminders", (401, 403, 403, 403, 403, 200)),
     # --- periods: the administrator's pages (a page without a session leads to the login page) ---
     Row("periods", "GET", "/", (303, 403, 403, 200, 403, 200)),  # the other project's administrator sees theirs
     Row("periods", "GET", "/projects/{project_id}", (303, 403, 403, 403, 403, 200)),
@@ -90,6 +111,36 @@ MATRIX: list[Row] = [
         "/projects/{project_id}/billing-periods",
         (303, 403, 403, 403, 403, 200),  # a due date already passed: the administrator is asked to confirm first
         form={"start_date": "2026-10-01", "end_date": "2026-10-31", "due_date": "2026-11-01"},
+        form_page="/projects/{project_id}",
+    ),
+    Row(
+        "periods",
+        "POST",
+        "/projects/{project_id}/schedule",
+        (303, 403, 403, 403, 403, 303),
+        form={"cadence": "monthly", "day_of_month": "1", "days_to_claim": "5"},
+        form_page="/projects/{project_id}",
+    ),
+    Row(
+        "periods",
+        "POST",
+        "/projects/{project_id}/schedule/pause",
+        (303, 403, 403, 403, 403, 303),
+        form_page="/projects/{project_id}",
+    ),
+    Row(
+        "periods",
+        "POST",
+        "/projects/{project_id}/schedule/resume",
+        (303, 403, 403, 403, 403, 303),
+        form_page="/projects/{project_id}",
+    ),
+    Row(
+        "periods",
+        "POST",
+        "/projects/{project_id}/reminders",
+        (303, 403, 403, 403, 403, 303),
+        form={"project_reminder_days": "3"},
         form_page="/projects/{project_id}",
     ),
     Row("periods", "GET", "/billing-periods/{period_id}", (303, 403, 403, 403, 403, 200)),

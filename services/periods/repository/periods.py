@@ -1,6 +1,7 @@
 """Billing periods in the periods service's database; their events go to the outbox in one transaction."""
 
 import uuid
+from datetime import date
 
 import asyncpg
 
@@ -32,6 +33,16 @@ async def periods_of_project(
         project_id,
     )
     return [_period(row) for row in rows]
+
+
+async def last_period_ends(connection: asyncpg.Connection, project_ids: list[str]) -> dict[str, date]:
+    """The end of each project's last period (periods never overlap, rule 2); a project without any is left out."""
+    rows = await connection.fetch(
+        "SELECT project_id, max(end_date) AS end_date FROM billing_periods WHERE project_id = ANY($1::text[]) "
+        "GROUP BY project_id",
+        project_ids,
+    )
+    return {row["project_id"]: row["end_date"] for row in rows}
 
 
 async def get_period(connection: asyncpg.Connection, period_id: str, *, lock: bool = False) -> BillingPeriod | None:

@@ -5,7 +5,9 @@ from datetime import date, datetime
 import asyncpg
 
 from services.periods.domain.periods import BillingPeriod, open_period, resend_contacts, resend_names
+from services.periods.domain.schedules import reminder_days_for
 from services.periods.repository import periods as repository
+from services.periods.repository import schedules as schedules_repository
 from shared.contracts.base import Person
 from shared.erp import require_permission
 from shared.errors import NotFound
@@ -28,9 +30,10 @@ async def open_billing_period(
             raise _unknown_project(project_id)
         administrator = await require_permission(connection, user_id, project_id, "admin")
         existing = await repository.periods_of_project(connection, project_id, lock=True)
-        period = open_period(
-            project, existing, start_date, end_date, due_date, administrator, now, reminder_days_before_due
-        )
+        # Without reminder days of its own, the period takes the project's (rule 9).
+        project_default = await schedules_repository.project_reminder_days(connection, project_id)
+        reminder_days = reminder_days_for(reminder_days_before_due, project_default)
+        period = open_period(project, existing, start_date, end_date, due_date, administrator, now, reminder_days)
         for superseded in existing:
             if superseded.events:
                 await repository.save(connection, superseded)
