@@ -154,6 +154,8 @@ async def shown(browser: httpx.AsyncClient, path: str, status_code: int = 200) -
 
 
 def assert_no_inline_script_or_style(text: str) -> None:
+    """And a page's title is text: no markup of the page ends up in it."""
+    assert "<" not in re.search(r"<title>(.*?)</title>", text, re.DOTALL).group(1), "markup in the title"
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", text) == [], "an inline script"
     assert "<style" not in text and not re.search(r"\sstyle=", text), "an inline style"
     assert not re.search(r"\son[a-z]+=", text), "an event attribute"
