@@ -1,10 +1,10 @@
-"""Bootstrap: what the notifier consumes, and its workers that send invites and password links."""
+"""Bootstrap: what the notifier consumes, and its workers that send invites, password links and claim reviews."""
 
 from services.notifier import subscribers
 from services.notifier.mail.smtp import SmtpMailer
-from services.notifier.mail.workers import InviteMailWorker, PasswordMailWorker
+from services.notifier.mail.workers import ClaimReviewMailWorker, InviteMailWorker, PasswordMailWorker
 from shared.contracts.accounts import PasswordLinkRequested
-from shared.contracts.claims import ProgressClaimCreated
+from shared.contracts.claims import ProgressClaimApproved, ProgressClaimCreated, ProgressClaimRevisionRequested
 from shared.contracts.erp import CommitmentUpserted
 from shared.contracts.periods import BillingPeriodOpened, InvitesResendRequested
 from shared.contracts.responses import InviteAccepted, InviteDeclined
@@ -28,7 +28,13 @@ def subscriptions(clock):
         InviteAccepted.TYPE: Route(InviteAccepted, subscribers.invite_accepted),
         InviteDeclined.TYPE: Route(InviteDeclined, subscribers.invite_declined),
     }
-    routes[BILLING_CLAIMS] = {ProgressClaimCreated.TYPE: Route(ProgressClaimCreated, subscribers.claim_created)}
+    routes[BILLING_CLAIMS] = {
+        ProgressClaimCreated.TYPE: Route(ProgressClaimCreated, subscribers.claim_created),
+        ProgressClaimApproved.TYPE: Route(ProgressClaimApproved, subscribers.claim_approved),
+        ProgressClaimRevisionRequested.TYPE: Route(
+            ProgressClaimRevisionRequested, subscribers.claim_revision_requested
+        ),
+    }
     routes[ACCOUNTS] = {
         PasswordLinkRequested.TYPE: Route(PasswordLinkRequested, subscribers.password_link_requested),
     }
@@ -36,9 +42,13 @@ def subscriptions(clock):
 
 
 def workers(resources: ServiceResources):
-    # One mailer for both: together they keep to the mail server's connection limit.
+    # One mailer for all: together they keep to the mail server's connection limit.
     mailer = SmtpMailer(resources.settings)
-    return [InviteMailWorker(resources, mailer), PasswordMailWorker(resources, mailer)]
+    return [
+        InviteMailWorker(resources, mailer),
+        PasswordMailWorker(resources, mailer),
+        ClaimReviewMailWorker(resources, mailer),
+    ]
 
 
 definition = ServiceDefinition(

@@ -1,10 +1,12 @@
-"""Who is invited, and when invites, reminders and password links may be sent (rules 5 to 9), free of I/O."""
+"""Who is invited, and when invites, reminders, password links and claim reviews may be sent (rules 5 to 9,
+18), free of I/O."""
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.contracts.claims import ProgressClaimApproved, ProgressClaimRevisionRequested
 from shared.contracts.erp import INVITABLE_STATUSES
 from shared.contracts.invites import Invite
 
@@ -102,3 +104,40 @@ class PasswordMail:
     def reason_not_to_send(self, now: datetime) -> str | None:
         """A link that has expired would only be refused when followed: it is not sent at all."""
         return None if may_send_password_link(self.expires_at, now) else "the link expired before it could be sent"
+
+
+# A review's kind names its email (the metrics' kind too) and its event type.
+CLAIM_APPROVED = "claim_approved"
+CLAIM_REVISION_REQUESTED = "claim_revision_requested"
+
+
+def claim_review_kind(review: ProgressClaimApproved | ProgressClaimRevisionRequested) -> str:
+    return CLAIM_APPROVED if isinstance(review, ProgressClaimApproved) else CLAIM_REVISION_REQUESTED
+
+
+def claim_review_mail_id(claim_id: str, kind: str, revision: int) -> str:
+    """One email per review of one revision of a claim (rule 18): a review heard twice is one email."""
+    return f"{claim_id}.{kind}.{revision}"
+
+
+def claim_review_message_id(claim_id: str, kind: str, revision: int) -> str:
+    """The Message-ID of a review's email: the claim, the kind and the revision, as its row's key. The kind is
+    cut short so that the header keeps to one line (a folded Message-ID is read back with a leading space)."""
+    return message_id(claim_id, "approved" if kind == CLAIM_APPROVED else "revise", str(revision))
+
+
+@dataclass(frozen=True)
+class ClaimReviewMail:
+    """One email telling a contact their progress claim was approved or sent back to revise (rule 18)."""
+
+    key: str  # claim_review_mail_id
+    kind: str  # CLAIM_APPROVED or CLAIM_REVISION_REQUESTED
+    message_id: str
+    attempts: int
+    lease: uuid.UUID  # as a Delivery's
+    review: ProgressClaimApproved | ProgressClaimRevisionRequested
+    trace_context: dict[str, str] = field(default_factory=dict, compare=False)  # of the review's event
+
+    def reason_not_to_send(self, now: datetime) -> str | None:
+        """A review is news whenever it arrives: unlike an invite it has no date after which it is not sent."""
+        return None

@@ -7,9 +7,20 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.notifier.domain import Delivery, PasswordMail, invite_id, message_id
+from services.notifier.domain import (
+    CLAIM_APPROVED,
+    ClaimReviewMail,
+    Delivery,
+    PasswordMail,
+    claim_review_kind,
+    claim_review_mail_id,
+    claim_review_message_id,
+    invite_id,
+    message_id,
+)
 from shared.contracts.accounts import PasswordLinkRequested
 from shared.contracts.base import Contact, Person
+from shared.contracts.claims import ProgressClaimApproved, ProgressClaimRevisionRequested
 from shared.contracts.invites import Invite, InvitedCommitment
 from shared.tracing import current_trace_context
 
@@ -336,7 +347,61 @@ async def claim_password_mails(
     ]
 
 
-# --- What both mail tables have: `status`, `attempts`, `next_attempt_at`, `last_reply`, `sent_at`, a lease ---
+# --- Claim review mails: a progress claim approved or sent back to revise (rule 18) ---
+
+
+async def add_claim_review_mail(
+    connection: asyncpg.Connection, review: ProgressClaimApproved | ProgressClaimRevisionRequested
+) -> bool:
+    """The email of one review, written before it is sent, keeping the trace of the review's event; a review of
+    that revision already here (the event redelivered) is left as it is."""
+    kind = claim_review_kind(review)
+    key = claim_review_mail_id(review.claim_id, kind, review.revision)
+    inserted = await connection.fetchval(
+        """
+        INSERT INTO claim_review_mails (mail_id, claim_id, kind, revision, review, message_id, trace_context)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb)
+        ON CONFLICT (mail_id) DO NOTHING RETURNING true
+        """,
+        key,
+        review.claim_id,
+        kind,
+        review.revision,
+        review.model_dump(mode="json"),
+        claim_review_message_id(review.claim_id, kind, review.revision),
+        current_trace_context() or None,
+    )
+    return bool(inserted)
+
+
+async def claim_claim_review_mails(
+    connection: asyncpg.Connection, limit: int, lease_time: timedelta, leased_by: str, in_flight: list[str]
+) -> list[ClaimReviewMail]:
+    """Claim review mails due to be sent now, oldest first, leased to the caller (see `_claim`)."""
+    rows = await connection.fetch(
+        f"WITH m AS ({_claim(CLAIM_REVIEW_MAILS)}) SELECT * FROM m ORDER BY next_attempt_at, mail_id",
+        limit,
+        lease_time,
+        leased_by,
+        in_flight,
+    )
+    return [
+        ClaimReviewMail(
+            key=row["mail_id"],
+            kind=row["kind"],
+            message_id=row["message_id"],
+            attempts=row["attempts"],
+            lease=row["lease"],
+            review=(
+                ProgressClaimApproved if row["kind"] == CLAIM_APPROVED else ProgressClaimRevisionRequested
+            ).model_validate(row["review"]),
+            trace_context=row["trace_context"] or {},
+        )
+        for row in rows
+    ]
+
+
+# --- What the mail tables have: `status`, `attempts`, `next_attempt_at`, `last_reply`, `sent_at`, a lease ---
 
 
 @dataclass(frozen=True)
@@ -347,6 +412,7 @@ class MailTable:
 
 DELIVERIES = MailTable("deliveries", "delivery_id")
 PASSWORD_MAILS = MailTable("password_mails", "request_id")
+CLAIM_REVIEW_MAILS = MailTable("claim_review_mails", "mail_id")
 
 
 def _claim(table: MailTable) -> str:

@@ -7,7 +7,7 @@ import asyncpg
 
 from services.notifier import use_cases
 from shared.contracts.accounts import PasswordLinkRequested
-from shared.contracts.claims import ProgressClaimCreated
+from shared.contracts.claims import ProgressClaimApproved, ProgressClaimCreated, ProgressClaimRevisionRequested
 from shared.contracts.erp import CommitmentUpserted
 from shared.contracts.periods import BillingPeriodOpened, InvitesResendRequested
 from shared.contracts.responses import InviteAccepted, InviteDeclined
@@ -39,6 +39,16 @@ async def invite_accepted(connection: asyncpg.Connection, event: CloudEvent, ans
 
 async def claim_created(connection: asyncpg.Connection, event: CloudEvent, claim: ProgressClaimCreated) -> None:
     await use_cases.claim_created(connection, claim)
+
+
+async def claim_approved(connection: asyncpg.Connection, event: CloudEvent, review: ProgressClaimApproved) -> None:
+    await use_cases.claim_reviewed(connection, review)
+
+
+async def claim_revision_requested(
+    connection: asyncpg.Connection, event: CloudEvent, review: ProgressClaimRevisionRequested
+) -> None:
+    await use_cases.claim_reviewed(connection, review)
 
 
 async def password_link_requested(

@@ -2,8 +2,9 @@
 
 An event's use case runs in the consumer's transaction (the inbox's row with it). Emails are only written
 down here, as delivery rows; the mail workers (`mail.workers`) send them outside any transaction and record
-each outcome, with its event, through `delivery_outcome` and `password_mail_outcome`, and each retry through
-`delivery_deferred` and `password_mail_deferred`.
+each outcome, with its event, through `delivery_outcome`, `password_mail_outcome` and
+`claim_review_mail_outcome`, and each retry through `delivery_deferred`, `password_mail_deferred` and
+`claim_review_mail_deferred`.
 """
 
 from datetime import datetime, timedelta
@@ -11,10 +12,10 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.notifier import repository
-from services.notifier.domain import Delivery, PasswordMail, reminder_at, skip_reason
+from services.notifier.domain import ClaimReviewMail, Delivery, PasswordMail, reminder_at, skip_reason
 from shared import outbox, period_view
 from shared.contracts.accounts import PasswordLinkRequested
-from shared.contracts.claims import ProgressClaimCreated
+from shared.contracts.claims import ProgressClaimApproved, ProgressClaimCreated, ProgressClaimRevisionRequested
 from shared.contracts.erp import CommitmentUpserted
 from shared.contracts.invites import (
     InviteDeliveryDeferred,
@@ -101,6 +102,15 @@ async def claim_created(connection: asyncpg.Connection, claim: ProgressClaimCrea
 async def password_link_requested(connection: asyncpg.Connection, request: PasswordLinkRequested) -> None:
     """Only the row: the password mail worker sends it after this transaction commits (docs/architecture.md)."""
     await repository.add_password_mail(connection, request)
+
+
+async def claim_reviewed(
+    connection: asyncpg.Connection, review: ProgressClaimApproved | ProgressClaimRevisionRequested
+) -> None:
+    """The contact hears that their claim was approved or sent back to revise (rule 18): only the row here; the
+    claim review mail worker sends it after this transaction commits. One per revision and kind, however often
+    the event comes."""
+    await repository.add_claim_review_mail(connection, review)
 
 
 # --- Reminders ---
@@ -199,4 +209,20 @@ async def password_mail_deferred(
     """Tried again after `delay`; nobody is told (no event). False when the lease was lost."""
     async with pool.acquire() as connection:
         table = repository.PASSWORD_MAILS
+        return await repository.retry_later(connection, table, mail.key, mail.lease, attempts, delay, reply) is not None
+
+
+async def claim_review_mail_outcome(pool: asyncpg.Pool, mail: ClaimReviewMail, status: str, reply: str | None) -> None:
+    """Sent or failed, on the row only, with no event: unlike an invite's, no page shows it yet (the row's status
+    and reply, the metrics and the log do)."""
+    async with pool.acquire() as connection:
+        await repository.finish(connection, repository.CLAIM_REVIEW_MAILS, mail.key, mail.lease, status, reply)
+
+
+async def claim_review_mail_deferred(
+    pool: asyncpg.Pool, mail: ClaimReviewMail, attempts: int, delay: timedelta, reply: str
+) -> bool:
+    """Tried again after `delay`; False when the lease was lost."""
+    async with pool.acquire() as connection:
+        table = repository.CLAIM_REVIEW_MAILS
         return await repository.retry_later(connection, table, mail.key, mail.lease, attempts, delay, reply) is not None

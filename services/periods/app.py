@@ -4,7 +4,13 @@ from services.periods import subscribers
 from services.periods.api import router
 from services.periods.pages import board as board_pages
 from services.periods.pages import periods as period_pages
-from shared.contracts.claims import ClaimAttemptRejected, ProgressClaimCreated, ProgressClaimSubmitted
+from shared.contracts.claims import (
+    ClaimAttemptRejected,
+    ProgressClaimApproved,
+    ProgressClaimCreated,
+    ProgressClaimRevisionRequested,
+    ProgressClaimSubmitted,
+)
 from shared.contracts.invites import (
     InviteDeliveryDeferred,
     InviteDeliveryFailed,
@@ -37,6 +43,8 @@ def subscriptions(clock):
         BILLING_CLAIMS: {
             ProgressClaimCreated.TYPE: Route(ProgressClaimCreated, row),
             ProgressClaimSubmitted.TYPE: Route(ProgressClaimSubmitted, row),
+            ProgressClaimApproved.TYPE: Route(ProgressClaimApproved, row),
+            ProgressClaimRevisionRequested.TYPE: Route(ProgressClaimRevisionRequested, row),
             ClaimAttemptRejected.TYPE: Route(ClaimAttemptRejected, row),
         },
     }

@@ -4,15 +4,19 @@ import asyncio
 import json
 import mailbox
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import httpx
 from aiosmtpd.smtp import SMTP
 
 from deploy.mailcatcher import MailCatcher, _MaildirDelivery
 from services.notifier.use_cases import schedule_reminders
+from shared.contracts.base import Contact, Person
+from shared.contracts.claims import ClaimTotals, ProgressClaimApproved, ProgressClaimRevisionRequested
 from shared.contracts.responses import InviteAccepted, InviteDeclined
-from shared.contracts.topics import BILLING_PERIODS, BILLING_RESPONSES, ERP_DIRECTORY
+from shared.contracts.topics import BILLING_CLAIMS, BILLING_PERIODS, BILLING_RESPONSES, ERP_DIRECTORY
+from shared.envelope import CloudEvent
 from shared.invite_links import read_invite_token
 from shared.sessions import issue_session_token
 from tests.factories import erp_event, member
@@ -418,3 +422,96 @@ async def test_a_contact_taken_off_the_commitment_before_the_mail_goes_gets_none
         finally:
             await catcher.stop()
     assert recipients(round_.mail()) == sorted(f"{name}@{round_.domain}" for name in ("jane", "mei", "tom"))
+
+
+def _review(round_, contact: str, claim_id: str, **fields) -> dict:
+    """What ProgressClaimApproved and ProgressClaimRevisionRequested share, for a claim of the round's project."""
+    return {
+        "claim_id": claim_id,
+        "period_id": str(uuid.uuid4()),
+        "project_id": round_.project,
+        "project_name": "Harbour Tower",
+        "commitment_id": f"{round_.project}-SC-0042",
+        "commitment_number": "SC-0042",
+        "commitment_title": "Concrete works",
+        "contact": Contact(**round_.contact(contact)),
+        "reviewed_by": Person(id="alex", name="Alex Admin", email=f"alex@{round_.domain}"),
+        "reviewed_at": datetime(2026, 12, 7, 2, 30, tzinfo=UTC),
+        **fields,
+    }
+
+
+async def test_a_claim_approved_or_sent_back_emails_its_contact_once_from_the_reviewer_retrying_a_refusal_for_now(
+    infrastructure, database_for, tmp_path
+):
+    refusing = RefusingMailServer(tmp_path / "mail", refuse="nobody")
+    await refusing.start()
+    try:
+        async with billing_round(infrastructure, database_for, smtp_port=refusing.port) as round_:
+            round_.maildir = tmp_path / "mail"
+            refusing.defer_once(f"jane@{round_.domain}")
+            jane_claim, raj_claim = str(uuid.uuid4()), str(uuid.uuid4())
+            totals = ClaimTotals(
+                currency="AUD",
+                total_completed_and_stored=Decimal("20000.00"),
+                retention=Decimal("2000.00"),
+                total_earned_less_retention=Decimal("18000.00"),
+                less_previous_claims=Decimal("5654.40"),
+                current_payment_due=Decimal("12345.60"),
+            )
+            approved = ProgressClaimApproved(**_review(round_, "jane", jane_claim, revision=1), totals=totals)
+            sent_back = ProgressClaimRevisionRequested(
+                **_review(round_, "raj", raj_claim, revision=2),
+                reason="Line 3 is <script>alert(1)</script> over 100% & stored twice",
+                line_notes={"line-3": "<b>Check</b> the quantity"},
+                resubmit_by=date(2026, 12, 10),
+            )
+            events = [
+                CloudEvent.new(review.TYPE, "claims", review.model_dump(mode="json"))
+                for review in (approved, sent_back)
+            ]
+            for event, review in zip(events, (approved, sent_back), strict=True):
+                await publish_event(round_.bootstrap, BILLING_CLAIMS, review.claim_id, event)
+            await round_.wait_for_mail(2)
+
+            # Both again, one as it was and one under a new event id (a relay that crashed before marking it).
+            again = CloudEvent.new(sent_back.TYPE, "claims", sent_back.model_dump(mode="json"))
+            await publish_event(round_.bootstrap, BILLING_CLAIMS, approved.claim_id, events[0])
+            await publish_event(round_.bootstrap, BILLING_CLAIMS, sent_back.claim_id, again)
+            async with asyncio.timeout(20):
+                while not await round_.notifier_pool.fetchval("SELECT 1 FROM inbox WHERE event_id = $1", again.id):
+                    await asyncio.sleep(0.1)
+            rows = await round_.notifier_pool.fetch(
+                "SELECT * FROM claim_review_mails WHERE claim_id = ANY($1::text[])", [jane_claim, raj_claim]
+            )
+    finally:
+        await refusing.stop()
+
+    assert len(rows) == 2
+    rows = {row["claim_id"]: row for row in rows}
+    assert sorted(message["To"].addresses[0].username for message in round_.mail()) == ["jane", "raj"]
+    messages = {message["To"].addresses[0].username: message for message in round_.mail()}
+    assert (rows[jane_claim]["status"], rows[jane_claim]["attempts"]) == ("sent", 2)  # refused once for now
+    assert rows[jane_claim]["last_reply"] is None or rows[jane_claim]["last_reply"].startswith("451")
+    assert (rows[raj_claim]["status"], rows[raj_claim]["attempts"]) == ("sent", 1)
+
+    jane, raj = messages["jane"], messages["raj"]
+    assert jane["Subject"] == "Harbour Tower: SC-0042 progress claim approved"
+    assert raj["Subject"] == "Harbour Tower: SC-0042 progress claim sent back to revise"
+    assert jane["Message-ID"] == f"<{jane_claim}.approved.1@invite-to-bill>"
+    assert raj["Message-ID"] == f"<{raj_claim}.revise.2@invite-to-bill>"
+    assert {message["Reply-To"] for message in (jane, raj)} == {f"Alex Admin <alex@{round_.domain}>"}
+
+    jane_text = jane.get_body(("plain",)).get_content()
+    assert "Alex Admin approved your progress claim (revision 1) for SC-0042 Concrete works" in jane_text
+    assert "AUD 12,345.60" in jane_text
+    assert f"http://127.0.0.1:8084/claims/{jane_claim}" in jane_text
+
+    raj_text = raj.get_body(("plain",)).get_content()
+    raj_html = raj.get_body(("html",)).get_content()
+    assert "Line 3 is <script>alert(1)</script> over 100% & stored twice" in raj_text
+    assert "- line-3: <b>Check</b> the quantity" in raj_text
+    assert "by the end of 10 December 2026" in raj_text
+    assert "<script>" not in raj_html and "<b>Check" not in raj_html
+    assert "Line 3 is &lt;script&gt;alert(1)&lt;/script&gt; over 100% &amp; stored twice" in raj_html
+    assert f'href="http://127.0.0.1:8084/claims/{raj_claim}"' in raj_html

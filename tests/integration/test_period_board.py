@@ -14,7 +14,14 @@ from services.periods.app import definition as periods
 from services.periods.use_cases.board import board_as_of, board_of_period, board_version
 from services.periods.use_cases.periods import open_billing_period
 from shared.contracts.base import Contact, PublishedEvent
-from shared.contracts.claims import ClaimAttemptRejected, ClaimTotals, ProgressClaimCreated, ProgressClaimSubmitted
+from shared.contracts.claims import (
+    ClaimAttemptRejected,
+    ClaimTotals,
+    ProgressClaimApproved,
+    ProgressClaimCreated,
+    ProgressClaimRevisionRequested,
+    ProgressClaimSubmitted,
+)
 from shared.contracts.invites import InviteDeliveryDeferred, InviteDeliveryFailed, InviteReminderSent, InviteSkipped
 from shared.contracts.responses import InviteAccepted, InviteDeclined
 from shared.contracts.topics import BILLING_CLAIMS, BILLING_INVITES, BILLING_RESPONSES, dead_letter_topic
@@ -310,6 +317,31 @@ async def test_the_board_takes_in_events_out_of_order_and_twice_passes_unknown_o
     later = await board_when(pool, the_round.period_id, lambda board: row(board, "SC-1", "carl").late_attempt_at)
     assert later.as_of == board.as_of
     assert await board_version(pool, user_id="U-1", period_id=the_round.period_id) != version
+
+    # Jane's claim reviewed (issue 11): revision 2 approved heard before revision 1 sent back; the approval stands.
+    review = claim | {
+        "project_name": "Harbour Tower",
+        "commitment_number": "SC-1",
+        "commitment_title": "Concrete",
+        "reviewed_by": {"id": "U-1", "name": "Alex Admin", "email": "alex@acme.example"},
+    }
+    approved = ProgressClaimApproved(
+        **review, reviewed_at=T + timedelta(days=4), revision=2, totals=submitted.data["totals"]
+    )
+    revise = ProgressClaimRevisionRequested(
+        **review, reviewed_at=T + timedelta(days=3), revision=1, reason="Line 3 <b>over</b>", resubmit_by=DUE_AT.date()
+    )
+    revise_heard = the_round.envelope(revise)
+    await the_round.publish(the_round.envelope(approved), BILLING_CLAIMS)
+    await the_round.publish(revise_heard, BILLING_CLAIMS)
+    async with asyncio.timeout(20):
+        while not await pool.fetchval("SELECT 1 FROM inbox WHERE event_id = $1", revise_heard.id):
+            await asyncio.sleep(0.1)
+    reviewed = await board_of_period(pool, user_id="U-1", period_id=the_round.period_id, now=LATER)
+    assert reviewed.as_of == T + timedelta(days=4)
+    jane_row = row(reviewed, "SC-1", "jane")
+    assert (jane_row.claim_status, jane_row.claim_revision, jane_row.reviewed_by.name) == ("approved", 2, "Alex Admin")
+    assert (reviewed.totals.claims_submitted, reviewed.totals.claims_approved) == (1, 1)
 
 
 async def test_the_board_is_for_the_projects_administrators_and_an_unknown_period_is_not_found(project):

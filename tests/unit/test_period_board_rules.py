@@ -1,4 +1,5 @@
-"""The period board's rules (issue 10), pure: events in any order and twice, not-invited reasons, totals, CSV."""
+"""The period board's rules (issues 10 and 11), pure: events in any order and twice, not-invited reasons, claims'
+reviews, totals, CSV."""
 
 import csv
 import io
@@ -20,7 +21,14 @@ from services.periods.domain.board import (
 )
 from services.periods.domain.periods import BillingPeriod
 from shared.contracts.base import Contact, Person
-from shared.contracts.claims import ClaimAttemptRejected, ClaimTotals, ProgressClaimCreated, ProgressClaimSubmitted
+from shared.contracts.claims import (
+    ClaimAttemptRejected,
+    ClaimTotals,
+    ProgressClaimApproved,
+    ProgressClaimCreated,
+    ProgressClaimRevisionRequested,
+    ProgressClaimSubmitted,
+)
 from shared.contracts.invites import (
     InviteDeliveryDeferred,
     InviteDeliveryFailed,
@@ -117,8 +125,9 @@ def claim_created(at: datetime, claim_id: str = "claim-1") -> ProgressClaimCreat
     )
 
 
-def claim_submitted(at: datetime, due: str = "11875.00") -> ProgressClaimSubmitted:
+def claim_submitted(at: datetime, due: str = "11875.00", revision: int = 1) -> ProgressClaimSubmitted:
     return ProgressClaimSubmitted(
+        revision=revision,
         claim_id="claim-1",
         period_id=PERIOD_ID,
         project_id="P-100",
@@ -126,14 +135,44 @@ def claim_submitted(at: datetime, due: str = "11875.00") -> ProgressClaimSubmitt
         contact=JANE,
         submitted_by=JANE.as_person,
         submitted_at=at,
-        totals=ClaimTotals(
-            currency="AUD",
-            total_completed_and_stored=Decimal("12500.00"),
-            retention=Decimal("625.00"),
-            total_earned_less_retention=Decimal("11875.00"),
-            less_previous_claims=Decimal("0.00"),
-            current_payment_due=Decimal(due),
-        ),
+        totals=totals(due),
+    )
+
+
+def totals(due: str) -> ClaimTotals:
+    return ClaimTotals(
+        currency="AUD",
+        total_completed_and_stored=Decimal("12500.00"),
+        retention=Decimal("625.00"),
+        total_earned_less_retention=Decimal("11875.00"),
+        less_previous_claims=Decimal("0.00"),
+        current_payment_due=Decimal(due),
+    )
+
+
+def _reviewed(at: datetime, revision: int) -> dict:
+    return {
+        "claim_id": "claim-1",
+        "period_id": PERIOD_ID,
+        "project_id": "P-100",
+        "project_name": "Harbour Tower",
+        "commitment_id": "SC-0042",
+        "commitment_number": "SC-0042",
+        "commitment_title": "Formwork and concrete",
+        "contact": JANE,
+        "reviewed_by": SAM,
+        "reviewed_at": at,
+        "revision": revision,
+    }
+
+
+def claim_approved(at: datetime, revision: int = 1, due: str = "11875.00") -> ProgressClaimApproved:
+    return ProgressClaimApproved(**_reviewed(at, revision), totals=totals(due))
+
+
+def sent_back(at: datetime, revision: int = 1, reason: str = "Line 3 is over 100%") -> ProgressClaimRevisionRequested:
+    return ProgressClaimRevisionRequested(
+        **_reviewed(at, revision), reason=reason, line_notes={"line-3": "check"}, resubmit_by=date(2026, 12, 10)
     )
 
 
@@ -479,3 +518,97 @@ def test_the_csv_guards_each_text_cell_a_spreadsheet_would_run_as_a_formula():
     refund = build_board(PERIOD, "AUD", [SC_0042], READERS, [fold([claim_submitted(T, "-250.00")])], [], BEFORE_DUE)
     [_, line] = list(csv.reader(io.StringIO(board_csv(refund))))
     assert line[-2:] == ["-250.00", "AUD"]
+
+
+# --- A claim's review (issue 11, rule 18) ---
+
+# Created, submitted, sent back, resubmitted as revision 2 with a new payment due, approved.
+REVIEW_ROUND = [
+    claim_created(T),
+    claim_submitted(T + timedelta(hours=1)),
+    sent_back(T + timedelta(hours=2)),
+    claim_submitted(T + timedelta(hours=3), due="10000.00", revision=2),
+    claim_approved(T + timedelta(hours=4), revision=2, due="10000.00"),
+]
+
+
+def test_a_reviewed_claims_events_in_every_order_and_each_twice_give_the_same_row():
+    expected = fold(REVIEW_ROUND)
+    for order in itertools.permutations(REVIEW_ROUND):
+        assert fold(order) == expected
+        assert fold([*order, *order]) == expected
+        assert fold([*order, order[0]]) == expected
+    row = row_of(*REVIEW_ROUND)
+    assert (row.claim_status, row.claim_status_name, row.claim_revision) == ("approved", "Approved", 2)
+    assert (row.current_payment_due, row.reviewed_by, row.reviewed_at) == (
+        Decimal("10000.00"),
+        SAM,
+        T + timedelta(hours=4),
+    )
+    assert row.revision_reason is None and row.resubmit_by is None
+
+
+def test_a_claim_sent_back_shows_the_reason_and_resubmit_by_whichever_of_submission_and_review_came_first():
+    for events in itertools.permutations(
+        [claim_created(T), claim_submitted(T + timedelta(hours=1)), sent_back(T + timedelta(hours=2))]
+    ):
+        row = row_of(*events)
+        assert (row.claim_status, row.claim_status_name) == ("sent_back", "Sent back to revise")
+        assert (row.revision_reason, row.resubmit_by) == ("Line 3 is over 100%", date(2026, 12, 10))
+        assert (row.reviewed_by, row.claim_revision, row.current_payment_due) == (SAM, 1, Decimal("11875.00"))
+
+
+def test_a_resubmission_after_a_request_to_revise_shows_its_revision_and_newest_payment_due_in_either_order():
+    revised = claim_submitted(T + timedelta(hours=3), due="10000.00", revision=2)
+    for events in itertools.permutations([claim_submitted(T), sent_back(T + timedelta(hours=1)), revised]):
+        row = row_of(*events)
+        assert (row.claim_status, row.claim_status_name, row.claim_revision) == ("submitted", "Resubmitted", 2)
+        assert row.current_payment_due == Decimal("10000.00")
+        assert row.reviewed_at is None and row.revision_reason is None
+
+
+def test_a_review_beats_the_submission_of_its_own_revision_even_one_heard_with_an_earlier_time():
+    # The submission's time is the claims service's; a review stamped a second earlier (clocks differ) still wins.
+    row = row_of(sent_back(T), claim_submitted(T + timedelta(seconds=1)))
+    assert row.claim_status == "sent_back"
+
+
+def test_an_approval_of_a_later_revision_beats_an_earlier_request_to_revise_heard_after_it():
+    for events in itertools.permutations([claim_approved(T + timedelta(hours=2), revision=2), sent_back(T)]):
+        row = row_of(*events)
+        assert (row.claim_status, row.claim_revision, row.current_payment_due) == ("approved", 2, Decimal("11875.00"))
+        assert row.revision_reason is None
+
+
+def test_totals_count_approved_and_sent_back_claims_and_approved_ones_as_submitted():
+    people = [Contact(user_id=f"U-{n}", name=f"Person {n}", email=f"p{n}@concreteco.example") for n in range(3)]
+    commitment = ErpCommitment(**{**SC_0042.__dict__, "contacts": people})
+
+    def facts_of(person: Contact, events) -> RowFacts:
+        return fold([event.model_copy(update={"contact": person}) for event in events])
+
+    facts = [
+        facts_of(people[0], [claim_submitted(T), claim_approved(T + timedelta(hours=1))]),
+        facts_of(people[1], [claim_submitted(T), sent_back(T + timedelta(hours=1))]),
+        facts_of(people[2], [claim_submitted(T)]),
+    ]
+    readers = {person.user_id: "read_only" for person in people}
+    totals_ = build_board(PERIOD, "AUD", [commitment], readers, facts, [], BEFORE_DUE).totals
+    assert (totals_.claims_submitted, totals_.claims_approved, totals_.claims_sent_back) == (2, 1, 1)
+
+
+def test_the_csv_says_who_sent_a_claim_back_when_why_and_by_when_to_resubmit():
+    board = build_board(
+        PERIOD,
+        "AUD",
+        [SC_0042],
+        READERS,
+        [fold([claim_submitted(T), sent_back(T + timedelta(hours=1))])],
+        [],
+        BEFORE_DUE,
+    )
+    [header, line] = list(csv.reader(io.StringIO(board_csv(board))))
+    cells = dict(zip(header, line, strict=True))
+    assert (cells["Claim"], cells["Claim revision"]) == ("sent back to revise", "1")
+    assert (cells["Reviewed at"], cells["Reviewed by"]) == ("2026-11-20 12:00", "Sam Standard")
+    assert (cells["Reason sent back"], cells["Resubmit by"]) == ("Line 3 is over 100%", "2026-12-10")

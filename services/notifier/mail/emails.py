@@ -1,4 +1,5 @@
-"""The emails the notifier sends: the Invite to Bill (also resent and as a reminder) and the password link.
+"""The emails the notifier sends: the Invite to Bill (also resent and as a reminder), the password link, and a
+progress claim's review (approved, or sent back to revise).
 
 Headers go through the standard library's email API, and text from outside (names from the ERP or from a
 person) is made one line first, so it is always a value and never header syntax. Bodies come from templates
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from shared.contracts.claims import ClaimTotals, ProgressClaimApproved, ProgressClaimRevisionRequested
 from shared.contracts.invites import Invite
 from shared.invite_links import invite_url
 from shared.password_links import password_link_url
@@ -105,6 +107,54 @@ def expires_within(remaining: timedelta) -> str:
         return f"within {minutes} minutes"
     hours = math.ceil(minutes / 60)
     return "within an hour" if hours == 1 else f"within {hours} hours"
+
+
+# --- A progress claim reviewed (rule 18) ---
+
+
+def claim_review_subject(review: ProgressClaimApproved | ProgressClaimRevisionRequested) -> str:
+    outcome = "approved" if isinstance(review, ProgressClaimApproved) else "sent back to revise"
+    return f"{review.project_name}: {review.commitment_number} progress claim {outcome}"
+
+
+def claim_url(settings: Settings, claim_id: str) -> str:
+    return f"{settings.claims_public_url.rstrip('/')}/claims/{claim_id}"
+
+
+def build_claim_review_message(
+    review: ProgressClaimApproved | ProgressClaimRevisionRequested, message_id: str, settings: Settings, now: datetime
+) -> EmailMessage:
+    """To the claim's contact, from the reviewer (Reply-To): what was decided, and for a revision why, what to
+    change and by when, with the link back to the claim."""
+    title = claim_review_subject(review)
+    message = _new_message(settings, title, review.contact.name, review.contact.email, message_id, now)
+    message["Reply-To"] = Address(one_line(review.reviewed_by.name), addr_spec=review.reviewed_by.email)
+    approved = isinstance(review, ProgressClaimApproved)
+    _add_body(
+        message,
+        "claim_review",
+        {
+            "subject": title,
+            "approved": approved,
+            "name": one_line(review.contact.name),
+            "reviewer": one_line(review.reviewed_by.name),
+            "project": one_line(review.project_name),
+            "commitment": one_line(f"{review.commitment_number} {review.commitment_title}"),
+            "revision": review.revision,
+            "reviewed_on": _utc_time(review.reviewed_at),
+            "payment_due": None if not approved else money(review.totals),
+            "reason": None if approved else review.reason.strip(),
+            "line_notes": [] if approved else sorted(review.line_notes.items()),
+            "resubmit_by": None if approved else day(review.resubmit_by),
+            "link": claim_url(settings, review.claim_id),
+        },
+    )
+    return message
+
+
+def money(totals: ClaimTotals) -> str:
+    """The payment due as the claim states it: AUD 12,345.60."""
+    return f"{totals.currency} {totals.current_payment_due:,.2f}"
 
 
 # --- What every email has ---

@@ -26,8 +26,14 @@ import asyncpg
 from opentelemetry.trace import SpanKind
 
 from services.notifier import repository, use_cases
-from services.notifier.domain import Delivery, PasswordMail, RetryPolicy
-from services.notifier.mail.emails import InviteEmail, PasswordEmail, build_message, build_password_message
+from services.notifier.domain import ClaimReviewMail, Delivery, PasswordMail, RetryPolicy
+from services.notifier.mail.emails import (
+    InviteEmail,
+    PasswordEmail,
+    build_claim_review_message,
+    build_message,
+    build_password_message,
+)
 from services.notifier.mail.smtp import PermanentFailure, SmtpMailer, TemporaryFailure
 from shared.background import ListeningWorker
 from shared.service import ServiceResources
@@ -41,7 +47,7 @@ class InFlight:
     """A leased row and the task sending it; `started` once the task no longer waits for a connection (or
     decided not to send): from then on it runs to its end, even while the worker stops."""
 
-    row: Delivery | PasswordMail
+    row: Delivery | PasswordMail | ClaimReviewMail
     task: asyncio.Task | None = None
     started: bool = False
 
@@ -300,3 +306,36 @@ class PasswordMailWorker(MailWorker):
 
     async def defer(self, mail: PasswordMail, attempts: int, delay: timedelta, reply: str) -> bool:
         return await use_cases.password_mail_deferred(self._pool, mail, attempts, delay, reply)
+
+
+class ClaimReviewMailWorker(MailWorker):
+    """Sends the emails about reviewed progress claims: approved, sent back to revise (the claim_review_mails
+    table)."""
+
+    channel = "claim_review_mails"
+    table = repository.CLAIM_REVIEW_MAILS
+    not_sent = "cancelled"
+
+    def __init__(self, resources: ServiceResources, mailer: SmtpMailer):
+        retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
+        super().__init__(resources, mailer, retry)
+
+    async def claim(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list[ClaimReviewMail]:
+        return await repository.claim_claim_review_mails(
+            connection, limit, self._lease_time, self._leased_by, in_flight
+        )
+
+    def kind_of(self, mail: ClaimReviewMail) -> str:
+        return mail.kind
+
+    def trace_of(self, mail: ClaimReviewMail) -> dict[str, str]:
+        return mail.trace_context
+
+    def build(self, mail: ClaimReviewMail) -> EmailMessage:
+        return build_claim_review_message(mail.review, mail.message_id, self._settings, self._clock())
+
+    async def finish(self, mail: ClaimReviewMail, status: str, reply: str | None) -> None:
+        await use_cases.claim_review_mail_outcome(self._pool, mail, status, reply)
+
+    async def defer(self, mail: ClaimReviewMail, attempts: int, delay: timedelta, reply: str) -> bool:
+        return await use_cases.claim_review_mail_deferred(self._pool, mail, attempts, delay, reply)

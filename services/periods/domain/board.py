@@ -4,7 +4,8 @@ The board is a read model: the periods service hears the other services' events 
 `billing.responses`, `billing.claims`) and keeps, per row (period, commitment, contact), the facts those events
 told (`RowFacts`). Events arrive in any order and sometimes twice, so every fact is merged by a rule that neither
 order nor repetition can change: the earliest invite, the newest delivery outcome by its own time, a Yes over a
-No (rule 11), a submitted claim over a draft, reminders as a set. The board itself (`build_board`) is drawn
+No (rule 11), a submitted claim over a draft, the newest revision of a claim and, within one revision, its review
+over its submission (rule 18), reminders as a set. The board itself (`build_board`) is drawn
 from those facts, the commitments and permissions of the ERP read model, the period, and the clock.
 """
 
@@ -13,7 +14,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -22,7 +23,13 @@ from pydantic import BaseModel, ConfigDict
 
 from services.periods.domain.periods import BillingPeriod
 from shared.contracts.base import Contact, Contract, Person
-from shared.contracts.claims import ClaimAttemptRejected, ProgressClaimCreated, ProgressClaimSubmitted
+from shared.contracts.claims import (
+    ClaimAttemptRejected,
+    ProgressClaimApproved,
+    ProgressClaimCreated,
+    ProgressClaimRevisionRequested,
+    ProgressClaimSubmitted,
+)
 from shared.contracts.erp import INVITABLE_STATUSES, PERMISSION_RANK
 from shared.contracts.invites import (
     InvitedCommitment,
@@ -50,7 +57,15 @@ NOT_INVITED_REASONS = {
 }
 
 DeliveryState = Literal["waiting", "sent", "retrying", "failed", "not_sent"]
-ClaimState = Literal["draft", "submitted"]
+ClaimState = Literal["draft", "submitted", "approved", "sent_back"]
+# What the board calls each, a resubmission (a revision after the first) told apart from a first submission.
+CLAIM_STATUS_NAMES = {
+    "draft": "Draft",
+    "submitted": "Submitted",
+    "resubmitted": "Resubmitted",
+    "approved": "Approved",
+    "sent_back": "Sent back to revise",
+}
 
 # The events the board takes in, per contact row; InviteSkipped is the commitment's, kept apart.
 ROW_EVENTS = (
@@ -62,6 +77,8 @@ ROW_EVENTS = (
     InviteDeclined,
     ProgressClaimCreated,
     ProgressClaimSubmitted,
+    ProgressClaimApproved,
+    ProgressClaimRevisionRequested,
     ClaimAttemptRejected,
 )
 
@@ -97,6 +114,20 @@ class ContactRow:
     # The contact lacks Read Only on the project's Commitments tool now (even if invited): their answer and claim
     # would be refused (rules 10 and 19) until the ERP grants it.
     permission_missing: bool = False
+    # Added (issue 11): the claim's newest revision and its review (rule 18): who approved it or sent it back
+    # and when, and for a revision the reason and the day to resubmit by.
+    claim_revision: int | None = None
+    reviewed_at: datetime | None = None
+    reviewed_by: Person | None = None
+    revision_reason: str | None = None
+    resubmit_by: date | None = None
+
+    @property
+    def claim_status_name(self) -> str:
+        """The claim's status in the board's words; a submission after a request to revise is a resubmission."""
+        if self.claim_status == "submitted" and (self.claim_revision or 1) > 1:
+            return CLAIM_STATUS_NAMES["resubmitted"]
+        return CLAIM_STATUS_NAMES.get(self.claim_status or "", "")
 
     @property
     def invited(self) -> bool:
@@ -127,8 +158,10 @@ class BoardTotals:
     answered_yes: int
     answered_no: int
     not_answered: int
-    claims_submitted: int
+    claims_submitted: int  # submitted or resubmitted and not reviewed yet, or approved
     delivery_failures: int
+    claims_approved: int = 0
+    claims_sent_back: int = 0
 
 
 @dataclass(frozen=True)
@@ -205,9 +238,37 @@ class ClaimSubmitted(_Fact):
     at: datetime
     current_payment_due: Decimal
     currency: str
+    revision: int = 1  # facts kept before issue 11 were all of a first submission
 
     def key(self) -> tuple:
-        return (self.at, self.claim_id, self.current_payment_due, self.currency)
+        # The newest revision; within one, the newest by its own time.
+        return (self.revision, self.at, self.claim_id, self.current_payment_due, self.currency)
+
+
+class ClaimReview(_Fact):
+    """The newest review of the claim (rule 18): approved, or sent back to revise with a reason and a day."""
+
+    claim_id: str
+    revision: int
+    outcome: Literal["approved", "sent_back"]
+    at: datetime
+    by: Person
+    reason: str | None = None
+    resubmit_by: date | None = None
+    current_payment_due: Decimal | None = None  # an approval's
+
+    def key(self) -> tuple:
+        # The newest revision's; within one, the newest by its own time; at the same instant, an approval.
+        rank = {"sent_back": 0, "approved": 1}[self.outcome]
+        return (
+            self.revision,
+            self.at,
+            rank,
+            self.claim_id,
+            self.by.id,
+            self.reason or "",
+            self.resubmit_by or date.min,
+        )
 
 
 class SeenContact(_Fact):
@@ -246,6 +307,7 @@ class RowFacts(_Fact):
     reminders: frozenset[datetime] = frozenset()
     claim_created: ClaimCreated | None = None
     claim_submitted: ClaimSubmitted | None = None
+    claim_review: ClaimReview | None = None
     late_attempt_at: datetime | None = None
     as_of: datetime | None = None  # the newest event's own time
 
@@ -294,6 +356,8 @@ def event_time(event: Contract) -> datetime:
             return event.created_at
         case ProgressClaimSubmitted():
             return event.submitted_at
+        case ProgressClaimApproved() | ProgressClaimRevisionRequested():
+            return event.reviewed_at
         case ClaimAttemptRejected():
             return event.attempted_at
     raise TypeError(f"the board does not take in {type(event).__name__}")
@@ -347,8 +411,30 @@ def take_in(facts: RowFacts | None, event: Contract, decline_reason: str | None 
                 at=at,
                 current_payment_due=event.totals.current_payment_due,
                 currency=event.totals.currency,
+                revision=event.revision,
             )
             change["claim_submitted"] = _newest(facts.claim_submitted, submitted)
+        case ProgressClaimApproved():
+            approved = ClaimReview(
+                claim_id=event.claim_id,
+                revision=event.revision,
+                outcome="approved",
+                at=at,
+                by=event.reviewed_by,
+                current_payment_due=event.totals.current_payment_due,
+            )
+            change["claim_review"] = _newest(facts.claim_review, approved)
+        case ProgressClaimRevisionRequested():
+            sent_back = ClaimReview(
+                claim_id=event.claim_id,
+                revision=event.revision,
+                outcome="sent_back",
+                at=at,
+                by=event.reviewed_by,
+                reason=event.reason,
+                resubmit_by=event.resubmit_by,
+            )
+            change["claim_review"] = _newest(facts.claim_review, sent_back)
         case ClaimAttemptRejected():
             change["late_attempt_at"] = _newest(facts.late_attempt_at, at)
     return facts.model_copy(update=change)
@@ -509,7 +595,7 @@ def _section(
             _contact_of(row_facts)
             for user_id, row_facts in facts.items()
             if (listed is None or user_id not in listed)
-            and (row_facts.invite_id or row_facts.claim_created or row_facts.claim_submitted)
+            and (row_facts.invite_id or row_facts.claim_created or row_facts.claim_submitted or row_facts.claim_review)
         ),
         key=lambda contact: (contact.name.casefold(), contact.user_id),
     )
@@ -597,7 +683,26 @@ def _row(
         answer, answered_at = None, None
 
     submitted, created = facts.claim_submitted, facts.claim_created
-    claim_id = submitted.claim_id if submitted else created.claim_id if created else None
+    # The review stands for its revision and those before; a newer submission (the revision asked for) does not.
+    review = facts.claim_review
+    if review is not None and submitted is not None and submitted.revision > review.revision:
+        review = None
+    claim_status: ClaimState | None
+    if review is not None:
+        claim_status = review.outcome
+    elif submitted is not None:
+        claim_status = "submitted"
+    elif created is not None:
+        claim_status = "draft"
+    else:
+        claim_status = None
+    claim_of = review or submitted or facts.claim_review or created
+    claim_id = claim_of.claim_id if claim_of else None
+    if review is not None and review.outcome == "approved":
+        payment_due = review.current_payment_due
+    else:
+        payment_due = submitted.current_payment_due if submitted else None
+    revisions = [fact.revision for fact in (submitted, facts.claim_review) if fact is not None]
     return ContactRow(
         commitment_id=commitment_id,
         contact=contact,
@@ -611,8 +716,8 @@ def _row(
         answered_at=answered_at,
         reminders_sent=len(facts.reminders),
         claim_id=claim_id,
-        claim_status="submitted" if submitted else "draft" if created else None,
-        current_payment_due=submitted.current_payment_due if submitted else None,
+        claim_status=claim_status,
+        current_payment_due=payment_due,
         resent_at=facts.last_resent.at if facts.last_resent else None,
         resent_by=facts.last_resent.by if facts.last_resent else None,
         next_attempt_at=facts.delivery.next_attempt_at if delivery == "retrying" else None,
@@ -621,6 +726,11 @@ def _row(
         claim_submitted_at=submitted.at if submitted else None,
         late_attempt_at=facts.late_attempt_at,
         permission_missing=not may_read_commitments(permission),
+        claim_revision=max(revisions) if revisions else None,
+        reviewed_at=review.at if review else None,
+        reviewed_by=review.by if review else None,
+        revision_reason=review.reason if review else None,
+        resubmit_by=review.resubmit_by if review else None,
     )
 
 
@@ -632,8 +742,10 @@ def totals_of(rows: Iterable[ContactRow]) -> BoardTotals:
         answered_yes=sum(row.answer == "yes" for row in rows),
         answered_no=sum(row.answer == "no" for row in rows),
         not_answered=sum(row.answer is None for row in invited),
-        claims_submitted=sum(row.claim_status == "submitted" for row in rows),
+        claims_submitted=sum(row.claim_status in ("submitted", "approved") for row in rows),
         delivery_failures=sum(row.delivery == "failed" for row in rows),
+        claims_approved=sum(row.claim_status == "approved" for row in rows),
+        claims_sent_back=sum(row.claim_status == "sent_back" for row in rows),
     )
 
 
@@ -656,6 +768,11 @@ CSV_COLUMNS = (
     "Reminders sent",
     "Claim",
     "Claim submitted at",
+    "Claim revision",
+    "Reviewed at",
+    "Reviewed by",
+    "Reason sent back",
+    "Resubmit by",
     "Current payment due",
     "Currency",
 )
@@ -690,8 +807,13 @@ def board_csv(board: Board) -> str:
                 when(row.answered_at),
                 row.decline_reason or "",
                 str(row.reminders_sent),
-                row.claim_status or "",
+                row.claim_status_name.lower(),
                 when(row.claim_submitted_at),
+                str(row.claim_revision or ""),
+                when(row.reviewed_at),
+                row.reviewed_by.name if row.reviewed_by else "",
+                row.revision_reason or "",
+                row.resubmit_by.isoformat() if row.resubmit_by else "",
             )
             # The amount is ours, a plain number (a negative one is no formula): only the text gets the guard.
             amount = f"{row.current_payment_due:.2f}" if row.current_payment_due is not None else ""
