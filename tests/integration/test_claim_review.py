@@ -2,6 +2,7 @@
 Approve and Send back to revise on the claim page and by API, a claim resubmitted after the due date until the
 day the administrator chose, each submission kept as a revision, and what later claims carry forward."""
 
+import asyncio
 import json
 import re
 import uuid
@@ -256,3 +257,25 @@ async def test_odd_review_input_gets_a_message_next_to_its_field_never_a_server_
     odd = await alex.post("/claims/not-a-uuid/approval", data={})
     assert odd.status_code == 404
     assert await desk.events("billing.claim.revision_requested.v1") == []
+
+
+async def test_reviews_sent_at_once_make_one_decision_announced_once(desk):
+    _, claim_path = await submitted_claim(desk)
+    claim_id = claim_path.rsplit("/", 1)[1]
+    token = {"Authorization": f"Bearer {await desk.api_token(ALEX)}"}
+    async with httpx.AsyncClient(base_url=desk.service.base_url, headers=token, timeout=30) as api:
+        approval = f"/api/claims/{claim_id}/approval"
+        sending_back = f"/api/claims/{claim_id}/revision-request"
+        answers = await asyncio.gather(
+            api.post(approval), api.post(approval), api.post(sending_back, json={"reason": "Why?"})
+        )
+    statuses = sorted(answer.status_code for answer in answers)
+    decided = await desk.pool.fetchval("SELECT status FROM claims WHERE claim_id = $1", uuid.UUID(claim_id))
+    if decided == "approved":  # the approvals came first: the second finds it approved, the request is refused
+        assert statuses == [200, 200, 409]
+        assert len(await desk.events("billing.claim.approved.v1")) == 1
+        assert await desk.events("billing.claim.revision_requested.v1") == []
+    else:  # the request came first: both approvals are refused
+        assert decided == "revise_and_resubmit" and statuses == [200, 409, 409]
+        assert await desk.events("billing.claim.approved.v1") == []
+        assert len(await desk.events("billing.claim.revision_requested.v1")) == 1
