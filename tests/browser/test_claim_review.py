@@ -156,6 +156,7 @@ async def alex_sends_it_back_from_the_review_page(page, round_) -> None:
     await page.set_viewport_size({"width": 1280, "height": 900})
     await page.get_by_role("link", name=re.compile("SC-1")).click()
     await page.get_by_role("heading", name="Review").wait_for()
+    await see_no_sideways_scrolling(page, "the claim page with its review forms")  # and sends it back on a phone
     assert await page.get_by_label("Resubmit by").input_value() == "2026-12-11"
     await page.get_by_label("Reason").fill("The <footings> are half done: see the site report.")
     await page.get_by_label("03-300 Footings").fill("Claim 25,000 at most.")

@@ -292,15 +292,7 @@ async def change_claim(
 
 
 async def claims_of_period(pool: asyncpg.Pool, user_id: str, period_id: str, now: datetime) -> list[ClaimView]:
-    async with pool.acquire() as connection:
-        period = await repository.find_period(connection, period_id)
-        if period is None:
-            raise NotFound(f"There is no billing period {period_id}.")
-        await require_permission(connection, user_id, period.project_id, "admin")
-        return [
-            await _view(connection, claim, user_id, now)
-            for claim in await repository.claims_of_period(connection, period_id)
-        ]
+    return (await period_review(pool, user_id, period_id, now)).claims
 
 
 async def _save(
@@ -476,10 +468,14 @@ class PeriodReview:
 
 
 async def period_review(pool: asyncpg.Pool, user_id: str, period_id: str, now: datetime) -> PeriodReview:
-    views = await claims_of_period(pool, user_id, period_id, now)
+    """The period and its claims, for the project's administrators only (rule 19)."""
     async with pool.acquire() as connection:
         period = await repository.find_period(connection, period_id)
-    return PeriodReview(period=period, claims=views)
+        if period is None:
+            raise NotFound(f"There is no billing period {period_id}.")
+        await require_permission(connection, user_id, period.project_id, "admin")
+        claims = await repository.claims_of_period(connection, period_id)
+        return PeriodReview(period=period, claims=[await _view(connection, claim, user_id, now) for claim in claims])
 
 
 async def approve(pool: asyncpg.Pool, user_id: str, claim_id: str, now: datetime) -> ClaimView:
