@@ -2,6 +2,7 @@
 the claims of a period)."""
 
 import uuid
+from datetime import date
 from decimal import Decimal
 
 from fastapi import APIRouter, Request
@@ -36,6 +37,16 @@ class OnBehalfRequest(BaseModel):
     )
 
 
+class RevisionRequestIn(BaseModel):
+    """Rule 18: why the claim is sent back, optional notes per schedule of values line, and the last day (in the
+    project's time zone) to resubmit it by: five days from today when left out; never past, at most a year
+    ahead."""
+
+    reason: str = Field(min_length=1, max_length=4000)
+    line_notes: dict[str, str] = Field(default_factory=dict, max_length=1000)
+    resubmit_by: date | None = None
+
+
 class ClaimOut(ClaimTotals):
     claim_id: str
     period_id: str
@@ -43,6 +54,10 @@ class ClaimOut(ClaimTotals):
     commitment_id: str
     commitment_number: str
     status: str
+    revision: int = Field(description="How many times it has been submitted; 0 for a draft never submitted.")
+    resubmit_by: date | None = Field(description="While sent back: the last day to resubmit it by.")
+    review_reason: str = Field(description="While sent back: why.")
+    line_notes: dict[str, str] = Field(description="While sent back: notes per schedule of values line.")
     contact: dict
     created_by: dict
     on_behalf: bool
@@ -104,6 +119,40 @@ async def claim(request: Request, session: CurrentSession, claim_id: str) -> Cla
     return _claim_out(view)
 
 
+@router.post("/claims/{claim_id}/approval")
+async def approve_claim(request: Request, session: CurrentSession, claim_id: str) -> ClaimOut:
+    """An administrator of the project approves the submitted claim (rule 18); announced as
+    ProgressClaimApproved. Approving it again changes nothing; a claim not under review is a 409."""
+    try:
+        view = await claims.approve(
+            request.app.state.pool, session.user_id, _uuid(claim_id, "progress claim"), request.app.state.clock()
+        )
+    except NotArrivedYet as error:
+        raise NotFound("The claim's period or commitment has not reached the claims service yet.") from error
+    return _claim_out(view)
+
+
+@router.post("/claims/{claim_id}/revision-request")
+async def request_revision(
+    request: Request, session: CurrentSession, claim_id: str, body: RevisionRequestIn
+) -> ClaimOut:
+    """An administrator of the project sends the submitted claim back to its contact (rule 18), who may change
+    and resubmit it until `resubmit_by`, even after the due date; announced as ProgressClaimRevisionRequested."""
+    try:
+        view = await claims.request_revision(
+            request.app.state.pool,
+            session.user_id,
+            _uuid(claim_id, "progress claim"),
+            body.reason,
+            body.line_notes,
+            body.resubmit_by,
+            request.app.state.clock(),
+        )
+    except NotArrivedYet as error:
+        raise NotFound("The claim's period or commitment has not reached the claims service yet.") from error
+    return _claim_out(view)
+
+
 def _period_id(period_id: str) -> str:
     return _uuid(period_id, "billing period")
 
@@ -124,6 +173,10 @@ def _claim_out(view: ClaimView) -> ClaimOut:
         commitment_id=claim.commitment_id,
         commitment_number=view.commitment.number,
         status=claim.status,
+        revision=claim.revision,
+        resubmit_by=claim.resubmit_by if claim.status == "revise_and_resubmit" else None,
+        review_reason=claim.review_reason if claim.status == "revise_and_resubmit" else "",
+        line_notes=claim.line_notes if claim.status == "revise_and_resubmit" else {},
         contact=claim.contact.model_dump(),
         created_by=claim.created_by.model_dump(),
         on_behalf=claim.on_behalf,

@@ -8,7 +8,7 @@ import pytest
 
 from services.responses.app import definition as responses
 from shared.invite_links import invite_token
-from tests.integration.test_claims import ALEX, JANE, desk  # noqa: F401 (the fixture)
+from tests.integration.claims_desk import ALEX, JANE, claims_desk
 from tests.integration.test_responses import InvitePage
 from tests.support import csrf_of, running_service, service_settings
 
@@ -28,6 +28,12 @@ ODD_AMOUNTS = {
 }
 
 
+@pytest.fixture
+async def desk(infrastructure, database_for):
+    async with claims_desk(infrastructure, database_for) as desk:
+        yield desk
+
+
 def refused_clearly(response: httpx.Response, *expected: str) -> None:
     sent = f"{response.request.method} {str(response.request.url)[:200]}"
     assert 400 <= response.status_code < 500, (sent, response.status_code, response.text[:500])
@@ -35,7 +41,7 @@ def refused_clearly(response: httpx.Response, *expected: str) -> None:
         assert text in response.text, (sent, text)
 
 
-async def claim_of(desk) -> tuple[httpx.AsyncClient, str, str]:  # noqa: F811
+async def claim_of(desk) -> tuple[httpx.AsyncClient, str, str]:
     """Jane's browser, her claim's path and the claim form's CSRF token."""
     browser, claim_path = await desk.open_claim(JANE)
     return browser, claim_path, csrf_of(await browser.get(claim_path), claim_path)
@@ -44,7 +50,7 @@ async def claim_of(desk) -> tuple[httpx.AsyncClient, str, str]:  # noqa: F811
 # --- The claim page ---
 
 
-async def test_an_amount_that_is_not_one_gets_a_message_next_to_its_field(desk):  # noqa: F811
+async def test_an_amount_that_is_not_one_gets_a_message_next_to_its_field(desk):
     browser, claim_path, csrf = await claim_of(desk)
     for odd, typed in ODD_AMOUNTS.items():
         response = await browser.post(claim_path, data={"csrf_token": csrf, "action": "save", "this_period.1": typed})
@@ -53,7 +59,7 @@ async def test_an_amount_that_is_not_one_gets_a_message_next_to_its_field(desk):
     assert await desk.pool.fetchval("SELECT count(*) FROM claim_lines") == 0
 
 
-async def test_a_repeated_missing_or_unknown_field_is_no_server_error(desk):  # noqa: F811
+async def test_a_repeated_missing_or_unknown_field_is_no_server_error(desk):
     browser, claim_path, csrf = await claim_of(desk)
     repeated = await browser.post(
         claim_path,
@@ -68,7 +74,7 @@ async def test_a_repeated_missing_or_unknown_field_is_no_server_error(desk):  # 
     assert await desk.events("billing.claim.submitted.v1") == []
 
 
-async def test_a_file_sent_in_place_of_a_field_is_refused(desk):  # noqa: F811
+async def test_a_file_sent_in_place_of_a_field_is_refused(desk):
     browser, claim_path, csrf = await claim_of(desk)
     as_amount = await browser.post(
         claim_path, data={"csrf_token": csrf, "action": "save"}, files={"this_period.1": ("a.txt", b"100")}
@@ -78,7 +84,7 @@ async def test_a_file_sent_in_place_of_a_field_is_refused(desk):  # noqa: F811
     refused_clearly(as_token, "Please use the claim page")
 
 
-async def test_a_body_that_is_not_a_form_is_refused(desk):  # noqa: F811
+async def test_a_body_that_is_not_a_form_is_refused(desk):
     browser, claim_path, _ = await claim_of(desk)
     broken = await browser.post(
         claim_path, content=b"--x\r\nnot a part", headers={"Content-Type": "multipart/form-data; boundary=x"}
@@ -88,7 +94,7 @@ async def test_a_body_that_is_not_a_form_is_refused(desk):  # noqa: F811
     refused_clearly(as_json, "Please use the claim page")
 
 
-async def test_a_claim_path_that_names_nothing_gets_a_message_page(desk):  # noqa: F811
+async def test_a_claim_path_that_names_nothing_gets_a_message_page(desk):
     browser = await desk.logged_in(JANE)
     for path in ("/claims/%00", "/claims/" + "9" * 3000, "/claims/%F0%9F%92%A5", "/claims/new?commitment=&period=x"):
         response = await browser.get(path)
@@ -98,7 +104,7 @@ async def test_a_claim_path_that_names_nothing_gets_a_message_page(desk):  # noq
         refused_clearly(posted)
 
 
-async def test_a_new_claim_links_waiting_count_that_is_not_one_is_no_server_error(desk):  # noqa: F811
+async def test_a_new_claim_links_waiting_count_that_is_not_one_is_no_server_error(desk):
     browser = await desk.logged_in(JANE)
     for waited in ("soon", "9" * 400, "-1", "1e3"):
         response = await browser.get(desk.new_claim_url + f"&waited={waited}", headers={"Accept": "text/html"})
@@ -106,7 +112,7 @@ async def test_a_new_claim_links_waiting_count_that_is_not_one_is_no_server_erro
         assert response.headers["content-type"].startswith("text/html"), waited  # a page, as a browser asked for
 
 
-async def test_the_new_claim_form_with_odd_fields_is_refused(desk):  # noqa: F811
+async def test_the_new_claim_form_with_odd_fields_is_refused(desk):
     browser = await desk.logged_in(JANE)
     csrf = csrf_of(await browser.get(desk.new_claim_url), "/claims/new")
     for commitment, period in (
@@ -135,7 +141,7 @@ ODD_SESSION_BODIES = {
 }
 
 
-async def test_the_sessions_api_refuses_odd_bodies_with_a_sentence(desk):  # noqa: F811
+async def test_the_sessions_api_refuses_odd_bodies_with_a_sentence(desk):
     async with httpx.AsyncClient(base_url=desk.service.base_url) as client:
         for odd, body in ODD_SESSION_BODIES.items():
             response = await client.post("/api/sessions", content=body, headers={"Content-Type": "application/json"})
@@ -143,7 +149,7 @@ async def test_the_sessions_api_refuses_odd_bodies_with_a_sentence(desk):  # noq
             assert response.json()["detail"], odd
 
 
-async def test_the_on_behalf_api_refuses_odd_contacts_with_a_sentence(desk):  # noqa: F811
+async def test_the_on_behalf_api_refuses_odd_contacts_with_a_sentence(desk):
     token = await desk.api_token(ALEX)
     async with httpx.AsyncClient(base_url=desk.service.base_url) as client:
         for contact_user_id in ("\x00", "U-9\x00", "x" * 10_000, "\ud7ff\ufeff", 42, None):
@@ -157,7 +163,7 @@ async def test_the_on_behalf_api_refuses_odd_contacts_with_a_sentence(desk):  # 
     assert await desk.claims() == 0
 
 
-async def test_the_api_refuses_paths_that_name_nothing(desk):  # noqa: F811
+async def test_the_api_refuses_paths_that_name_nothing(desk):
     token = await desk.api_token(ALEX)
     async with httpx.AsyncClient(base_url=desk.service.base_url) as client:
         for path in ("/api/claims/%00", "/api/billing-periods/%00/claims", "/api/claims/" + "f" * 3000):

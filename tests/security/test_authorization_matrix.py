@@ -253,6 +253,25 @@ MATRIX: list[Row] = [
         form={"action": "save"},
         form_page="/claims/{claim_id}",
     ),
+    Row("claims", "GET", "/billing-periods/{period_id}/review", (303, 403, 403, 403, 403, 200)),
+    # Review (rule 18): the contact's claim is a draft, so its page shows nobody the review forms: without a
+    # token of theirs the posts are refused, whoever sends them (tests/integration/test_claim_review.py posts
+    # them from a submitted claim's page).
+    Row(
+        "claims",
+        "POST",
+        "/claims/{claim_id}/approval",
+        (303, 403, 403, 403, 403, 403),
+        form_page="/claims/{claim_id}",
+    ),
+    Row(
+        "claims",
+        "POST",
+        "/claims/{claim_id}/revision-request",
+        (303, 403, 403, 403, 403, 403),
+        form={"reason": "The footings are not finished."},
+        form_page="/claims/{claim_id}",
+    ),
     Row(
         "claims",
         "POST",
@@ -271,6 +290,15 @@ MATRIX: list[Row] = [
         values={"commitment_id": "other_commitment_id", "contact_user_id": "other_contact_user_id"},
     ),
     Row("claims", "GET", "/api/claims/{claim_id}", (401, 403, 403, 403, 200, 200)),
+    # The API reaches the administrator's check that only a claim under review is reviewed: the draft stays one.
+    Row("claims", "POST", "/api/claims/{claim_id}/approval", (401, 403, 403, 403, 403, 409)),
+    Row(
+        "claims",
+        "POST",
+        "/api/claims/{claim_id}/revision-request",
+        (401, 403, 403, 403, 403, 409),
+        json={"reason": "The footings are not finished."},
+    ),
     # --- notifier: health only ---
     *public("notifier", *DOCS_AND_HEALTH),
     # --- last: what ends the period or the session ---

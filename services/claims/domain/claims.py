@@ -1,10 +1,11 @@
 """Progress claims and what they are read with (their period, their commitment, the previous claims), and who
 may do what with them, and when (rules 14 to 19), free of I/O."""
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from services.claims.domain import money
 from shared.contracts.base import Contact, Person
@@ -13,10 +14,13 @@ from shared.erp import holds
 from shared.errors import Conflict, InvalidRequest
 
 Role = Literal["administrator", "contact"]
-Refusal = Literal["due_date_passed", "period_closed"]
+Refusal = Literal["due_date_passed", "period_closed", "resubmit_by_passed"]
 
 EDITABLE_STATUSES = ("draft", "revise_and_resubmit")  # rule 18: contacts edit only these
-SUBMITTED_STATUSES = ("under_review", "approved")  # what a later claim carries forward (rule 17)
+RESUBMIT_DAYS = 5  # rule 18: the day to resubmit by, unless the administrator chooses another
+RESUBMIT_HORIZON = timedelta(days=365)  # no later than a year ahead
+LONGEST_REASON = 4000
+LONGEST_NOTE = 2000
 STATUS_NAMES = {
     "draft": "Draft",
     "under_review": "Submitted, under review",
@@ -52,6 +56,7 @@ class Commitment:
     retention_percent: Decimal
     contacts: tuple[Contact, ...]
     lines: tuple[ScheduleOfValuesLine, ...]
+    timezone: str = "UTC"  # the project's
 
     @property
     def billable(self) -> bool:
@@ -79,6 +84,12 @@ class ClaimRecord:
     submitted_at: datetime | None
     # line id -> (work completed this period, materials presently stored)
     entered: dict[str, tuple[Decimal, Decimal]]
+    revision: int = 0  # how many times it has been submitted (rule 18)
+    # While sent back (rule 18): the last day to resubmit, why, notes per line id, and by whom.
+    resubmit_by: date | None = None
+    review_reason: str = ""
+    line_notes: dict[str, str] = field(default_factory=dict)
+    reviewed_by: Person | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,17 @@ class ClaimView:
     @property
     def can_edit(self) -> bool:
         return may_edit(self.role, self.claim.status, self.refusal)
+
+    @property
+    def can_review(self) -> bool:
+        return self.role == "administrator" and self.claim.status == "under_review"
+
+    @property
+    def resubmit_until(self) -> datetime | None:
+        """When a claim sent back can no longer be resubmitted (rule 18)."""
+        if self.claim.resubmit_by is None:
+            return None
+        return resubmit_deadline(self.claim.resubmit_by, self.commitment.timezone)
 
 
 @dataclass(frozen=True)
@@ -156,10 +178,13 @@ class DesignatedCommitment:
 
 
 class FieldErrors(InvalidRequest):
-    """Amounts that cannot be claimed, each message for its field ("this_period.<line>" or "stored.<line>")."""
+    """What a person entered that cannot be taken, each message for its field ("this_period.<line>",
+    "stored.<line>"; on a request to revise, "reason", "note.<line>", "resubmit_by")."""
 
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("Some amounts cannot be claimed; see the messages next to them.")
+    def __init__(
+        self, errors: dict[str, str], message: str = "Some amounts cannot be claimed; see the messages next to them."
+    ):
+        super().__init__(message)
         self.errors = errors
 
 
@@ -185,6 +210,98 @@ def contact_refusal(due_at: datetime, period_closed: bool, now: datetime) -> Ref
     if period_closed:
         return "period_closed"
     return None
+
+
+def claim_refusal(
+    status: str, resubmit_by: date | None, period: Period, timezone: str, now: datetime
+) -> Refusal | None:
+    """Why a contact may not change or submit this claim now, or None when they may. A claim sent back may be
+    changed and resubmitted until the end of `resubmit_by` in the project's time zone, even after the due date:
+    it is the same claim, so rule 15 does not stop it (rule 18). A closed period stays closed."""
+    if status == "revise_and_resubmit" and resubmit_by is not None:
+        if period.closed:
+            return "period_closed"
+        return "resubmit_by_passed" if now >= resubmit_deadline(resubmit_by, timezone) else None
+    return contact_refusal(period.due_at, period.closed, now)
+
+
+def resubmit_deadline(resubmit_by: date, timezone: str) -> datetime:
+    """The end of the day `resubmit_by` in the project's time zone: the first moment of the next (rule 18)."""
+    return datetime.combine(resubmit_by + timedelta(days=1), time(), ZoneInfo(timezone))
+
+
+def local_today(now: datetime, timezone: str) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def default_resubmit_by(now: datetime, timezone: str) -> date:
+    """Rule 18 (issue 11): five days after today, in the project's time zone."""
+    return local_today(now, timezone) + timedelta(days=RESUBMIT_DAYS)
+
+
+def require_under_review(status: str) -> None:
+    """Rule 18: only a submitted claim, under review, is approved or sent back."""
+    if status != "under_review":
+        raise Conflict(
+            f"This claim is {STATUS_NAMES[status].lower()}, so it cannot be reviewed now: only a submitted claim "
+            "under review can be approved or sent back. Open the claim again to see where it stands."
+        )
+
+
+@dataclass(frozen=True)
+class RevisionRequest:
+    """An administrator's request to revise (rule 18), as checked: the reason, notes per line, the last day."""
+
+    reason: str
+    line_notes: dict[str, str]
+    resubmit_by: date
+
+
+def check_revision_request(
+    reason: str, line_notes: dict[str, str], resubmit_by: date | None, commitment: Commitment, now: datetime
+) -> RevisionRequest:
+    """Rule 18: a reason is required; notes are optional, each on a line of the commitment; the day to resubmit
+    by defaults to five days later and is neither past nor more than a year ahead, in the project's time zone.
+    FieldErrors naming each field ("reason", "note.<line>", "resubmit_by") that cannot be taken."""
+    errors: dict[str, str] = {}
+    reason = reason.strip()
+    if not reason:
+        errors["reason"] = "Say why the claim is sent back: the contact reads this in the email and on the claim."
+    elif len(reason) > LONGEST_REASON:
+        errors["reason"] = f"Keep the reason to {LONGEST_REASON:,} characters; this one has {len(reason):,}."
+    line_ids = {line.line_id for line in commitment.lines}
+    notes = {}
+    for line_id, note in line_notes.items():
+        note = note.strip()
+        if not note:
+            continue
+        if line_id not in line_ids:
+            errors[f"note.{line_id[:100]}"] = f"{commitment.number} has no schedule of values line {line_id[:100]}."
+        elif len(note) > LONGEST_NOTE:
+            errors[f"note.{line_id}"] = f"Keep a note to {LONGEST_NOTE:,} characters; this one has {len(note):,}."
+        else:
+            notes[line_id] = note
+    today = local_today(now, commitment.timezone)
+    resubmit_by = resubmit_by or default_resubmit_by(now, commitment.timezone)
+    if resubmit_by < today:
+        errors["resubmit_by"] = "Choose a day to resubmit by from today onwards; this one has passed."
+    elif resubmit_by > today + RESUBMIT_HORIZON:
+        errors["resubmit_by"] = "Choose a day to resubmit by within a year from today."
+    if errors:
+        raise FieldErrors(errors, "The claim was not sent back: " + " ".join(errors.values()))
+    return RevisionRequest(reason=reason, line_notes=notes, resubmit_by=resubmit_by)
+
+
+def parse_day(text: str) -> date | None:
+    """A day as a date field sends it (2026-12-10); None for nothing; FieldErrors when it is not a day."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        message = "Enter the day to resubmit by as year-month-day, such as 2026-12-10."
+        raise FieldErrors({"resubmit_by": message}, f"The claim was not sent back: {message}") from None
 
 
 def whom_to_ask(invited_by: Person | None, period: Period) -> Person | None:

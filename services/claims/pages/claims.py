@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from services.claims.domain import claims as domain
 from services.claims.domain.claims import ClaimView, FieldErrors
 from services.claims.pages.rendering import NOTICES, STALE_FORM, message, page
 from services.claims.use_cases import claims as use_cases
@@ -214,6 +215,94 @@ async def change_claim(request: Request, claim_id: str) -> Response:
     return RedirectResponse(f"/claims/{claim_id}?done={'submitted' if submit else 'saved'}", status_code=303)
 
 
+# --- Review (rule 18): the project's administrators approve a submitted claim or send it back ---
+
+
+@router.get("/billing-periods/{period_id}/review", response_class=HTMLResponse)
+async def period_review(request: Request, period_id: str) -> Response:
+    """The period's claims for its administrators: the submitted ones with their totals, status and revision,
+    and how the others stand."""
+    session = cookie_session(request)
+    if session is None:
+        return _login_redirect(request)
+    if not _is_uuid(period_id):
+        return message(request, 404, "There is no such billing period", "Check the link, or open the period board.")
+    try:
+        review = await use_cases.period_review(
+            request.app.state.pool, session.user_id, period_id, request.app.state.clock()
+        )
+    except NotArrivedYet:
+        return _preparing(request)
+    except ProblemForPerson as problem:
+        headings = {403: "Only the project's administrators can review its claims"}
+        heading = headings.get(problem.status_code, "There is no such billing period")
+        return message(request, problem.status_code, heading, str(problem))
+    context = {"review": review, "board_url": _board_url(request, period_id)}
+    return page(request, "review.html", context)
+
+
+@router.post("/claims/{claim_id}/approval", response_class=HTMLResponse)
+async def approve_claim(request: Request, claim_id: str) -> Response:
+    """The claim page's Approve button."""
+
+    async def approve(session: Session, form: FormData):
+        pool, now = request.app.state.pool, request.app.state.clock()
+        return await use_cases.approve(pool, session.user_id, claim_id, now)
+
+    return await _review(request, claim_id, approve, done="approved")
+
+
+@router.post("/claims/{claim_id}/revision-request", response_class=HTMLResponse)
+async def request_revision(request: Request, claim_id: str) -> Response:
+    """The claim page's Send back to revise form: a reason, notes per line, the day to resubmit by."""
+
+    async def send_back(session: Session, form: FormData):
+        notes = {name.split(".", 1)[1]: form_text(form, name) for name in form if name.startswith("note.")}
+        pool, now = request.app.state.pool, request.app.state.clock()
+        resubmit_by = domain.parse_day(form_text(form, "resubmit_by"))
+        reason = form_text(form, "reason")
+        return await use_cases.request_revision(pool, session.user_id, claim_id, reason, notes, resubmit_by, now)
+
+    return await _review(request, claim_id, send_back, done="sent-back")
+
+
+async def _review(request: Request, claim_id: str, review, done: str) -> Response:
+    """What both review forms do: the session and CSRF token checked, the review made, and the claim shown
+    again, with the messages next to the fields when something could not be taken."""
+    session = cookie_session(request)
+    if session is None:
+        return RedirectResponse("/login?" + urlencode({"next": f"/claims/{claim_id}"}), status_code=303)
+    if not _is_uuid(claim_id):
+        return _no_such_claim(request)
+    form = await request.form()
+    pool, clock = request.app.state.pool, request.app.state.clock
+    if not csrf_token_is_valid(
+        request.app.state.settings, form_text(form, "csrf_token"), _claim_csrf(session, claim_id)
+    ):
+        return message(
+            request, 403, "Please use the claim page", STALE_FORM, link=("Open the claim", f"/claims/{claim_id}")
+        )
+    try:
+        await review(session, form)
+    except NotArrivedYet:
+        return _preparing(request)
+    except ProblemForPerson as problem:
+        try:
+            view = await use_cases.view_claim(pool, session.user_id, claim_id, clock())
+        except (ProblemForPerson, NotArrivedYet):
+            return _problem_page(request, problem)
+        errors = problem.errors if isinstance(problem, FieldErrors) else {}
+        typed = {
+            name: form_text(form, name)
+            for name in form
+            if name in ("reason", "resubmit_by") or name.startswith("note.")
+        }
+        return _claim_page(
+            request, session, view, problem=str(problem), errors=errors, typed=typed, status_code=problem.status_code
+        )
+    return RedirectResponse(f"/claims/{claim_id}?done={done}", status_code=303)
+
+
 # --- How the pages are put together ---
 
 
@@ -285,6 +374,11 @@ def _claim_page(
         "typed": typed or {},
         "csrf_token": csrf_token(request.app.state.settings, _claim_csrf(session, view.claim.claim_id)),
         "board_url": _board_url(request, view.claim.period_id) if view.role == "administrator" else "",
+        "review_url": f"/billing-periods/{view.claim.period_id}/review" if view.role == "administrator" else "",
+        "now": request.app.state.clock(),
+        "resubmit_by_default": domain.default_resubmit_by(request.app.state.clock(), view.commitment.timezone)
+        if view.can_review
+        else None,
     }
     return page(request, "claim.html", context, status_code)
 

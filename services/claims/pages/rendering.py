@@ -26,6 +26,8 @@ NOTICES = {
     "password-set": "Your password is set.",
     "saved": "Your draft has been saved.",
     "submitted": "Your progress claim has been submitted.",
+    "approved": "The progress claim is approved; its contact is emailed.",
+    "sent-back": "The progress claim is sent back to revise; its contact is emailed.",
 }
 
 STALE_FORM = (

@@ -9,12 +9,12 @@ import asyncpg
 
 from services.claims.domain import money
 from services.claims.domain.claims import (
-    SUBMITTED_STATUSES,
     ClaimRecord,
     Commitment,
     DesignatedCommitment,
     Period,
     PreviousClaims,
+    RevisionRequest,
 )
 from shared.contracts.base import Contact, Person
 from shared.contracts.erp import INVITABLE_STATUSES, ScheduleOfValuesLine
@@ -49,7 +49,7 @@ def _period(row: asyncpg.Record) -> Period:
 async def find_commitment(connection: asyncpg.Connection, commitment_id: str) -> Commitment | None:
     row = await connection.fetchrow(
         """
-        SELECT c.*, p.name AS project_name, p.company_name, p.currency
+        SELECT c.*, p.name AS project_name, p.company_name, p.currency, p.timezone
         FROM erp_commitments c JOIN erp_projects p USING (project_id) WHERE c.commitment_id = $1
         """,
         commitment_id,
@@ -70,6 +70,7 @@ async def find_commitment(connection: asyncpg.Connection, commitment_id: str) ->
         retention_percent=row["retention_percent"],
         contacts=tuple(Contact.model_validate(contact) for contact in row["invoice_contacts"]),
         lines=tuple(ScheduleOfValuesLine.model_validate(line) for line in row["schedule_of_values"]),
+        timezone=row["timezone"],
     )
 
 
@@ -178,39 +179,46 @@ async def _claim_where(connection: asyncpg.Connection, condition: str, *argument
         status=row["status"],
         submitted_at=row["submitted_at"],
         entered={line["line_id"]: (line["this_period"], line["materials_stored"]) for line in lines},
+        revision=row["revision"],
+        resubmit_by=row["resubmit_by"],
+        review_reason=row["review_reason"] or "",
+        line_notes=dict(row["line_notes"] or {}),
+        reviewed_by=Person.model_validate(row["reviewed_by"]) if row["reviewed_by"] else None,
     )
 
 
-# The commitment's submitted claims of periods that start before this one ($1 commitment, $2 start date,
-# $3 the statuses of a submitted claim).
-_EARLIER_CLAIMS = """
-    claims c JOIN periods p USING (period_id)
-    WHERE c.commitment_id = $1 AND p.start_date < $2 AND c.status = ANY($3::text[])
+# Of each of the commitment's claims of periods that start before this one ($1 commitment, $2 start date), the
+# revision a later claim follows (rule 17, 18): the approved one when there is one, else the latest submitted.
+_EARLIER_REVISIONS = """
+    WITH followed AS (
+        SELECT DISTINCT ON (r.claim_id) r.claim_id, r.revision, r.earned_less_retention, p.start_date
+        FROM claim_revisions r JOIN claims c USING (claim_id) JOIN periods p ON p.period_id = c.period_id
+        WHERE c.commitment_id = $1 AND p.start_date < $2
+        ORDER BY r.claim_id, r.outcome IS NOT DISTINCT FROM 'approved' DESC, r.revision DESC
+    )
 """
 
 
 async def previous_claims(connection: asyncpg.Connection, commitment_id: str, before: date) -> PreviousClaims:
-    submitted = list(SUBMITTED_STATUSES)
     work = await connection.fetch(
         f"""
+        {_EARLIER_REVISIONS}
         SELECT l.line_id, sum(l.this_period) AS work
-        FROM claim_lines l WHERE l.claim_id IN (SELECT c.claim_id FROM {_EARLIER_CLAIMS})
+        FROM followed JOIN claim_revision_lines l USING (claim_id, revision)
         GROUP BY l.line_id
         """,
         commitment_id,
         before,
-        submitted,
     )
     latest = await connection.fetchrow(
-        f"SELECT c.claim_id, c.earned_less_retention FROM {_EARLIER_CLAIMS} ORDER BY p.start_date DESC LIMIT 1",
-        commitment_id,
-        before,
-        submitted,
+        f"{_EARLIER_REVISIONS} SELECT * FROM followed ORDER BY start_date DESC LIMIT 1", commitment_id, before
     )
     if latest is None:
         return PreviousClaims({}, {}, money.ZERO)
     stored = await connection.fetch(
-        "SELECT line_id, materials_stored FROM claim_lines WHERE claim_id = $1", latest["claim_id"]
+        "SELECT line_id, materials_stored FROM claim_revision_lines WHERE claim_id = $1 AND revision = $2",
+        latest["claim_id"],
+        latest["revision"],
     )
     return PreviousClaims(
         work={row["line_id"]: row["work"] for row in work},
@@ -238,15 +246,125 @@ async def lock_claim(connection: asyncpg.Connection, claim_id: str) -> None:
     await connection.execute("SELECT 1 FROM claims WHERE claim_id = $1 FOR UPDATE", uuid.UUID(claim_id))
 
 
-async def mark_submitted(connection: asyncpg.Connection, claim_id: str, worked_out: money.Claim, now: datetime) -> None:
-    await connection.execute(
+async def mark_submitted(
+    connection: asyncpg.Connection,
+    claim_id: str,
+    worked_out: money.Claim,
+    currency: str,
+    submitted_by: Person,
+    now: datetime,
+) -> int:
+    """The claim under review, and its submission kept as its next revision with its lines and totals (rule 18);
+    the revision's number."""
+    revision = await connection.fetchval(
         """
-        UPDATE claims SET status = 'under_review', submitted_at = $2, updated_at = $2, earned_less_retention = $3
-        WHERE claim_id = $1
+        UPDATE claims SET status = 'under_review', submitted_at = $2, updated_at = $2, earned_less_retention = $3,
+                          revision = revision + 1
+        WHERE claim_id = $1 RETURNING revision
         """,
         uuid.UUID(claim_id),
         now,
         worked_out.total_earned_less_retention,
+    )
+    await connection.execute(
+        """
+        INSERT INTO claim_revisions (claim_id, revision, submitted_at, submitted_by, totals, earned_less_retention)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        """,
+        uuid.UUID(claim_id),
+        revision,
+        now,
+        submitted_by.model_dump(),
+        _totals(worked_out, currency),
+        worked_out.total_earned_less_retention,
+    )
+    await connection.execute(
+        """
+        INSERT INTO claim_revision_lines (claim_id, revision, line_id, this_period, materials_stored)
+        SELECT claim_id, $2, line_id, this_period, materials_stored FROM claim_lines WHERE claim_id = $1
+        """,
+        uuid.UUID(claim_id),
+        revision,
+    )
+    return revision
+
+
+def _totals(worked_out: money.Claim, currency: str) -> dict[str, str]:
+    return {"currency": currency, **{name: str(value) for name, value in worked_out.totals().items()}}
+
+
+async def mark_approved(
+    connection: asyncpg.Connection,
+    claim_id: str,
+    revision: int,
+    worked_out: money.Claim,
+    currency: str,
+    reviewed_by: Person,
+    now: datetime,
+) -> None:
+    """The claim approved; its revision keeps the totals as approved (the previous claims they follow may have
+    been approved since it was submitted)."""
+    await connection.execute(
+        """
+        UPDATE claims SET status = 'approved', updated_at = $2, reviewed_by = $3, reviewed_at = $2,
+                          earned_less_retention = $4, resubmit_by = NULL
+        WHERE claim_id = $1
+        """,
+        uuid.UUID(claim_id),
+        now,
+        reviewed_by.model_dump(),
+        worked_out.total_earned_less_retention,
+    )
+    await connection.execute(
+        """
+        UPDATE claim_revisions SET outcome = 'approved', reviewed_by = $3, reviewed_at = $4, totals = $5,
+                                   earned_less_retention = $6
+        WHERE claim_id = $1 AND revision = $2
+        """,
+        uuid.UUID(claim_id),
+        revision,
+        reviewed_by.model_dump(),
+        now,
+        _totals(worked_out, currency),
+        worked_out.total_earned_less_retention,
+    )
+
+
+async def mark_sent_back(
+    connection: asyncpg.Connection,
+    claim_id: str,
+    revision: int,
+    request: RevisionRequest,
+    reviewed_by: Person,
+    now: datetime,
+) -> None:
+    """The claim sent back to its contact (rule 18), and its revision with the reason, notes and last day."""
+    await connection.execute(
+        """
+        UPDATE claims SET status = 'revise_and_resubmit', updated_at = $2, reviewed_by = $3, reviewed_at = $2,
+                          review_reason = $4, line_notes = $5, resubmit_by = $6
+        WHERE claim_id = $1
+        """,
+        uuid.UUID(claim_id),
+        now,
+        reviewed_by.model_dump(),
+        request.reason,
+        request.line_notes,
+        request.resubmit_by,
+    )
+    await connection.execute(
+        """
+        UPDATE claim_revisions SET outcome = 'revise_and_resubmit', reviewed_by = $3, reviewed_at = $4,
+                                   reason = $5, line_notes = $6, resubmit_by = $7
+        WHERE claim_id = $1 AND revision = $2
+        """,
+        uuid.UUID(claim_id),
+        revision,
+        reviewed_by.model_dump(),
+        now,
+        request.reason,
+        request.line_notes,
+        request.resubmit_by,
     )
 
 

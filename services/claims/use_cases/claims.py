@@ -12,7 +12,7 @@ Whoever asks for a claim, it comes to be one way (`_create_claim`).
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import NoReturn
 
@@ -34,7 +34,14 @@ from services.claims.domain.claims import (
 from services.claims.repository import claims as repository
 from shared import outbox
 from shared.contracts.base import Contact, Person
-from shared.contracts.claims import ClaimAttemptRejected, ClaimTotals, ProgressClaimCreated, ProgressClaimSubmitted
+from shared.contracts.claims import (
+    ClaimAttemptRejected,
+    ClaimTotals,
+    ProgressClaimApproved,
+    ProgressClaimCreated,
+    ProgressClaimRevisionRequested,
+    ProgressClaimSubmitted,
+)
 from shared.contracts.erp import CommitmentUpserted
 from shared.contracts.invites import InviteSent
 from shared.contracts.responses import InviteAccepted, InviteDeclined
@@ -285,15 +292,7 @@ async def change_claim(
 
 
 async def claims_of_period(pool: asyncpg.Pool, user_id: str, period_id: str, now: datetime) -> list[ClaimView]:
-    async with pool.acquire() as connection:
-        period = await repository.find_period(connection, period_id)
-        if period is None:
-            raise NotFound(f"There is no billing period {period_id}.")
-        await require_permission(connection, user_id, period.project_id, "admin")
-        return [
-            await _view(connection, claim, user_id, now)
-            for claim in await repository.claims_of_period(connection, period_id)
-        ]
+    return (await period_review(pool, user_id, period_id, now)).claims
 
 
 async def _save(
@@ -313,8 +312,11 @@ async def _save(
     await repository.save_lines(connection, claim.claim_id, entered, now)
     worked_out = money.work_out(lines, commitment.retention_percent, previously_earned)
     if submit:
-        await repository.mark_submitted(connection, claim.claim_id, worked_out, now)
-        await _announce_submission(connection, claim, commitment, worked_out, user_id, now)
+        submitted_by = await _person(connection, user_id)
+        revision = await repository.mark_submitted(
+            connection, claim.claim_id, worked_out, commitment.currency, submitted_by, now
+        )
+        await _announce_submission(connection, claim, commitment, worked_out, submitted_by, revision, now)
     return await _view(connection, await repository.find_claim(connection, claim.claim_id), user_id, now)
 
 
@@ -325,7 +327,7 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
         raise NotArrivedYet()
     role = await _require_role(connection, user_id, commitment)
     lines, previously_earned = await _line_inputs(connection, claim, commitment, period)
-    refusal = domain.contact_refusal(period.due_at, period.closed, now)
+    refusal = domain.claim_refusal(claim.status, claim.resubmit_by, period, commitment.timezone, now)
     ask = None
     if role == "contact" and refusal == "due_date_passed":
         invited_by = await repository.inviter(connection, period.period_id, commitment.commitment_id, user_id)
@@ -390,8 +392,9 @@ async def _refuse(
     attempt: str,
     now: datetime,
 ) -> NoReturn:
-    """Refuse a contact's attempt, announcing it first when the due date has passed (rule 15)."""
-    if refusal == "period_closed":
+    """Refuse a contact's attempt, announcing it first when the due date has passed (rule 15); after the day to
+    resubmit by, the refusal alone (rule 18: it is no new claim)."""
+    if refusal in ("period_closed", "resubmit_by_passed"):
         raise _refusal_problem(refusal, commitment)
     async with connection.transaction():
         await _reject_attempt(
@@ -408,6 +411,11 @@ async def _refuse(
 
 
 def _refusal_problem(refusal: Refusal, commitment: Commitment) -> Conflict:
+    if refusal == "resubmit_by_passed":
+        return Conflict(
+            "The day to resubmit this claim by has passed, so it can no longer be changed or resubmitted. Ask the "
+            f"administrator of {commitment.project_name} who sent it back to send it back again with a later day."
+        )
     if refusal == "period_closed":
         return Conflict(
             f"This billing period is closed, so no progress claim can be made for it. Ask {commitment.contractor} "
@@ -446,6 +454,117 @@ async def _claim_asked_by(
         cause=cause,
         now=now,
     )
+
+
+# --- Review (rule 18): the project's administrators approve a submitted claim or send it back ---
+
+
+@dataclass(frozen=True)
+class PeriodReview:
+    """The review page of a period: the period, and its claims (submitted or not) as each now stands."""
+
+    period: Period
+    claims: list[ClaimView]
+
+
+async def period_review(pool: asyncpg.Pool, user_id: str, period_id: str, now: datetime) -> PeriodReview:
+    """The period and its claims, for the project's administrators only (rule 19)."""
+    async with pool.acquire() as connection:
+        period = await repository.find_period(connection, period_id)
+        if period is None:
+            raise NotFound(f"There is no billing period {period_id}.")
+        await require_permission(connection, user_id, period.project_id, "admin")
+        claims = await repository.claims_of_period(connection, period_id)
+        return PeriodReview(period=period, claims=[await _view(connection, claim, user_id, now) for claim in claims])
+
+
+async def approve(pool: asyncpg.Pool, user_id: str, claim_id: str, now: datetime) -> ClaimView:
+    """An administrator approves the submitted claim's revision (rule 18), announced (ProgressClaimApproved);
+    approved already (a second click), it is the claim as it is."""
+    async with pool.acquire() as connection, connection.transaction():
+        view, reviewer = await _claim_to_review(connection, user_id, claim_id, now)
+        if view.claim.status == "approved":
+            return view
+        domain.require_under_review(view.claim.status)
+        claim, commitment, worked_out = view.claim, view.commitment, view.worked_out
+        await repository.mark_approved(
+            connection, claim.claim_id, claim.revision, worked_out, commitment.currency, reviewer, now
+        )
+        log.info("progress claim approved", extra={"claim_id": claim.claim_id, "revision": claim.revision})
+        await outbox.record(
+            connection,
+            ProgressClaimApproved(
+                **_reviewed(view, reviewer, now),
+                totals=ClaimTotals(currency=commitment.currency, **worked_out.totals()),
+            ),
+        )
+        return await _view(connection, await repository.find_claim(connection, claim_id), user_id, now)
+
+
+async def request_revision(
+    pool: asyncpg.Pool,
+    user_id: str,
+    claim_id: str,
+    reason: str,
+    line_notes: dict[str, str],
+    resubmit_by: date | None,
+    now: datetime,
+) -> ClaimView:
+    """An administrator sends the submitted claim back to its contact with a reason, notes per line and the day
+    to resubmit by (rule 18), announced (ProgressClaimRevisionRequested); FieldErrors when one cannot be taken."""
+    async with pool.acquire() as connection, connection.transaction():
+        view, reviewer = await _claim_to_review(connection, user_id, claim_id, now)
+        domain.require_under_review(view.claim.status)
+        request = domain.check_revision_request(reason, line_notes, resubmit_by, view.commitment, now)
+        claim = view.claim
+        await repository.mark_sent_back(connection, claim.claim_id, claim.revision, request, reviewer, now)
+        log.info("progress claim sent back to revise", extra={"claim_id": claim.claim_id, "revision": claim.revision})
+        await outbox.record(
+            connection,
+            ProgressClaimRevisionRequested(
+                **_reviewed(view, reviewer, now),
+                reason=request.reason,
+                line_notes=request.line_notes,
+                resubmit_by=request.resubmit_by,
+            ),
+        )
+        return await _view(connection, await repository.find_claim(connection, claim_id), user_id, now)
+
+
+async def _claim_to_review(
+    connection: asyncpg.Connection, user_id: str, claim_id: str, now: datetime
+) -> tuple[ClaimView, Person]:
+    """The claim, locked (a second click waits, then finds it reviewed), and its reviewer: an administrator of
+    the project (rule 19)."""
+    await repository.lock_claim(connection, claim_id)
+    claim = await repository.find_claim(connection, claim_id)
+    if claim is None:
+        raise NotFound("There is no such progress claim.")
+    view = await _view(connection, claim, user_id, now)
+    if view.role != "administrator":
+        raise NotAllowed(
+            f"Only the administrators of {view.commitment.project_name} (Admin on its Commitments tool) can "
+            "approve a progress claim or send it back; ask one of them."
+        )
+    return view, await _person(connection, user_id)
+
+
+def _reviewed(view: ClaimView, reviewer: Person, now: datetime) -> dict:
+    """What both review events say (ClaimReviewed)."""
+    claim, commitment = view.claim, view.commitment
+    return {
+        "claim_id": claim.claim_id,
+        "period_id": claim.period_id,
+        "project_id": claim.project_id,
+        "project_name": commitment.project_name,
+        "commitment_id": claim.commitment_id,
+        "commitment_number": commitment.number,
+        "commitment_title": commitment.title,
+        "contact": claim.contact,
+        "reviewed_by": reviewer,
+        "reviewed_at": now,
+        "revision": claim.revision,
+    }
 
 
 # --- Announcements ---
@@ -530,7 +649,8 @@ async def _announce_submission(
     claim: ClaimRecord,
     commitment: Commitment,
     worked_out: money.Claim,
-    user_id: str,
+    submitted_by: Person,
+    revision: int,
     now: datetime,
 ) -> None:
     await outbox.record(
@@ -541,8 +661,9 @@ async def _announce_submission(
             project_id=claim.project_id,
             commitment_id=claim.commitment_id,
             contact=claim.contact,
-            submitted_by=await _person(connection, user_id),
+            submitted_by=submitted_by,
             submitted_at=now,
             totals=ClaimTotals(currency=commitment.currency, **worked_out.totals()),
+            revision=revision,
         ),
     )
