@@ -54,6 +54,9 @@ class ProgressClaimSubmitted(ClaimEvent):
     submitted_at: datetime
     totals: ClaimTotals
     revision: int = 1  # the first submission is revision 1; each resubmission after a request to revise, the next
+    # On a project in a region with a Security of Payment Act (rule 18c): the day by which the builder must answer
+    # with a payment schedule. None elsewhere.
+    payment_schedule_due: date | None = None
 
 
 class ClaimReviewed(ClaimEvent):
@@ -88,6 +91,46 @@ class ProgressClaimRevisionRequested(ClaimReviewed):
     reason: str
     line_notes: dict[str, str] = Field(default_factory=dict)  # schedule of values line id -> a note on that line
     resubmit_by: date
+
+
+class LateClaimEvent(ClaimEvent):
+    """A contact's request to claim after the due date (rule 18b), and its answer: keyed by the request."""
+
+    AGGREGATE_TYPE: ClassVar[str] = "late_claim_request"
+    AGGREGATE_ID: ClassVar[str] = "request_id"
+
+    request_id: str
+    period_id: str
+    project_id: str
+    commitment_id: str
+    contact: Contact
+
+
+class LateClaimRequested(LateClaimEvent):
+    TYPE: ClassVar[str] = "billing.claim.late_claim_requested.v1"
+
+    asked: Person  # whom the contact asks: who invited them, or the period's opener
+    message: str | None = Field(default=None, max_length=2000)
+    requested_at: datetime
+
+
+class ClaimWindowExtended(LateClaimEvent):
+    """The contact may create and submit their claim for this commitment and period until the end of
+    `allowed_until` in the project's time zone."""
+
+    TYPE: ClassVar[str] = "billing.claim.window_extended.v1"
+
+    allowed_until: date
+    allowed_by: Person
+    allowed_at: datetime
+
+
+class LateClaimRequestRefused(LateClaimEvent):
+    TYPE: ClassVar[str] = "billing.claim.late_claim_refused.v1"
+
+    reason: str = Field(max_length=2000)
+    refused_by: Person
+    refused_at: datetime
 
 
 class ClaimAttemptRejected(ClaimEvent):

@@ -23,6 +23,9 @@ class ErpProject(Contract):
     timezone: str = Field(min_length=1, description="An IANA time zone name, such as Australia/Sydney.")
     currency: str = Field(min_length=3, max_length=3)
     company_name: str = ""
+    # Where the project is, as ISO 3166-2 (AU-NSW, AU-QLD, NZ-AUK, ...); optional, so events without it still work.
+    # A region with a Security of Payment Act starts the payment-schedule clock of a submitted claim (rule 18c).
+    region: str | None = Field(default=None, max_length=10)
 
     @field_validator("timezone")
     @classmethod

@@ -3,7 +3,9 @@
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from shared.contracts.base import Contact, PublishedEvent
+from pydantic import Field
+
+from shared.contracts.base import Contact, Contract, PublishedEvent
 from shared.contracts.topics import BILLING_RESPONSES
 
 
@@ -25,9 +27,18 @@ class InviteAnswered(PublishedEvent):
     due_at: datetime
 
 
+class DeclineReason(Contract):
+    """Why a contact said No (rule 18a), when they said: a choice, and for "other" their words."""
+
+    code: Literal["no_work_this_period", "work_complete", "in_dispute", "other"]
+    text: str | None = Field(default=None, max_length=500)
+
+
 class InviteAccepted(InviteAnswered):
     TYPE: ClassVar[str] = "billing.invite.accepted.v1"
 
 
 class InviteDeclined(InviteAnswered):
     TYPE: ClassVar[str] = "billing.invite.declined.v1"
+
+    reason: DeclineReason | None = None  # optional (rule 18a): readers that do not know it ignore it
