@@ -7,7 +7,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.responses import use_cases
-from services.responses.domain import InviteToAnswer
+from services.responses.domain import (
+    DECLINE_REASONS,
+    OTHER_TEXT_LIMIT,
+    InviteToAnswer,
+    ReasonNotAccepted,
+    decline_reason,
+)
 from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
 from shared.invite_links import read_invite_token
@@ -51,8 +57,22 @@ async def answer_invite(request: Request, token: str) -> Response:
         return _message(
             request, 400, "Please choose Yes or No", "Open the link in your email again and choose Yes or No."
         )
+    # The reason belongs to a No only (rule 18a); a Yes ignores whatever the No's fields held.
+    entered = {"code": form_text(form, "reason"), "text": form_text(form, "reason_text")}
     try:
-        invite = await use_cases.answer_invite(request.app.state.pool, invite_id, answer, request.app.state.clock())
+        reason = decline_reason(entered["code"], entered["text"]) if answer == "no" else None
+    except ReasonNotAccepted as refused:
+        invite = await use_cases.show_invite(request.app.state.pool, invite_id)
+        if invite is None:
+            return _preparing(request, status_code=409)
+        reason_problem = {"field": refused.field, "message": str(refused)}
+        return _invite_page(
+            request, token, invite, entered=entered, reason_problem=reason_problem, status_code=refused.status_code
+        )
+    try:
+        invite = await use_cases.answer_invite(
+            request.app.state.pool, invite_id, answer, request.app.state.clock(), reason
+        )
     except ProblemForPerson as problem:
         invite = await use_cases.show_invite(request.app.state.pool, invite_id)
         return _invite_page(request, token, invite, problem=str(problem), status_code=problem.status_code)
@@ -78,10 +98,15 @@ def _invite_page(
     preselected: str | None = None,
     recorded: str | None = None,
     problem: str | None = None,
+    entered: dict | None = None,
+    reason_problem: dict | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     now = request.app.state.clock()
     details = invite.invite
+    given = invite.decline_reason
+    if entered is None:
+        entered = {"code": given.code if given else "", "text": (given.text or "") if given else ""}
     context = {
         "invite": details,
         "answer": invite.answer,
@@ -93,6 +118,11 @@ def _invite_page(
         "preselected": preselected,
         "recorded": recorded if invite.answer == "no" else None,
         "problem": problem,
+        "decline_reasons": DECLINE_REASONS,
+        "reason_given": given,
+        "reason_limit": OTHER_TEXT_LIMIT,
+        "entered": entered,
+        "reason_problem": reason_problem,
         "action": f"/invites/{token}",
         "csrf_token": csrf_token(request.app.state.settings, details.invite_id),
         "claim_url": _claim_url(request, invite),

@@ -8,6 +8,7 @@ import asyncpg
 from services.responses.domain import InviteToAnswer
 from shared.contracts.base import Contact, Person
 from shared.contracts.invites import Invite, InvitedCommitment, InviteSent
+from shared.contracts.responses import DeclineReason
 
 
 async def add_invite(connection: asyncpg.Connection, sent: InviteSent) -> None:
@@ -44,7 +45,7 @@ async def find_invite(connection: asyncpg.Connection, invite_id: str, *, lock: b
         await connection.execute("SELECT 1 FROM invites WHERE invite_id = $1 FOR UPDATE", uuid.UUID(invite_id))
     row = await connection.fetchrow(
         """
-        SELECT i.*, a.answer, coalesce(p.due_date, i.due_date) AS current_due_date,
+        SELECT i.*, a.answer, a.decline_reason, coalesce(p.due_date, i.due_date) AS current_due_date,
                coalesce(p.due_at, i.due_at) AS current_due_at, coalesce(p.closed, false) AS period_closed
         FROM invites i LEFT JOIN periods p USING (period_id) LEFT JOIN answers a USING (invite_id)
         WHERE i.invite_id = $1
@@ -72,7 +73,13 @@ async def find_invite(connection: asyncpg.Connection, invite_id: str, *, lock: b
         due_date=row["current_due_date"],
         due_at=row["current_due_at"],
     )
-    return InviteToAnswer(invite=invite, period_closed=row["period_closed"], answer=row["answer"])
+    reason = row["decline_reason"]
+    return InviteToAnswer(
+        invite=invite,
+        period_closed=row["period_closed"],
+        answer=row["answer"],
+        decline_reason=DeclineReason.model_validate(reason) if reason is not None else None,
+    )
 
 
 async def designated_contacts(connection: asyncpg.Connection, commitment_id: str) -> set[str] | None:
@@ -92,13 +99,21 @@ async def membership_known(connection: asyncpg.Connection, user_id: str, project
     )
 
 
-async def save_answer(connection: asyncpg.Connection, invite_id: str, answer: str, now: datetime) -> None:
+async def save_answer(
+    connection: asyncpg.Connection, invite_id: str, answer: str, now: datetime, reason: DeclineReason | None = None
+) -> None:
+    """The answer as now given; a No given again without a reason keeps the one it had, and a Yes has none."""
     await connection.execute(
         """
-        INSERT INTO answers (invite_id, answer, answered_at) VALUES ($1, $2, $3)
-        ON CONFLICT (invite_id) DO UPDATE SET answer = excluded.answer, answered_at = excluded.answered_at
+        INSERT INTO answers (invite_id, answer, answered_at, decline_reason) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (invite_id) DO UPDATE SET
+            answer = excluded.answer,
+            answered_at = excluded.answered_at,
+            decline_reason = CASE WHEN excluded.answer = 'yes' THEN NULL
+                                  ELSE coalesce(excluded.decline_reason, answers.decline_reason) END
         """,
         uuid.UUID(invite_id),
         answer,
         now,
+        reason.model_dump(exclude_none=True) if reason is not None else None,
     )

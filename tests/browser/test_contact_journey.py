@@ -75,6 +75,8 @@ async def test_a_contact_follows_the_emailed_link_and_answers_on_a_phone(infrast
                 await page.wait_for_timeout(500)
                 await page.reload()
             assert await page.get_by_text("Do you want to bill this period?").is_visible()
+            # She says why, choosing by its label in the optional group (rule 18a), with her No.
+            await page.get_by_role("group", name="Why not this period?").get_by_label("In dispute").check()
             await page.get_by_role("button", name="No").click()
             await page.get_by_text("Your response has been recorded").wait_for()
             async with topic_reader(round_.bootstrap, BILLING_RESPONSES) as reader:
@@ -85,6 +87,7 @@ async def test_a_contact_follows_the_emailed_link_and_answers_on_a_phone(infrast
                     )
                 )
             assert json.loads(declined.value)["type"] == "billing.invite.declined.v1"
+            assert json.loads(declined.value)["data"]["reason"] == {"code": "in_dispute", "text": None}
 
             # Raj says Yes and is sent on to the New Progress Claim page, which asks him to log in first.
             await page.goto(link(messages["raj"], "yes"))

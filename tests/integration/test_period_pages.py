@@ -18,7 +18,8 @@ from services.claims.use_cases import accounts
 from services.periods.app import definition as periods
 from shared.contracts.invites import InviteSent
 from shared.contracts.periods import InvitesResendRequested
-from shared.contracts.topics import BILLING_INVITES, BILLING_PERIODS
+from shared.contracts.responses import InviteDeclined
+from shared.contracts.topics import BILLING_INVITES, BILLING_PERIODS, BILLING_RESPONSES
 from shared.envelope import CloudEvent
 from shared.erp import apply_commitment, apply_member_upserted
 from shared.sessions import SESSION_COOKIE, issue_session_token
@@ -345,6 +346,31 @@ async def test_the_board_shows_the_period_and_each_contact_and_says_how_fresh_it
         f'attachment; filename="board-{desk.project}-2026-11-01-to-2026-11-30.csv"'
     )
     assert "Jane Citizen" in csv.text
+
+    # Jane says No, saying why in her own words, then changes the reason: the board shows the newest, as text.
+    for minute, reason in (
+        (5, {"code": "other", "text": "<b>Roof</b> not ready"}),
+        (6, {"code": "no_work_this_period"}),
+    ):
+        declined = InviteDeclined(
+            invite_id=str(uuid.uuid4()),
+            period_id=period_id,
+            project_id=desk.project,
+            commitment_id=desk.commitment_id,
+            contact=desk.jane,
+            answer="no",
+            responded_at=datetime(2026, 11, 2, 3, minute, tzinfo=UTC),
+            due_at=datetime(2026, 12, 5, 13, 0, tzinfo=UTC),
+            reason=reason,
+        )
+        envelope = CloudEvent.new(InviteDeclined.TYPE, "urn:invite-to-bill:responses", declined.model_dump(mode="json"))
+        await publish_event(desk.bootstrap, BILLING_RESPONSES, declined.invite_id, envelope)
+        async with asyncio.timeout(20):
+            while f"14:0{minute}; reason:" not in (board := await shown(admin, f"/billing-periods/{period_id}")).text:
+                await asyncio.sleep(0.1)
+        if minute == 5:
+            assert "No, 02 Nov 2026 14:05; reason: Other: &lt;b&gt;Roof&lt;/b&gt; not ready</td>" in board.text
+    assert "No, 02 Nov 2026 14:06; reason: No work this period</td>" in board.text
 
     # Nobody else reads any of it.
     for who, status in ((None, 303), ("read_only", 403), ("other_admin", 403)):

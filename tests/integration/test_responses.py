@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -64,10 +65,12 @@ class InvitePage:
     async def open(self, query: str = "") -> httpx.Response:
         return await self.client.get(f"/invites/{self.token}{query}")
 
-    async def answer(self, answer: str, csrf: str | None = None) -> httpx.Response:
+    async def answer(self, answer: str, csrf: str | None = None, **reason: str) -> httpx.Response:
+        """The answer posted from the page; `reason` holds a No's optional fields (reason, reason_text)."""
         if csrf is None:
             csrf = csrf_of(await self.open())
-        return await self.client.post(f"/invites/{self.token}", data={"answer": answer, "csrf_token": csrf})
+        data = {"answer": answer, "csrf_token": csrf, **reason}
+        return await self.client.post(f"/invites/{self.token}", data=data)
 
     async def events(self) -> list[str]:
         rows = await self.pool.fetch("SELECT event_type FROM outbox ORDER BY position")
@@ -107,6 +110,7 @@ async def test_no_records_the_answer_shows_a_confirmation_and_publishes_invite_d
     assert event["data"]["answer"] == "no"
     assert event["data"]["contact"]["user_id"] == "U-9"
     assert event["data"]["due_at"] == "2026-12-05T13:00:00Z"
+    assert event["data"]["reason"] is None  # a No needs no reason (rule 18a)
 
 
 async def test_a_double_click_records_one_answer_and_one_event(page):
@@ -239,4 +243,60 @@ async def test_a_closed_period_says_so_and_takes_no_answer(page):
     assert 'name="answer"' not in shown.text
     refused = await page.answer("no", csrf=csrf_token(page.service.settings, page.invite_id))
     assert refused.status_code == 409
+    assert await page.events() == []
+
+
+async def test_a_no_with_its_reason_publishes_it_and_a_reason_given_later_publishes_the_no_again(page, infrastructure):
+    await page.seed()
+    shown = await page.open()
+    assert "Why not this period?" in shown.text and 'value="no_work_this_period"' in shown.text
+    words = "<script>alert(1)</script> roof not ready"
+    response = await page.answer("no", reason="other", reason_text=f"  {words}  ")
+    assert response.status_code == 303
+    confirmation = await page.client.get(response.headers["location"])
+    assert "Your response has been recorded" in confirmation.text
+    # Shown back as text, in the answer and in the field to change it.
+    assert "<script>alert(1)</script>" not in confirmation.text
+    assert "Other: &lt;script&gt;alert(1)&lt;/script&gt; roof not ready" in confirmation.text
+    assert 'value="&lt;script&gt;alert(1)&lt;/script&gt; roof not ready"' in confirmation.text
+    assert "Change my reason" in confirmation.text
+
+    # The contact comes back with another reason: the No is announced again with it; the same one again is not.
+    assert (await page.answer("no", reason="work_complete")).status_code == 303
+    assert (await page.answer("no", reason="work_complete")).status_code == 303
+    assert (await page.answer("no")).status_code == 303  # the No again without a reason keeps the one given
+    assert await page.events() == ["billing.invite.declined.v1"] * 2
+    async with topic_reader(infrastructure.bootstrap_servers, BILLING_RESPONSES) as reader:
+        records = await reader.wait_for(lambda r: json.loads(r.value)["data"]["invite_id"] == page.invite_id, 2)
+    reasons = [json.loads(record.value)["data"]["reason"] for record in records]
+    assert reasons == [{"code": "other", "text": words}, {"code": "work_complete", "text": None}]
+    assert '<span class="muted">Work complete</span>' in (await page.open()).text
+
+    # Rule 11 stands: the No becomes a Yes before the due date, and the Yes has no reason.
+    assert (await page.answer("yes", reason="in_dispute")).status_code == 303
+    assert await page.pool.fetchval("SELECT decline_reason FROM answers") is None
+    assert await page.events() == ["billing.invite.declined.v1"] * 2 + ["billing.invite.accepted.v1"]
+
+
+async def test_a_reason_refused_is_said_next_to_its_field_with_the_words_kept_and_records_nothing(page):
+    await page.seed()
+    refusals = (
+        ({"reason": "other", "reason_text": "x" * 501}, "reason_text", "501 characters long"),
+        ({"reason": "other", "reason_text": "Roof\nnot ready"}, "reason_text", "control character"),
+        ({"reason": "too_busy"}, "reason", "not one of the choices"),
+    )
+    for fields, field, sentence in refusals:
+        refused = await page.answer("no", **fields)
+        assert refused.status_code == 422, fields
+        error = re.search(rf'<p class="field-error" id="{field}-error">([^<]+)</p>', refused.text)
+        assert error and sentence in error.group(1), refused.text
+        if field == "reason_text":
+            assert 'aria-invalid="true" aria-describedby="reason_text-error"' in refused.text
+            assert 'value="other" checked' in refused.text
+    assert await page.events() == []
+    assert await page.pool.fetchval("SELECT count(*) FROM answers") == 0
+
+    # Without the page's token, a reason is refused like any answer.
+    forged = await page.client.post(f"/invites/{page.token}", data={"answer": "no", "reason": "in_dispute"})
+    assert forged.status_code == 403 and "did not come from your invite page" in forged.text
     assert await page.events() == []

@@ -5,9 +5,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.responses.domain import InviteToAnswer, decide
+from services.responses.domain import InviteToAnswer, ReasonNotAccepted, decide, decline_reason
 from shared.contracts.base import Contact, Person
 from shared.contracts.invites import Invite, InvitedCommitment
+from shared.contracts.responses import DeclineReason
 from shared.errors import Conflict, NotAllowed
 
 DUE_AT = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
@@ -77,3 +78,49 @@ def test_a_contact_taken_off_the_commitment_cannot_answer():
 def test_a_closed_period_takes_no_answers():
     with pytest.raises(Conflict, match="closed"):
         decide(replace(INVITE, period_closed=True), "no", BEFORE, may_answer=True, designated=True)
+
+
+def test_a_no_s_reason_is_one_of_four_choices_or_none():
+    for code in ("no_work_this_period", "work_complete", "in_dispute"):
+        assert decline_reason(code, "") == DeclineReason(code=code)
+    assert decline_reason("", "") is None
+    assert decline_reason("  ", "   ") is None
+    with pytest.raises(ReasonNotAccepted, match="not one of the choices") as refused:
+        decline_reason("too_busy", "")
+    assert (refused.value.field, refused.value.status_code) == ("reason", 422)
+
+
+def test_other_keeps_the_contact_s_words_trimmed_and_words_beside_another_choice_are_not_kept():
+    assert decline_reason("other", "  Roof not ready  ") == DeclineReason(code="other", text="Roof not ready")
+    assert decline_reason("other", "   ") == DeclineReason(code="other")
+    assert decline_reason("", " Roof not ready ") == DeclineReason(code="other", text="Roof not ready")
+    assert decline_reason("work_complete", "Roof not ready") == DeclineReason(code="work_complete")
+    assert decline_reason("other", "<script>alert(1)</script>").text == "<script>alert(1)</script>"
+
+
+def test_other_s_words_are_at_most_500_characters_after_trimming():
+    assert decline_reason("other", " " + "x" * 500 + " ").text == "x" * 500
+    with pytest.raises(ReasonNotAccepted, match=r"501 characters long.*500 characters or fewer") as refused:
+        decline_reason("other", "x" * 501)
+    assert refused.value.field == "reason_text"
+
+
+def test_other_s_words_hold_no_control_characters():
+    for text in ("Roof\nnot ready", "Roof\tnot ready", "Roof\x00!", "Roof\x1b[31m", "Ro\x7fof", "Ro\x85of"):
+        with pytest.raises(ReasonNotAccepted, match="control character") as refused:
+            decline_reason("other", text)
+        assert refused.value.field == "reason_text"
+    assert decline_reason("other", "Café – 50 % done").text == "Café – 50 % done"
+
+
+def test_a_no_given_again_with_a_new_reason_is_recorded_and_without_one_or_the_same_one_is_not():
+    declined = replace(INVITE, answer="no", decline_reason=DeclineReason(code="in_dispute"))
+    new, same = DeclineReason(code="work_complete"), DeclineReason(code="in_dispute")
+    assert decide(declined, "no", AFTER, may_answer=True, designated=True, reason=new)
+    assert not decide(declined, "no", BEFORE, may_answer=True, designated=True, reason=same)
+    assert not decide(declined, "no", BEFORE, may_answer=True, designated=True)
+    # A Yes still stands whatever reason comes with a No, and a closed period takes no reason.
+    with pytest.raises(Conflict, match="already said Yes"):
+        decide(replace(INVITE, answer="yes"), "no", BEFORE, may_answer=True, designated=True, reason=new)
+    with pytest.raises(Conflict, match="closed"):
+        decide(replace(declined, period_closed=True), "no", BEFORE, may_answer=True, designated=True, reason=new)
