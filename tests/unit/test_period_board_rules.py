@@ -281,8 +281,8 @@ def test_a_no_shows_when_it_was_given_and_its_reason_when_there_is_one():
 
 def test_a_declines_reason_is_read_from_text_or_a_choice_with_text_and_anything_else_is_none():
     assert reason_given({"reason": "work complete"}) == "work complete"
-    assert reason_given({"reason": {"code": "in_dispute", "text": "Variation 7"}}) == "in dispute: Variation 7"
-    assert reason_given({"reason": {"code": "no_work_this_period"}}) == "no work this period"
+    assert reason_given({"reason": {"code": "in_dispute", "text": "Variation 7"}}) == "In dispute: Variation 7"
+    assert reason_given({"reason": {"code": "no_work_this_period"}}) == "No work this period"
     for data in ({}, {"reason": None}, {"reason": 7}, {"reason": "  "}, None, ["reason"]):
         assert reason_given(data) is None
 

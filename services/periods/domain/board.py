@@ -448,7 +448,8 @@ def reason_given(data: Any) -> str | None:
         return reason.strip() or None
     if isinstance(reason, Mapping):
         parts = [str(reason[name]).strip() for name in ("code", "text") if isinstance(reason.get(name), str)]
-        return ": ".join(part.replace("_", " ") if i == 0 else part for i, part in enumerate(parts) if part) or None
+        said = ": ".join(part.replace("_", " ") if i == 0 else part for i, part in enumerate(parts) if part)
+        return said[:1].upper() + said[1:] or None  # "No work this period", "Other: their words"
     return None
 
 
