@@ -19,7 +19,7 @@ from typing import NoReturn
 import asyncpg
 
 from services.claims.domain import claims as domain
-from services.claims.domain import money
+from services.claims.domain import money, payment_schedules
 from services.claims.domain.claims import (
     ClaimRecord,
     ClaimView,
@@ -653,6 +653,12 @@ async def _announce_submission(
     revision: int,
     now: datetime,
 ) -> None:
+    # Rule 18c: the clock starts on the day of submission in the project's time zone.
+    project_days = await repository.project_payment_schedule_days(connection, claim.project_id)
+    due = payment_schedules.payment_schedule_due(
+        commitment.region, domain.local_today(now, commitment.timezone), project_days
+    )
+    await repository.set_payment_schedule_due(connection, claim.claim_id, due)
     await outbox.record(
         connection,
         ProgressClaimSubmitted(
@@ -665,5 +671,6 @@ async def _announce_submission(
             submitted_at=now,
             totals=ClaimTotals(currency=commitment.currency, **worked_out.totals()),
             revision=revision,
+            payment_schedule_due=due,
         ),
     )

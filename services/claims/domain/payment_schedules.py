@@ -1,0 +1,205 @@
+"""The payment-schedule clock (rule 18c): by which day the builder must answer a submitted claim.
+
+Each Australian state and territory, and New Zealand, has a Security of Payment Act: once a payment claim is
+served, the respondent has a fixed number of business days to give a payment schedule (or an earlier time the
+contract sets). Each figure below is cited beside its Act and section. Business days are weekdays that are not a
+public holiday of the region (the `holidays` library, maintained upstream) nor a day the Act itself excludes.
+
+Where the figure or the business-day rule could not be confirmed from a source readable while this was built,
+the entry says so: a lawyer should confirm those before a builder relies on them.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cache
+
+import holidays
+
+
+def _days(start: tuple[int, int], end: tuple[int, int]) -> frozenset[tuple[int, int]]:
+    """(month, day) pairs from start to end inclusive, within one year."""
+    first = date(2001, *start)  # any year without 29 February serves
+    count = (date(2001, *end) - first).days
+    return frozenset(((first + timedelta(days=n)).month, (first + timedelta(days=n)).day) for n in range(count + 1))
+
+
+_27_TO_31_DECEMBER = _days((12, 27), (12, 31))
+
+
+@dataclass(frozen=True)
+class SecurityOfPaymentAct:
+    """One region's Act: the business days allowed for a payment schedule, and the days it does not count."""
+
+    name: str
+    schedule_days: int
+    section: str  # where schedule_days is found
+    excluded_days: frozenset[tuple[int, int]]  # (month, day) never business days under the Act
+    business_day_rule: str  # where the definition of business (or working) day is found, and what it says
+    country: str  # for the holiday library
+    subdivision: str | None
+
+    def citation(self) -> str:
+        return f"{self.name}, {self.section}"
+
+
+ACTS: dict[str, SecurityOfPaymentAct] = {
+    "AU-NSW": SecurityOfPaymentAct(
+        name="Building and Construction Industry Security of Payment Act 1999 (NSW)",
+        schedule_days=10,
+        section="s 14(4)(b)(ii)",
+        excluded_days=_27_TO_31_DECEMBER,
+        business_day_rule="s 4: not a Saturday, Sunday, public holiday or 27, 28, 29, 30 or 31 December",
+        country="AU",
+        subdivision="NSW",
+    ),
+    "AU-VIC": SecurityOfPaymentAct(
+        name="Building and Construction Industry Security of Payment Act 2002 (Vic)",
+        schedule_days=10,
+        section="s 15(4)(b)(ii)",
+        excluded_days=frozenset(),  # Victoria has no Christmas shutdown in its definition
+        business_day_rule="s 4: not a Saturday, Sunday, or a day wholly or partly observed as a public holiday",
+        country="AU",
+        subdivision="VIC",
+    ),
+    "AU-QLD": SecurityOfPaymentAct(
+        name="Building Industry Fairness (Security of Payment) Act 2017 (Qld)",
+        schedule_days=15,
+        # The figure (15 business days) is confirmed; the section number is from memory, not read in the Act.
+        section="s 76(1) (section number to be confirmed)",
+        excluded_days=_days((12, 22), (12, 24)) | _27_TO_31_DECEMBER | _days((1, 2), (1, 10)),
+        business_day_rule=(
+            "schedule 2: not a Saturday, Sunday, public, special or bank holiday, nor 22-24 December, "
+            "27-31 December or 2-10 January"
+        ),
+        country="AU",
+        subdivision="QLD",
+    ),
+    "AU-WA": SecurityOfPaymentAct(
+        name="Building and Construction Industry (Security of Payment) Act 2021 (WA)",
+        schedule_days=15,
+        # Figure confirmed from secondary sources only; the section and any Christmas exclusion are not confirmed.
+        section="Part 3 payment schedules (section to be confirmed)",
+        excluded_days=frozenset(),
+        business_day_rule="not confirmed: counted as weekdays that are not WA public holidays",
+        country="AU",
+        subdivision="WA",
+    ),
+    "AU-SA": SecurityOfPaymentAct(
+        name="Building and Construction Industry Security of Payment Act 2009 (SA)",
+        schedule_days=15,
+        # Figure confirmed from secondary sources only; the section and any Christmas exclusion are not confirmed.
+        section="s 14(4) (section to be confirmed)",
+        excluded_days=frozenset(),
+        business_day_rule="not confirmed: counted as weekdays that are not SA public holidays",
+        country="AU",
+        subdivision="SA",
+    ),
+    "AU-TAS": SecurityOfPaymentAct(
+        name="Building and Construction Industry Security of Payment Act 2009 (Tas)",
+        # 10 business days; 20 where the respondent is a residential owner-occupier (not a builder's case here).
+        schedule_days=10,
+        section="s 17 (section to be confirmed)",
+        excluded_days=frozenset(),
+        business_day_rule="not confirmed: counted as weekdays that are not Tasmanian public holidays",
+        country="AU",
+        subdivision="TAS",
+    ),
+    "AU-ACT": SecurityOfPaymentAct(
+        name="Building and Construction Industry (Security of Payment) Act 2009 (ACT)",
+        schedule_days=10,
+        section="s 16 (section to be confirmed)",
+        excluded_days=_27_TO_31_DECEMBER,
+        business_day_rule="not a Saturday, Sunday, public holiday or 27-31 December (confirmed from a summary)",
+        country="AU",
+        subdivision="ACT",
+    ),
+    # AU-NT: the Construction Contracts (Security of Payments) Act 2004 (NT) has no payment-schedule step (a
+    # payment dispute arises instead), so there is no clock for the Northern Territory.
+}
+
+NEW_ZEALAND = SecurityOfPaymentAct(
+    name="Construction Contracts Act 2002 (NZ)",
+    schedule_days=20,
+    section="s 22(b)(ii)",
+    # The working-day definition (s 5) excludes a Christmas-New Year period; its exact days are not confirmed
+    # from a readable source, so only weekends and public holidays are excluded here.
+    excluded_days=frozenset(),
+    business_day_rule="s 5 working day: the holiday period is not confirmed; weekends and public holidays only",
+    country="NZ",
+    subdivision=None,
+)
+
+
+def act_for(region: str | None) -> SecurityOfPaymentAct | None:
+    """The Act governing a project in this ISO 3166-2 region; None where there is no payment-schedule clock."""
+    if not region:
+        return None
+    region = region.upper()
+    if region == "NZ" or region.startswith("NZ-"):
+        return NEW_ZEALAND  # the New Zealand Act applies nationwide
+    return ACTS.get(region)
+
+
+@cache
+def _holidays(country: str, subdivision: str | None) -> holidays.HolidayBase:
+    return holidays.country_holidays(country, subdiv=subdivision)
+
+
+def is_business_day(act: SecurityOfPaymentAct, day: date) -> bool:
+    return (
+        day.weekday() < 5
+        and (day.month, day.day) not in act.excluded_days
+        and day not in _holidays(act.country, act.subdivision)
+    )
+
+
+def add_business_days(act: SecurityOfPaymentAct, start: date, days: int) -> date:
+    """The business day `days` business days after `start` (the day of service is not counted)."""
+    day = start
+    counted = 0
+    while counted < days:
+        day += timedelta(days=1)
+        if is_business_day(act, day):
+            counted += 1
+    return day
+
+
+def business_days_between(act: SecurityOfPaymentAct, today: date, due: date) -> int:
+    """Business days left after today up to and including the due day (0 on the day itself or after)."""
+    count = 0
+    day = today
+    while day < due:
+        day += timedelta(days=1)
+        if is_business_day(act, day):
+            count += 1
+    return count
+
+
+def schedule_days(act: SecurityOfPaymentAct, project_days: int | None) -> int:
+    """The Act's figure, or the project's earlier number: a project may shorten the time, never lengthen it."""
+    if project_days is None:
+        return act.schedule_days
+    return min(project_days, act.schedule_days)
+
+
+def payment_schedule_due(region: str | None, submitted_on: date, project_days: int | None = None) -> date | None:
+    """Rule 18c: the day by which the builder must give a payment schedule for a claim submitted (served) on
+    `submitted_on` (the project's local day); None where the region has no such Act."""
+    act = act_for(region)
+    if act is None:
+        return None
+    return add_business_days(act, submitted_on, schedule_days(act, project_days))
+
+
+def reminder_day(region: str | None, due: date) -> date | None:
+    """Two business days before the due day: when the administrator is reminded (rule 18c)."""
+    act = act_for(region)
+    if act is None:
+        return None
+    day = due
+    counted = 0
+    while counted < 2:
+        day -= timedelta(days=1)
+        if is_business_day(act, day):
+            counted += 1
+    return day
