@@ -118,6 +118,7 @@ class ClaimView:
     refusal: Refusal | None  # why a contact could not change it now
     worked_out: money.Claim
     ask: Person | None = None  # whom a refused contact asks to act on their behalf (`whom_to_ask`)
+    payment_schedule_days_left: int | None = None  # business days to the payment schedule's due day (rule 18c)
 
     @property
     def can_edit(self) -> bool:

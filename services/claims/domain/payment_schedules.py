@@ -191,6 +191,12 @@ def payment_schedule_due(region: str | None, submitted_on: date, project_days: i
     return add_business_days(act, submitted_on, schedule_days(act, project_days))
 
 
+def business_days_left(region: str | None, today: date, due: date) -> int | None:
+    """How many business days remain after today up to the due day (rule 18c); None where there is no clock."""
+    act = act_for(region)
+    return None if act is None else business_days_between(act, today, due)
+
+
 def reminder_day(region: str | None, due: date) -> date | None:
     """Two business days before the due day: when the administrator is reminded (rule 18c)."""
     act = act_for(region)

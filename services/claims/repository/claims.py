@@ -503,6 +503,10 @@ async def set_payment_schedule_due(connection: asyncpg.Connection, claim_id: str
     )
 
 
+async def project_known(connection: asyncpg.Connection, project_id: str) -> bool:
+    return bool(await connection.fetchval("SELECT true FROM erp_projects WHERE project_id = $1", project_id))
+
+
 async def project_payment_schedule_days(connection: asyncpg.Connection, project_id: str) -> int | None:
     """The earlier number of business days the project set for payment schedules, if it set one (rule 18c)."""
     return await connection.fetchval("SELECT days FROM project_payment_schedule_days WHERE project_id = $1", project_id)

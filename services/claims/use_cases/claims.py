@@ -332,6 +332,10 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
     if role == "contact" and refusal == "due_date_passed":
         invited_by = await repository.inviter(connection, period.period_id, commitment.commitment_id, user_id)
         ask = domain.whom_to_ask(invited_by, period)
+    days_left = None
+    if claim.payment_schedule_due is not None:
+        today = domain.local_today(now, commitment.timezone)
+        days_left = payment_schedules.business_days_left(commitment.region, today, claim.payment_schedule_due)
     return ClaimView(
         claim=claim,
         commitment=commitment,
@@ -340,6 +344,7 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
         refusal=refusal,
         worked_out=money.work_out(lines, commitment.retention_percent, previously_earned),
         ask=ask,
+        payment_schedule_days_left=days_left,
     )
 
 
