@@ -3,7 +3,7 @@ regional public holiday. Each row names the Act's section its figure comes from 
 
 from datetime import date
 
-from services.claims.domain.payment_schedules import (
+from shared.payment_schedules import (
     act_for,
     business_days_between,
     payment_schedule_due,

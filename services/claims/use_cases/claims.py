@@ -19,7 +19,7 @@ from typing import NoReturn
 import asyncpg
 
 from services.claims.domain import claims as domain
-from services.claims.domain import money, payment_schedules
+from services.claims.domain import money
 from services.claims.domain.claims import (
     ClaimRecord,
     ClaimView,
@@ -32,7 +32,7 @@ from services.claims.domain.claims import (
     Role,
 )
 from services.claims.repository import claims as repository
-from shared import outbox
+from shared import outbox, payment_schedules
 from shared.contracts.base import Contact, Person
 from shared.contracts.claims import (
     ClaimAttemptRejected,

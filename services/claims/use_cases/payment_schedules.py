@@ -5,8 +5,8 @@ from datetime import datetime
 
 import asyncpg
 
-from services.claims.domain import payment_schedules
 from services.claims.repository import claims as repository
+from shared import payment_schedules
 from shared.erp import require_permission
 from shared.errors import InvalidRequest, NotFound
 

@@ -1,4 +1,6 @@
-"""The payment-schedule clock (rule 18c): by which day the builder must answer a submitted claim.
+"""The payment-schedule clock (rule 18c): by which day the builder must answer a submitted claim. Pure rules, in
+shared/ because three services count these business days: claims (the due day), periods (the board's days left)
+and the notifier (the reminder two business days before).
 
 Each Australian state and territory, and New Zealand, has a Security of Payment Act: once a payment claim is
 served, the respondent has a fixed number of business days to give a payment schedule (or an earlier time the
