@@ -19,9 +19,10 @@ import holidays
 
 
 def _days(start: tuple[int, int], end: tuple[int, int]) -> frozenset[tuple[int, int]]:
-    """(month, day) pairs from start to end inclusive, within one year."""
+    """(month, day) pairs from start to end inclusive; an end before the start runs on into January."""
     first = date(2001, *start)  # any year without 29 February serves
-    count = (date(2001, *end) - first).days
+    last = date(2001 if end >= start else 2002, *end)
+    count = (last - first).days
     return frozenset(((first + timedelta(days=n)).month, (first + timedelta(days=n)).day) for n in range(count + 1))
 
 
@@ -66,12 +67,13 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
     "AU-QLD": SecurityOfPaymentAct(
         name="Building Industry Fairness (Security of Payment) Act 2017 (Qld)",
         schedule_days=15,
-        # The figure (15 business days) is confirmed; the section number is from memory, not read in the Act.
-        section="s 76(1) (section number to be confirmed)",
-        excluded_days=_days((12, 22), (12, 24)) | _27_TO_31_DECEMBER | _days((1, 2), (1, 10)),
+        section="s 76(1)(b)",
+        # The Queensland Building and Construction Commission's reading of the definition: 22 December to
+        # 10 January inclusive are never business days.
+        excluded_days=_days((12, 22), (1, 10)),
         business_day_rule=(
-            "schedule 2: not a Saturday, Sunday, public, special or bank holiday, nor 22-24 December, "
-            "27-31 December or 2-10 January"
+            "schedule 2: not a Saturday, Sunday, public, special or bank holiday, nor a day from 22 December to "
+            "10 January"
         ),
         country="AU",
         subdivision="QLD",
@@ -79,8 +81,9 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
     "AU-WA": SecurityOfPaymentAct(
         name="Building and Construction Industry (Security of Payment) Act 2021 (WA)",
         schedule_days=15,
-        # Figure confirmed from secondary sources only; the section and any Christmas exclusion are not confirmed.
-        section="Part 3 payment schedules (section to be confirmed)",
+        # The figure is confirmed from secondary sources, the section from the Act's table of contents ("Response
+        # to payment claim: payment schedule"); any Christmas exclusion in its definition is not confirmed.
+        section="s 25",
         excluded_days=frozenset(),
         business_day_rule="not confirmed: counted as weekdays that are not WA public holidays",
         country="AU",
@@ -89,7 +92,8 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
     "AU-SA": SecurityOfPaymentAct(
         name="Building and Construction Industry Security of Payment Act 2009 (SA)",
         schedule_days=15,
-        # Figure confirmed from secondary sources only; the section and any Christmas exclusion are not confirmed.
+        # The figure is confirmed from secondary sources; the section, and the holiday-period rule the Act is said
+        # to have, are not confirmed.
         section="s 14(4) (section to be confirmed)",
         excluded_days=frozenset(),
         business_day_rule="not confirmed: counted as weekdays that are not SA public holidays",
@@ -98,9 +102,11 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
     ),
     "AU-TAS": SecurityOfPaymentAct(
         name="Building and Construction Industry Security of Payment Act 2009 (Tas)",
-        # 10 business days; 20 where the respondent is a residential owner-occupier (not a builder's case here).
+        # 10 business days for commercial work (the Department of Justice's summary); 20 for residential work for
+        # an owner, not a builder's case here. Section 19 (read) sets the consequence of missing the "relevant
+        # period"; the section fixing that period is not confirmed.
         schedule_days=10,
-        section="s 17 (section to be confirmed)",
+        section="s 18 (section to be confirmed)",
         excluded_days=frozenset(),
         business_day_rule="not confirmed: counted as weekdays that are not Tasmanian public holidays",
         country="AU",
@@ -109,9 +115,10 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
     "AU-ACT": SecurityOfPaymentAct(
         name="Building and Construction Industry (Security of Payment) Act 2009 (ACT)",
         schedule_days=10,
+        # The figure and the business-day rule are confirmed from summaries of the Act; the section is not.
         section="s 16 (section to be confirmed)",
         excluded_days=_27_TO_31_DECEMBER,
-        business_day_rule="not a Saturday, Sunday, public holiday or 27-31 December (confirmed from a summary)",
+        business_day_rule="dictionary: not a Saturday, Sunday, public holiday or 27, 28, 29, 30 or 31 December",
         country="AU",
         subdivision="ACT",
     ),
@@ -122,11 +129,12 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
 NEW_ZEALAND = SecurityOfPaymentAct(
     name="Construction Contracts Act 2002 (NZ)",
     schedule_days=20,
-    section="s 22(b)(ii)",
-    # The working-day definition (s 5) excludes a Christmas-New Year period; its exact days are not confirmed
-    # from a readable source, so only weekends and public holidays are excluded here.
-    excluded_days=frozenset(),
-    business_day_rule="s 5 working day: the holiday period is not confirmed; weekends and public holidays only",
+    section="s 22(b)",
+    # 24 December to 5 January are not working days for payment claims and schedules (the Building Disputes
+    # Tribunal's reading of s 5, year after year). Public holidays are New Zealand's national ones: a province's
+    # anniversary day, which the definition may also leave out, is not counted here (to be confirmed).
+    excluded_days=_days((12, 24), (1, 5)),
+    business_day_rule="s 5 working day: not a weekend, a public holiday, nor a day from 24 December to 5 January",
     country="NZ",
     subdivision=None,
 )

@@ -34,10 +34,10 @@ DUE_DAYS = [
             (date(2026, 10, 30), date(2026, 11, 16)),
         ],
     ),
-    # Qld 15 days; 22-24 Dec, 27-31 Dec, 2-10 Jan excluded; Labour Day 4 May 2026.
+    # Qld s 76(1)(b), 15 days; 22 December to 10 January excluded; Labour Day 4 May 2026.
     (
         "AU-QLD",
-        "s 76(1)",
+        "s 76(1)(b)",
         15,
         [
             (date(2026, 12, 18), date(2027, 1, 29)),
@@ -45,10 +45,10 @@ DUE_DAYS = [
             (date(2026, 4, 29), date(2026, 5, 21)),
         ],
     ),
-    # WA 15 days; WA Day 1 June 2026.
+    # WA s 25, 15 days; WA Day 1 June 2026.
     (
         "AU-WA",
-        "Part 3",
+        "s 25",
         15,
         [
             (date(2026, 12, 18), date(2027, 1, 13)),
@@ -56,7 +56,7 @@ DUE_DAYS = [
             (date(2026, 5, 29), date(2026, 6, 22)),
         ],
     ),
-    # SA 15 days; Adelaide Cup 9 March 2026.
+    # SA s 14(4) (to be confirmed), 15 days; Adelaide Cup 9 March 2026.
     (
         "AU-SA",
         "s 14(4)",
@@ -67,10 +67,10 @@ DUE_DAYS = [
             (date(2026, 3, 6), date(2026, 3, 30)),
         ],
     ),
-    # Tas 10 days; Eight Hours Day 9 March 2026.
+    # Tas s 18 (to be confirmed), 10 days; Eight Hours Day 9 March 2026.
     (
         "AU-TAS",
-        "s 17",
+        "s 18",
         10,
         [
             (date(2026, 12, 18), date(2027, 1, 6)),
@@ -78,7 +78,7 @@ DUE_DAYS = [
             (date(2026, 3, 6), date(2026, 3, 23)),
         ],
     ),
-    # ACT 10 days; 27-31 December excluded; Canberra Day 9 March 2026.
+    # ACT s 16 (to be confirmed), 10 days; 27-31 December excluded; Canberra Day 9 March 2026.
     (
         "AU-ACT",
         "s 16",
@@ -89,13 +89,14 @@ DUE_DAYS = [
             (date(2026, 3, 6), date(2026, 3, 23)),
         ],
     ),
-    # NZ Construction Contracts Act 2002 s 22(b)(ii), 20 working days, nationwide; Labour Day 26 October 2026.
+    # NZ Construction Contracts Act 2002 s 22(b), 20 working days, nationwide; 24 December to 5 January excluded;
+    # Labour Day 26 October 2026.
     (
         "NZ-AUK",
-        "s 22(b)(ii)",
+        "s 22(b)",
         20,
         [
-            (date(2026, 12, 18), date(2027, 1, 21)),
+            (date(2026, 12, 18), date(2027, 1, 28)),
             (date(2026, 4, 1), date(2026, 5, 4)),
             (date(2026, 10, 23), date(2026, 11, 23)),
         ],
