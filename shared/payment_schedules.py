@@ -48,6 +48,8 @@ class SecurityOfPaymentAct:
 ACTS: dict[str, SecurityOfPaymentAct] = {
     "AU-NSW": SecurityOfPaymentAct(
         name="Building and Construction Industry Security of Payment Act 1999 (NSW)",
+        # The 10 days and s 14's wording are confirmed from summaries of the Act; the subsection is that of
+        # Victoria's copy of it, s 15(4)(b)(ii), read in full on AustLII.
         schedule_days=10,
         section="s 14(4)(b)(ii)",
         excluded_days=_27_TO_31_DECEMBER,
@@ -57,7 +59,7 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
     ),
     "AU-VIC": SecurityOfPaymentAct(
         name="Building and Construction Industry Security of Payment Act 2002 (Vic)",
-        schedule_days=10,
+        schedule_days=10,  # read in the Act (AustLII); no Christmas exclusion, unlike the other states
         section="s 15(4)(b)(ii)",
         excluded_days=frozenset(),  # Victoria has no Christmas shutdown in its definition
         business_day_rule="s 4: not a Saturday, Sunday, or a day wholly or partly observed as a public holiday",
