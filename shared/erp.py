@@ -54,10 +54,10 @@ async def apply_commitment(
         await connection.execute(
             """
             INSERT INTO erp_projects AS current
-                (project_id, name, timezone, currency, company_name, event_time)
-            VALUES ($1, $2, $3, $4, $5, $6)
+                (project_id, name, timezone, currency, company_name, region, event_time)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (project_id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone,
-                currency = excluded.currency, company_name = excluded.company_name,
+                currency = excluded.currency, company_name = excluded.company_name, region = excluded.region,
                 event_time = excluded.event_time
             WHERE current.event_time <= excluded.event_time
             """,
@@ -66,6 +66,7 @@ async def apply_commitment(
             project.timezone,
             project.currency,
             project.company_name,
+            project.region,  # None from events without it (rule 18c: no clock)
             event_time or datetime.now(UTC),
         )
     return bool(stored)

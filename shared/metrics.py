@@ -54,7 +54,8 @@ class ServiceMetrics:
         )
         self.emails = Counter(
             f"{PREFIX}_emails",
-            "Emails by kind (invite, resend, reminder, password, claim_approved, claim_revision_requested) and outcome "
+            "Emails by kind (invite, resend, reminder, password, claim_approved, claim_revision_requested, "
+            "payment_schedule_reminder) and outcome "
             "(sent, retried, failed, cancelled)",
             ["kind", "outcome"],
             registry=registry,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, EmailStr, Field
 
 from services.claims.domain import money
 from services.claims.domain.claims import ClaimView
-from services.claims.use_cases import accounts, claims
+from services.claims.use_cases import accounts, claims, payment_schedules
 from services.claims.use_cases.claims import NotArrivedYet
 from shared.contracts.claims import ClaimTotals
 from shared.errors import NotFound
@@ -47,6 +47,12 @@ class RevisionRequestIn(BaseModel):
     resubmit_by: date | None = None
 
 
+class PaymentScheduleDays(BaseModel):
+    """Rule 18c: the business days the project allows for a payment schedule, at most its Act's figure."""
+
+    days: int = Field(ge=1, le=60)
+
+
 class ClaimOut(ClaimTotals):
     claim_id: str
     period_id: str
@@ -56,6 +62,12 @@ class ClaimOut(ClaimTotals):
     status: str
     revision: int = Field(description="How many times it has been submitted; 0 for a draft never submitted.")
     resubmit_by: date | None = Field(description="While sent back: the last day to resubmit it by.")
+    payment_schedule_due: date | None = Field(
+        default=None, description="Rule 18c: the day the builder's payment schedule is due (None: no clock)."
+    )
+    payment_schedule_clock_running: bool = Field(
+        default=False, description="False once the claim is approved or sent back: the clock stopped."
+    )
     review_reason: str = Field(description="While sent back: why.")
     line_notes: dict[str, str] = Field(description="While sent back: notes per schedule of values line.")
     contact: dict
@@ -153,6 +165,18 @@ async def request_revision(
     return _claim_out(view)
 
 
+@router.put("/projects/{project_id}/payment-schedule-days")
+async def set_payment_schedule_days(
+    request: Request, session: CurrentSession, project_id: str, body: PaymentScheduleDays
+) -> PaymentScheduleDays:
+    """An administrator of the project sets an earlier number of business days for payment schedules than the
+    project's Security of Payment Act allows (rule 18c); a later one, or a project without such an Act, is a 422."""
+    days = await payment_schedules.set_schedule_days(
+        request.app.state.pool, session.user_id, project_id, body.days, request.app.state.clock()
+    )
+    return PaymentScheduleDays(days=days)
+
+
 def _period_id(period_id: str) -> str:
     return _uuid(period_id, "billing period")
 
@@ -180,6 +204,8 @@ def _claim_out(view: ClaimView) -> ClaimOut:
         contact=claim.contact.model_dump(),
         created_by=claim.created_by.model_dump(),
         on_behalf=claim.on_behalf,
+        payment_schedule_due=claim.payment_schedule_due,
+        payment_schedule_clock_running=claim.payment_schedule_clock_running,
         currency=view.commitment.currency,
         retention_percent=worked_out.retention_percent,
         lines=list(worked_out.lines),

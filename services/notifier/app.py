@@ -2,9 +2,19 @@
 
 from services.notifier import subscribers
 from services.notifier.mail.smtp import SmtpMailer
-from services.notifier.mail.workers import ClaimReviewMailWorker, InviteMailWorker, PasswordMailWorker
+from services.notifier.mail.workers import (
+    ClaimReviewMailWorker,
+    InviteMailWorker,
+    PasswordMailWorker,
+    PaymentScheduleReminderWorker,
+)
 from shared.contracts.accounts import PasswordLinkRequested
-from shared.contracts.claims import ProgressClaimApproved, ProgressClaimCreated, ProgressClaimRevisionRequested
+from shared.contracts.claims import (
+    ProgressClaimApproved,
+    ProgressClaimCreated,
+    ProgressClaimRevisionRequested,
+    ProgressClaimSubmitted,
+)
 from shared.contracts.erp import CommitmentUpserted
 from shared.contracts.periods import BillingPeriodOpened, InvitesResendRequested
 from shared.contracts.responses import InviteAccepted, InviteDeclined
@@ -30,6 +40,7 @@ def subscriptions(clock):
     }
     routes[BILLING_CLAIMS] = {
         ProgressClaimCreated.TYPE: Route(ProgressClaimCreated, subscribers.claim_created),
+        ProgressClaimSubmitted.TYPE: Route(ProgressClaimSubmitted, subscribers.claim_submitted),
         ProgressClaimApproved.TYPE: Route(ProgressClaimApproved, subscribers.claim_approved),
         ProgressClaimRevisionRequested.TYPE: Route(
             ProgressClaimRevisionRequested, subscribers.claim_revision_requested
@@ -48,6 +59,7 @@ def workers(resources: ServiceResources):
         InviteMailWorker(resources, mailer),
         PasswordMailWorker(resources, mailer),
         ClaimReviewMailWorker(resources, mailer),
+        PaymentScheduleReminderWorker(resources, mailer),
     ]
 
 

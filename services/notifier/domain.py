@@ -3,7 +3,7 @@
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.contracts.claims import ProgressClaimApproved, ProgressClaimRevisionRequested
@@ -155,4 +155,35 @@ class ClaimReviewMail:
 
     def reason_not_to_send(self, now: datetime) -> str | None:
         """A review is news whenever it arrives: unlike an invite it has no date after which it is not sent."""
+        return None
+
+
+# --- The payment-schedule reminder (rule 18c) ---
+
+REMINDER_HOUR = 8  # the reminder day's morning, in the project's time zone: a working day to act on it
+
+
+def payment_schedule_remind_at(remind_on: date, timezone: str) -> datetime:
+    """When the administrators are reminded: the morning of the day two business days before the due day."""
+    return datetime.combine(remind_on, time(REMINDER_HOUR), ZoneInfo(timezone)).astimezone(ZoneInfo("UTC"))
+
+
+def payment_schedule_reminder_mail_id(claim_id: str, revision: int, administrator_id: str) -> str:
+    """One reminder per submission (revision) of a claim and administrator: sent once, however often scheduled."""
+    return f"{claim_id}.{revision}.payment-schedule.{administrator_id}"
+
+
+@dataclass(frozen=True)
+class PaymentScheduleReminderMail:
+    """One email reminding an administrator that a claim's payment schedule is due in two business days."""
+
+    key: str  # payment_schedule_reminder_mail_id
+    message_id: str
+    attempts: int
+    lease: uuid.UUID  # as a Delivery's
+    administrator: dict  # id, name, email
+    reminder: dict  # what the email says (repository `payment_schedule_reminder`)
+
+    def reason_not_to_send(self, now: datetime) -> str | None:
+        """A review that stops the clock cancels the row itself (`stop_payment_schedule_clock`)."""
         return None

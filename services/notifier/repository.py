@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import asyncpg
 
@@ -12,12 +12,14 @@ from services.notifier.domain import (
     ClaimReviewMail,
     Delivery,
     PasswordMail,
+    PaymentScheduleReminderMail,
     claim_review_kind,
     claim_review_mail_id,
     claim_review_message_id,
     invite_id,
     line_name,
     message_id,
+    payment_schedule_reminder_mail_id,
 )
 from shared.contracts.accounts import PasswordLinkRequested
 from shared.contracts.base import Contact, Person
@@ -426,6 +428,136 @@ async def claim_claim_review_mails(
     ]
 
 
+# --- The payment-schedule clock (rule 18c) and its reminders ---
+
+
+async def start_payment_schedule_clock(
+    connection: asyncpg.Connection, submitted: dict, claim_id: str, revision: int, project_id: str, due: date
+) -> bool:
+    """The clock of one submission; the same submission heard again is left as it is."""
+    return bool(
+        await connection.fetchval(
+            """
+            INSERT INTO payment_schedule_clocks (claim_id, revision, project_id, submitted, due)
+            VALUES ($1, $2, $3, $4::jsonb, $5)
+            ON CONFLICT (claim_id, revision) DO NOTHING RETURNING true
+            """,
+            claim_id,
+            revision,
+            project_id,
+            submitted,
+            due,
+        )
+    )
+
+
+async def stop_payment_schedule_clock(connection: asyncpg.Connection, claim_id: str, revision: int) -> None:
+    """A review of this revision (or a later one) stops its clock and cancels a reminder not sent yet."""
+    await connection.execute(
+        """
+        UPDATE payment_schedule_clocks SET status = 'stopped'
+        WHERE claim_id = $1 AND revision <= $2 AND status = 'running'
+        """,
+        claim_id,
+        revision,
+    )
+    await connection.execute(
+        """
+        UPDATE payment_schedule_reminder_mails
+        SET status = 'cancelled', last_reply = 'the claim was reviewed before the reminder went'
+        WHERE claim_id = $1 AND revision <= $2 AND status = 'pending' AND lease IS NULL
+        """,
+        claim_id,
+        revision,
+    )
+
+
+async def running_payment_schedule_clocks(connection: asyncpg.Connection, due_by: date) -> list[asyncpg.Record]:
+    """The running clocks due by `due_by`, with their project as the ERP read model knows it now, locked for this
+    transaction (other replicas skip them)."""
+    return await connection.fetch(
+        """
+        SELECT c.*, p.name AS project_name, p.region, p.timezone,
+               k.number AS commitment_number, k.title AS commitment_title
+        FROM payment_schedule_clocks c
+        LEFT JOIN erp_projects p USING (project_id)
+        LEFT JOIN erp_commitments k ON k.commitment_id = c.submitted->>'commitment_id'
+        WHERE c.status = 'running' AND c.due <= $1
+        ORDER BY c.due, c.claim_id
+        FOR UPDATE OF c SKIP LOCKED
+        """,
+        due_by,
+    )
+
+
+async def project_administrators(connection: asyncpg.Connection, project_id: str) -> list[dict]:
+    """Who holds Admin on the project's Commitments tool now, with an address to write to."""
+    rows = await connection.fetch(
+        """
+        SELECT user_id, name, email FROM erp_project_members
+        WHERE project_id = $1 AND NOT removed AND commitments_permission = 'admin' AND coalesce(email, '') <> ''
+        ORDER BY user_id
+        """,
+        project_id,
+    )
+    return [{"id": row["user_id"], "name": row["name"] or "", "email": row["email"]} for row in rows]
+
+
+async def add_payment_schedule_reminders(
+    connection: asyncpg.Connection, clock: asyncpg.Record, administrators: list[dict], reminder: dict
+) -> int:
+    """One email per administrator, and the clock marked reminded in the same transaction: once."""
+    added = 0
+    for administrator in administrators:
+        key = payment_schedule_reminder_mail_id(clock["claim_id"], clock["revision"], administrator["id"])
+        added += bool(
+            await connection.fetchval(
+                """
+                INSERT INTO payment_schedule_reminder_mails
+                    (mail_id, claim_id, revision, administrator, reminder, message_id)
+                VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6)
+                ON CONFLICT (mail_id) DO NOTHING RETURNING true
+                """,
+                key,
+                clock["claim_id"],
+                clock["revision"],
+                administrator,
+                reminder,
+                f"<{key}@invite-to-bill>",
+            )
+        )
+    await connection.execute(
+        "UPDATE payment_schedule_clocks SET status = 'reminded' WHERE claim_id = $1 AND revision = $2",
+        clock["claim_id"],
+        clock["revision"],
+    )
+    return added
+
+
+async def claim_payment_schedule_reminder_mails(
+    connection: asyncpg.Connection, limit: int, lease_time: timedelta, leased_by: str, in_flight: list[str]
+) -> list[PaymentScheduleReminderMail]:
+    """Reminders due to be sent now, oldest first, leased to the caller (see `_claim`)."""
+    rows = await connection.fetch(
+        f"WITH m AS ({_claim(PAYMENT_SCHEDULE_REMINDER_MAILS)}) SELECT * FROM m ORDER BY next_attempt_at, mail_id",
+        limit,
+        lease_time,
+        leased_by,
+        in_flight,
+    )
+    return [
+        PaymentScheduleReminderMail(
+            key=row["mail_id"],
+            message_id=row["message_id"],
+            attempts=row["attempts"],
+            lease=row["lease"],
+            administrator=row["administrator"],
+            reminder=row["reminder"],
+        )
+        for row in rows
+    ]
+
+
 # --- What the mail tables have: `status`, `attempts`, `next_attempt_at`, `last_reply`, `sent_at`, a lease ---
 
 
@@ -438,6 +570,7 @@ class MailTable:
 DELIVERIES = MailTable("deliveries", "delivery_id")
 PASSWORD_MAILS = MailTable("password_mails", "request_id")
 CLAIM_REVIEW_MAILS = MailTable("claim_review_mails", "mail_id")
+PAYMENT_SCHEDULE_REMINDER_MAILS = MailTable("payment_schedule_reminder_mails", "mail_id")
 
 
 def _claim(table: MailTable) -> str:

@@ -7,7 +7,12 @@ import asyncpg
 
 from services.notifier import use_cases
 from shared.contracts.accounts import PasswordLinkRequested
-from shared.contracts.claims import ProgressClaimApproved, ProgressClaimCreated, ProgressClaimRevisionRequested
+from shared.contracts.claims import (
+    ProgressClaimApproved,
+    ProgressClaimCreated,
+    ProgressClaimRevisionRequested,
+    ProgressClaimSubmitted,
+)
 from shared.contracts.erp import CommitmentUpserted
 from shared.contracts.periods import BillingPeriodOpened, InvitesResendRequested
 from shared.contracts.responses import InviteAccepted, InviteDeclined
@@ -39,6 +44,10 @@ async def invite_accepted(connection: asyncpg.Connection, event: CloudEvent, ans
 
 async def claim_created(connection: asyncpg.Connection, event: CloudEvent, claim: ProgressClaimCreated) -> None:
     await use_cases.claim_created(connection, claim)
+
+
+async def claim_submitted(connection: asyncpg.Connection, event: CloudEvent, claim: ProgressClaimSubmitted) -> None:
+    await use_cases.claim_submitted(connection, claim)
 
 
 async def claim_approved(connection: asyncpg.Connection, event: CloudEvent, review: ProgressClaimApproved) -> None:

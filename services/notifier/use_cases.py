@@ -7,15 +7,30 @@ each outcome, with its event, through `delivery_outcome`, `password_mail_outcome
 `claim_review_mail_deferred`.
 """
 
+import logging
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from services.notifier import repository
-from services.notifier.domain import ClaimReviewMail, Delivery, PasswordMail, reminder_at, skip_reason
-from shared import outbox, period_view
+from services.notifier.domain import (
+    ClaimReviewMail,
+    Delivery,
+    PasswordMail,
+    PaymentScheduleReminderMail,
+    payment_schedule_remind_at,
+    reminder_at,
+    skip_reason,
+)
+from shared import outbox, payment_schedules, period_view
 from shared.contracts.accounts import PasswordLinkRequested
-from shared.contracts.claims import ProgressClaimApproved, ProgressClaimCreated, ProgressClaimRevisionRequested
+from shared.contracts.claims import (
+    ProgressClaimApproved,
+    ProgressClaimCreated,
+    ProgressClaimRevisionRequested,
+    ProgressClaimSubmitted,
+)
 from shared.contracts.erp import CommitmentUpserted
 from shared.contracts.invites import (
     InviteDeliveryDeferred,
@@ -26,6 +41,8 @@ from shared.contracts.invites import (
 )
 from shared.contracts.periods import BillingPeriodOpened, InvitesResendRequested
 from shared.erp import apply_commitment
+
+log = logging.getLogger(__name__)
 
 # --- Events ---
 
@@ -113,6 +130,86 @@ async def claim_reviewed(
     notes = getattr(review, "line_notes", {})
     names = await repository.line_names(connection, review.commitment_id) if notes else {}
     await repository.add_claim_review_mail(connection, review, names)
+    # Rule 18c: the builder answered (approval or a request to revise): no payment-schedule reminder.
+    await repository.stop_payment_schedule_clock(connection, review.claim_id, review.revision)
+
+
+# --- The payment-schedule clock (rule 18c) ---
+
+
+async def claim_submitted(connection: asyncpg.Connection, submitted: ProgressClaimSubmitted) -> None:
+    """A submission with a payment schedule due starts its clock: the administrators are reminded two business
+    days before the due day (`schedule_payment_schedule_reminders`), unless a review stops it first."""
+    if submitted.payment_schedule_due is None:
+        return
+    await repository.start_payment_schedule_clock(
+        connection,
+        submitted.model_dump(mode="json"),
+        submitted.claim_id,
+        submitted.revision,
+        submitted.project_id,
+        submitted.payment_schedule_due,
+    )
+
+
+# Two business days before a due day fall within this many calendar days of it, even across Queensland's
+# Christmas shutdown (22 December to 10 January) and the weekends and holidays around it.
+_REMINDER_LOOKAHEAD = timedelta(days=31)
+
+
+async def schedule_payment_schedule_reminders(connection: asyncpg.Connection, now: datetime) -> int:
+    """Each running clock whose reminder time has come (the morning of the business day two business days before
+    the due day, in the project's time zone): one email to each administrator of the project (Admin on its
+    Commitments tool, rule 19), once. The administrators rather than the period's opener: any of them may review
+    the claim, and the opener may be away or gone from the project when a missed schedule makes the builder
+    liable for the whole amount claimed."""
+    scheduled = 0
+    for clock in await repository.running_payment_schedule_clocks(connection, (now + _REMINDER_LOOKAHEAD).date()):
+        region, timezone = clock["region"], clock["timezone"] or "UTC"
+        # No region known (the ERP's project not here yet): two calendar days before, rather than no reminder.
+        remind_on = payment_schedules.reminder_day(region, clock["due"]) or clock["due"] - timedelta(days=2)
+        if now < payment_schedule_remind_at(remind_on, timezone):
+            continue
+        submitted = ProgressClaimSubmitted.model_validate(clock["submitted"])
+        act = payment_schedules.act_for(region)
+        today = now.astimezone(ZoneInfo(timezone)).date()
+        totals = submitted.totals
+        reminder = {
+            "claim_id": submitted.claim_id,
+            "revision": submitted.revision,
+            "project_name": clock["project_name"] or submitted.project_id,
+            "commitment_number": clock["commitment_number"] or submitted.commitment_id,
+            "commitment_title": clock["commitment_title"] or "",
+            "contact_name": submitted.contact.name,
+            "due": clock["due"].isoformat(),
+            "business_days_left": payment_schedules.business_days_left(region, today, clock["due"]),
+            "time_zone": timezone,
+            "act": act.citation() if act else None,
+            "amount": f"{totals.currency} {totals.current_payment_due:,.2f}",
+        }
+        administrators = await repository.project_administrators(connection, clock["project_id"])
+        if not administrators:
+            log.warning("no administrator to remind of a payment schedule", extra={"claim_id": submitted.claim_id})
+        scheduled += await repository.add_payment_schedule_reminders(connection, clock, administrators, reminder)
+    return scheduled
+
+
+async def payment_schedule_reminder_outcome(
+    pool: asyncpg.Pool, mail: PaymentScheduleReminderMail, status: str, reply: str | None
+) -> None:
+    """Sent or failed, on the row only (the metrics and the log say so too)."""
+    async with pool.acquire() as connection:
+        table = repository.PAYMENT_SCHEDULE_REMINDER_MAILS
+        await repository.finish(connection, table, mail.key, mail.lease, status, reply)
+
+
+async def payment_schedule_reminder_deferred(
+    pool: asyncpg.Pool, mail: PaymentScheduleReminderMail, attempts: int, delay: timedelta, reply: str
+) -> bool:
+    """Tried again after `delay`; False when the lease was lost."""
+    async with pool.acquire() as connection:
+        table = repository.PAYMENT_SCHEDULE_REMINDER_MAILS
+        return await repository.retry_later(connection, table, mail.key, mail.lease, attempts, delay, reply) is not None
 
 
 # --- Reminders ---

@@ -290,6 +290,15 @@ MATRIX: list[Row] = [
         values={"commitment_id": "other_commitment_id", "contact_user_id": "other_contact_user_id"},
     ),
     Row("claims", "GET", "/api/claims/{claim_id}", (401, 403, 403, 403, 200, 200)),
+    # Rule 18c: the system's project has no region, so its administrator is told there is no clock to shorten
+    # (tests/integration/test_payment_schedule_clock.py sets one on a project in AU-NSW).
+    Row(
+        "claims",
+        "PUT",
+        "/api/projects/{project_id}/payment-schedule-days",
+        (401, 403, 403, 403, 403, 422),
+        json={"days": 5},
+    ),
     # The API reaches the administrator's check that only a claim under review is reviewed: the draft stays one.
     Row("claims", "POST", "/api/claims/{claim_id}/approval", (401, 403, 403, 403, 403, 409)),
     Row(

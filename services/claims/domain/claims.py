@@ -57,6 +57,7 @@ class Commitment:
     contacts: tuple[Contact, ...]
     lines: tuple[ScheduleOfValuesLine, ...]
     timezone: str = "UTC"  # the project's
+    region: str | None = None  # the project's, ISO 3166-2: its Security of Payment Act, if any (rule 18c)
 
     @property
     def billable(self) -> bool:
@@ -90,6 +91,13 @@ class ClaimRecord:
     review_reason: str = ""
     line_notes: dict[str, str] = field(default_factory=dict)
     reviewed_by: Person | None = None
+    # Rule 18c: the day the builder's payment schedule is due for the latest submission; the clock runs only while
+    # the claim is under review (approval or a request to revise stops it).
+    payment_schedule_due: date | None = None
+
+    @property
+    def payment_schedule_clock_running(self) -> bool:
+        return self.payment_schedule_due is not None and self.status == "under_review"
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ class ClaimView:
     refusal: Refusal | None  # why a contact could not change it now
     worked_out: money.Claim
     ask: Person | None = None  # whom a refused contact asks to act on their behalf (`whom_to_ask`)
+    payment_schedule_days_left: int | None = None  # business days to the payment schedule's due day (rule 18c)
 
     @property
     def can_edit(self) -> bool:

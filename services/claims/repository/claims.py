@@ -49,7 +49,7 @@ def _period(row: asyncpg.Record) -> Period:
 async def find_commitment(connection: asyncpg.Connection, commitment_id: str) -> Commitment | None:
     row = await connection.fetchrow(
         """
-        SELECT c.*, p.name AS project_name, p.company_name, p.currency, p.timezone
+        SELECT c.*, p.name AS project_name, p.company_name, p.currency, p.timezone, p.region
         FROM erp_commitments c JOIN erp_projects p USING (project_id) WHERE c.commitment_id = $1
         """,
         commitment_id,
@@ -71,6 +71,7 @@ async def find_commitment(connection: asyncpg.Connection, commitment_id: str) ->
         contacts=tuple(Contact.model_validate(contact) for contact in row["invoice_contacts"]),
         lines=tuple(ScheduleOfValuesLine.model_validate(line) for line in row["schedule_of_values"]),
         timezone=row["timezone"],
+        region=row["region"],
     )
 
 
@@ -184,6 +185,7 @@ async def _claim_where(connection: asyncpg.Connection, condition: str, *argument
         review_reason=row["review_reason"] or "",
         line_notes=dict(row["line_notes"] or {}),
         reviewed_by=Person.model_validate(row["reviewed_by"]) if row["reviewed_by"] else None,
+        payment_schedule_due=row["payment_schedule_due"],
     )
 
 
@@ -492,3 +494,34 @@ async def take_waiting_acceptances(connection: asyncpg.Connection, commitment_id
         "DELETE FROM waiting_acceptances WHERE commitment_id = $1 RETURNING acceptance", commitment_id
     )
     return [InviteAccepted.model_validate(row["acceptance"]) for row in rows]
+
+
+async def set_payment_schedule_due(connection: asyncpg.Connection, claim_id: str, due: date | None) -> None:
+    """Rule 18c: the payment schedule's due day of the claim's latest submission (None: no clock)."""
+    await connection.execute(
+        "UPDATE claims SET payment_schedule_due = $2 WHERE claim_id = $1", uuid.UUID(claim_id), due
+    )
+
+
+async def project_known(connection: asyncpg.Connection, project_id: str) -> bool:
+    return bool(await connection.fetchval("SELECT true FROM erp_projects WHERE project_id = $1", project_id))
+
+
+async def project_payment_schedule_days(connection: asyncpg.Connection, project_id: str) -> int | None:
+    """The earlier number of business days the project set for payment schedules, if it set one (rule 18c)."""
+    return await connection.fetchval("SELECT days FROM project_payment_schedule_days WHERE project_id = $1", project_id)
+
+
+async def set_project_payment_schedule_days(
+    connection: asyncpg.Connection, project_id: str, days: int, set_by: Person, now: datetime
+) -> None:
+    await connection.execute(
+        """
+        INSERT INTO project_payment_schedule_days (project_id, days, set_by, set_at) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (project_id) DO UPDATE SET days = excluded.days, set_by = excluded.set_by, set_at = excluded.set_at
+        """,
+        project_id,
+        days,
+        set_by.model_dump(mode="json"),
+        now,
+    )

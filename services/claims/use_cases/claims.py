@@ -32,7 +32,7 @@ from services.claims.domain.claims import (
     Role,
 )
 from services.claims.repository import claims as repository
-from shared import outbox
+from shared import outbox, payment_schedules
 from shared.contracts.base import Contact, Person
 from shared.contracts.claims import (
     ClaimAttemptRejected,
@@ -332,6 +332,10 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
     if role == "contact" and refusal == "due_date_passed":
         invited_by = await repository.inviter(connection, period.period_id, commitment.commitment_id, user_id)
         ask = domain.whom_to_ask(invited_by, period)
+    days_left = None
+    if claim.payment_schedule_due is not None:
+        today = domain.local_today(now, commitment.timezone)
+        days_left = payment_schedules.business_days_left(commitment.region, today, claim.payment_schedule_due)
     return ClaimView(
         claim=claim,
         commitment=commitment,
@@ -340,6 +344,7 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
         refusal=refusal,
         worked_out=money.work_out(lines, commitment.retention_percent, previously_earned),
         ask=ask,
+        payment_schedule_days_left=days_left,
     )
 
 
@@ -653,6 +658,12 @@ async def _announce_submission(
     revision: int,
     now: datetime,
 ) -> None:
+    # Rule 18c: the clock starts on the day of submission in the project's time zone.
+    project_days = await repository.project_payment_schedule_days(connection, claim.project_id)
+    due = payment_schedules.payment_schedule_due(
+        commitment.region, domain.local_today(now, commitment.timezone), project_days
+    )
+    await repository.set_payment_schedule_due(connection, claim.claim_id, due)
     await outbox.record(
         connection,
         ProgressClaimSubmitted(
@@ -665,5 +676,6 @@ async def _announce_submission(
             submitted_at=now,
             totals=ClaimTotals(currency=commitment.currency, **worked_out.totals()),
             revision=revision,
+            payment_schedule_due=due,
         ),
     )

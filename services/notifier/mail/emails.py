@@ -160,6 +160,41 @@ def build_claim_review_message(
     return message
 
 
+# --- A claim's payment schedule due in two business days (rule 18c) ---
+
+
+def payment_schedule_reminder_subject(reminder: dict) -> str:
+    due = day(date.fromisoformat(reminder["due"]))
+    return f"{reminder['project_name']}: payment schedule for {reminder['commitment_number']} due {due}"
+
+
+def build_payment_schedule_reminder(mail, settings: Settings, now: datetime) -> EmailMessage:
+    """To one administrator of the project: which claim, the day its payment schedule is due under the Act, the
+    business days left and the amount claimed, with the link to review it."""
+    reminder, administrator = mail.reminder, mail.administrator
+    title = payment_schedule_reminder_subject(reminder)
+    message = _new_message(settings, title, administrator["name"], administrator["email"], mail.message_id, now)
+    _add_body(
+        message,
+        "payment_schedule_reminder",
+        {
+            "subject": title,
+            "name": one_line(administrator["name"]),
+            "project": one_line(reminder["project_name"]),
+            "commitment": one_line(f"{reminder['commitment_number']} {reminder['commitment_title']}"),
+            "contact": one_line(reminder["contact_name"]),
+            "revision": reminder["revision"],
+            "due": day(date.fromisoformat(reminder["due"])),
+            "days_left": reminder["business_days_left"],
+            "time_zone": reminder["time_zone"],
+            "act": reminder["act"],
+            "amount": reminder["amount"],
+            "link": claim_url(settings, reminder["claim_id"]),
+        },
+    )
+    return message
+
+
 def money(totals: ClaimTotals) -> str:
     """The payment due as the claim states it: AUD 12,345.60."""
     return f"{totals.currency} {totals.current_payment_due:,.2f}"

@@ -26,13 +26,14 @@ import asyncpg
 from opentelemetry.trace import SpanKind
 
 from services.notifier import repository, use_cases
-from services.notifier.domain import ClaimReviewMail, Delivery, PasswordMail, RetryPolicy
+from services.notifier.domain import ClaimReviewMail, Delivery, PasswordMail, PaymentScheduleReminderMail, RetryPolicy
 from services.notifier.mail.emails import (
     InviteEmail,
     PasswordEmail,
     build_claim_review_message,
     build_message,
     build_password_message,
+    build_payment_schedule_reminder,
 )
 from services.notifier.mail.smtp import PermanentFailure, SmtpMailer, TemporaryFailure
 from shared.background import ListeningWorker
@@ -47,7 +48,7 @@ class InFlight:
     """A leased row and the task sending it; `started` once the task no longer waits for a connection (or
     decided not to send): from then on it runs to its end, even while the worker stops."""
 
-    row: Delivery | PasswordMail | ClaimReviewMail
+    row: Delivery | PasswordMail | ClaimReviewMail | PaymentScheduleReminderMail
     task: asyncio.Task | None = None
     started: bool = False
 
@@ -341,3 +342,39 @@ class ClaimReviewMailWorker(MailWorker):
 
     async def defer(self, mail: ClaimReviewMail, attempts: int, delay: timedelta, reply: str) -> bool:
         return await use_cases.claim_review_mail_deferred(self._pool, mail, attempts, delay, reply)
+
+
+class PaymentScheduleReminderWorker(MailWorker):
+    """Sends the reminders that a claim's payment schedule is due in two business days (rule 18c; the
+    payment_schedule_reminder_mails table), scheduling them first as the invite worker schedules its reminders."""
+
+    channel = "payment_schedule_reminder_mails"
+    table = repository.PAYMENT_SCHEDULE_REMINDER_MAILS
+    not_sent = "cancelled"
+
+    def __init__(self, resources: ServiceResources, mailer: SmtpMailer):
+        retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
+        super().__init__(resources, mailer, retry)
+
+    async def before_fetching(self) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await use_cases.schedule_payment_schedule_reminders(connection, self._clock())
+
+    async def claim(
+        self, connection: asyncpg.Connection, limit: int, in_flight: list
+    ) -> list[PaymentScheduleReminderMail]:
+        return await repository.claim_payment_schedule_reminder_mails(
+            connection, limit, self._lease_time, self._leased_by, in_flight
+        )
+
+    def kind_of(self, mail: PaymentScheduleReminderMail) -> str:
+        return "payment_schedule_reminder"
+
+    def build(self, mail: PaymentScheduleReminderMail) -> EmailMessage:
+        return build_payment_schedule_reminder(mail, self._settings, self._clock())
+
+    async def finish(self, mail: PaymentScheduleReminderMail, status: str, reply: str | None) -> None:
+        await use_cases.payment_schedule_reminder_outcome(self._pool, mail, status, reply)
+
+    async def defer(self, mail: PaymentScheduleReminderMail, attempts: int, delay: timedelta, reply: str) -> bool:
+        return await use_cases.payment_schedule_reminder_deferred(self._pool, mail, attempts, delay, reply)

@@ -13,7 +13,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from services.periods.domain.periods import BillingPeriod
+from shared import payment_schedules
 from shared.contracts.base import Contact, Contract, Person
 from shared.contracts.claims import (
     ClaimAttemptRejected,
@@ -121,6 +122,10 @@ class ContactRow:
     reviewed_by: Person | None = None
     revision_reason: str | None = None
     resubmit_by: date | None = None
+    # Rule 18c (issue 12): while the claim is under review on a project with a Security of Payment Act, the day
+    # the builder's payment schedule is due and the business days left to it.
+    payment_schedule_due: date | None = None
+    payment_schedule_days_left: int | None = None
 
     @property
     def claim_status_name(self) -> str:
@@ -239,6 +244,7 @@ class ClaimSubmitted(_Fact):
     current_payment_due: Decimal
     currency: str
     revision: int = 1  # facts kept before issue 11 were all of a first submission
+    payment_schedule_due: date | None = None  # rule 18c; facts kept before issue 12 have none
 
     def key(self) -> tuple:
         # The newest revision; within one, the newest by its own time.
@@ -412,6 +418,7 @@ def take_in(facts: RowFacts | None, event: Contract, decline_reason: str | None 
                 current_payment_due=event.totals.current_payment_due,
                 currency=event.totals.currency,
                 revision=event.revision,
+                payment_schedule_due=event.payment_schedule_due,
             )
             change["claim_submitted"] = _newest(facts.claim_submitted, submitted)
         case ProgressClaimApproved():
@@ -518,9 +525,11 @@ def build_board(
     facts: Iterable[RowFacts],
     skips: Iterable[SkippedCommitment],
     now: datetime,
+    region: str | None = None,
 ) -> Board:
     """One section per commitment of the project (and per commitment only the events know of), one row per
-    contact; `permissions` maps a user id to their permission on the project's Commitments tool."""
+    contact; `permissions` maps a user id to their permission on the project's Commitments tool; `region` the
+    project's, for the business days left to each payment schedule (rule 18c)."""
     facts_of: dict[str, dict[str, RowFacts]] = {}
     for row_facts in facts:
         facts_of.setdefault(row_facts.commitment_id, {})[row_facts.contact_user_id] = row_facts
@@ -540,6 +549,8 @@ def build_board(
         for commitment_id in known.keys() | facts_of.keys() | skip_of.keys()
     ]
     sections.sort(key=lambda section: (_in_number_order(section.number), section.commitment_id))
+    today = now.astimezone(ZoneInfo(period.project.timezone)).date()
+    sections = [_with_payment_schedule_clock(section, region, today) for section in sections]
     rows = [row for section in sections for row in section.rows]
     all_facts = [row_facts for by_contact in facts_of.values() for row_facts in by_contact.values()]
     times = [row_facts.as_of for row_facts in all_facts if row_facts.as_of] + [skip.at for skip in skip_of.values()]
@@ -550,6 +561,20 @@ def build_board(
         totals=totals_of(rows),
         as_of=max(times) if times else None,
     )
+
+
+def _with_payment_schedule_clock(section: CommitmentSection, region: str | None, today: date) -> CommitmentSection:
+    """Rule 18c: each claim under review with a payment schedule due, with the business days left to it."""
+    rows = [
+        replace(
+            row,
+            payment_schedule_days_left=payment_schedules.business_days_left(region, today, row.payment_schedule_due),
+        )
+        if row.payment_schedule_due is not None
+        else row
+        for row in section.rows
+    ]
+    return replace(section, rows=rows)
 
 
 def _in_number_order(number: str) -> list:
@@ -732,6 +757,7 @@ def _row(
         reviewed_by=review.by if review else None,
         revision_reason=review.reason if review else None,
         resubmit_by=review.resubmit_by if review else None,
+        payment_schedule_due=submitted.payment_schedule_due if submitted and claim_status == "submitted" else None,
     )
 
 

@@ -144,5 +144,10 @@ async def permissions_on_project(connection: asyncpg.Connection, project_id: str
     return {row["user_id"]: row["commitments_permission"] for row in rows}
 
 
+async def region_of_project(connection: asyncpg.Connection, project_id: str) -> str | None:
+    """The project's region (rule 18c): its Security of Payment Act, if any."""
+    return await connection.fetchval("SELECT region FROM erp_projects WHERE project_id = $1", project_id)
+
+
 async def currency_of_project(connection: asyncpg.Connection, project_id: str) -> str:
     return await connection.fetchval("SELECT currency FROM erp_projects WHERE project_id = $1", project_id) or ""

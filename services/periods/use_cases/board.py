@@ -45,6 +45,7 @@ async def board_of_period(pool: asyncpg.Pool, *, user_id: str, period_id: str, n
             await repository.facts_of_period(connection, period.id),
             await repository.skips_of_period(connection, period.id),
             now,
+            region=await repository.region_of_project(connection, project_id),
         )
 
 
