@@ -7,7 +7,14 @@ import asyncpg
 
 from services.notifier import use_cases
 from shared.contracts.accounts import PasswordLinkRequested
-from shared.contracts.claims import ProgressClaimApproved, ProgressClaimCreated, ProgressClaimRevisionRequested
+from shared.contracts.claims import (
+    ClaimWindowExtended,
+    LateClaimRequested,
+    LateClaimRequestRefused,
+    ProgressClaimApproved,
+    ProgressClaimCreated,
+    ProgressClaimRevisionRequested,
+)
 from shared.contracts.erp import CommitmentUpserted
 from shared.contracts.periods import BillingPeriodOpened, InvitesResendRequested
 from shared.contracts.responses import InviteAccepted, InviteDeclined
@@ -55,3 +62,11 @@ async def password_link_requested(
     connection: asyncpg.Connection, event: CloudEvent, request: PasswordLinkRequested
 ) -> None:
     await use_cases.password_link_requested(connection, request)
+
+
+async def late_claim_step(
+    connection: asyncpg.Connection,
+    event: CloudEvent,
+    step: LateClaimRequested | ClaimWindowExtended | LateClaimRequestRefused,
+) -> None:
+    await use_cases.late_claim_step(connection, step)
