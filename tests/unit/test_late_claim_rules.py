@@ -44,8 +44,8 @@ END_OF_WINDOW = datetime(2026, 12, 10, 13, 0, tzinfo=UTC)
 
 def test_an_allowed_window_lifts_the_due_dates_refusal_until_the_end_of_the_day_in_the_projects_time_zone():
     before = END_OF_WINDOW - timedelta(seconds=1)
-    assert late_refusal("due_date_passed", ALLOWED, "anna", SC_1, before) is None
-    assert late_refusal("due_date_passed", ALLOWED, "anna", SC_1, END_OF_WINDOW) == "due_date_passed"
+    assert late_refusal("due_date_passed", ALLOWED, "anna", SC_1, NOVEMBER, before) is None
+    assert late_refusal("due_date_passed", ALLOWED, "anna", SC_1, NOVEMBER, END_OF_WINDOW) == "due_date_passed"
 
 
 def test_the_window_is_for_its_contact_and_commitment_only():
@@ -53,15 +53,19 @@ def test_the_window_is_for_its_contact_and_commitment_only():
     assert late_window_open(ALLOWED, "anna", "SC-1", SYDNEY, during) is True
     assert late_window_open(ALLOWED, "carl", "SC-1", SYDNEY, during) is False
     assert late_window_open(ALLOWED, "anna", "SC-2", SYDNEY, during) is False
-    assert late_refusal("due_date_passed", ALLOWED, "carl", SC_1, during) == "due_date_passed"
+    assert late_refusal("due_date_passed", ALLOWED, "carl", SC_1, NOVEMBER, during) == "due_date_passed"
 
 
 def test_a_pending_or_refused_request_lifts_nothing_and_a_closed_period_stays_closed():
     during = END_OF_WINDOW - timedelta(days=1)
-    assert late_refusal("due_date_passed", ASKED, "anna", SC_1, during) == "due_date_passed"
-    assert late_refusal("due_date_passed", REFUSED, "anna", SC_1, during) == "due_date_passed"
-    assert late_refusal("due_date_passed", None, "anna", SC_1, during) == "due_date_passed"
-    assert late_refusal("period_closed", ALLOWED, "anna", SC_1, during) == "period_closed"
+    assert late_refusal("due_date_passed", ASKED, "anna", SC_1, NOVEMBER, during) == "due_date_passed"
+    assert late_refusal("due_date_passed", REFUSED, "anna", SC_1, NOVEMBER, during) == "due_date_passed"
+    assert late_refusal("due_date_passed", None, "anna", SC_1, NOVEMBER, during) == "due_date_passed"
+    assert late_refusal("period_closed", ALLOWED, "anna", SC_1, NOVEMBER, during) == "period_closed"
+    closed = dataclasses.replace(NOVEMBER, closed=True)
+    assert late_refusal("due_date_passed", ALLOWED, "anna", SC_1, closed, during) == "due_date_passed"
+    asking = NewClaim(closed, SC_1, ANNA, None, contact_refusal(DUE_AT, True, during))
+    assert asking.may_ask_late is False
 
 
 def test_a_contact_may_ask_only_after_the_due_date_and_not_while_a_request_waits():

@@ -143,7 +143,7 @@ class NewClaim:
     @property
     def may_ask_late(self) -> bool:
         """Rule 18b: after the due date, unless a request is waiting for its answer."""
-        return may_ask_late(self.refusal) and (self.late is None or not self.late.pending)
+        return may_ask_late(self.refusal) and not self.period.closed and (self.late is None or not self.late.pending)
 
 
 @dataclass(frozen=True)
@@ -435,10 +435,17 @@ def late_window_open(
 
 
 def late_refusal(
-    refusal: Refusal | None, request: LateClaimRequest | None, user_id: str, commitment: Commitment, now: datetime
+    refusal: Refusal | None,
+    request: LateClaimRequest | None,
+    user_id: str,
+    commitment: Commitment,
+    period: Period,
+    now: datetime,
 ) -> Refusal | None:
     """Rule 15 as rule 18b relaxes it: the refusal for the due date having passed is lifted while the contact's
-    allowed window is open; any other refusal (a closed period) stands."""
+    allowed window is open; a closed period stays closed."""
+    if period.closed:
+        return refusal
     if refusal == "due_date_passed" and late_window_open(
         request, user_id, commitment.commitment_id, commitment.timezone, now
     ):

@@ -201,7 +201,7 @@ async def _new_claim(
     late = None
     if refusal is not None:  # an allowed request to claim late lifts the due date's refusal (rule 18b)
         late = await repository.latest_late_request(connection, period_id, commitment_id, user_id)
-        refusal = domain.late_refusal(refusal, late, user_id, commitment, now)
+        refusal = domain.late_refusal(refusal, late, user_id, commitment, period, now)
     return NewClaim(period, commitment, contact, existing_claim_id=None, refusal=refusal, late=late)
 
 
@@ -334,7 +334,7 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
     refusal = domain.claim_refusal(claim.status, claim.resubmit_by, period, commitment.timezone, now)
     if role == "contact" and refusal == "due_date_passed":  # rule 18b: unless claiming late is allowed
         late = await repository.latest_late_request(connection, period.period_id, commitment.commitment_id, user_id)
-        refusal = domain.late_refusal(refusal, late, user_id, commitment, now)
+        refusal = domain.late_refusal(refusal, late, user_id, commitment, period, now)
     ask = None
     if role == "contact" and refusal == "due_date_passed":
         invited_by = await repository.inviter(connection, period.period_id, commitment.commitment_id, user_id)

@@ -47,7 +47,8 @@ async def ask_to_claim_late(
     text = domain.check_late_message(message)
     async with pool.acquire() as connection, connection.transaction():
         new = await _new_claim(connection, user_id, period_id, commitment_id, now)
-        if new.existing_claim_id is not None or not domain.may_ask_late(new.refusal):
+        already_asked = new.late is not None and new.late.pending
+        if new.existing_claim_id is not None or not (new.may_ask_late or already_asked):
             raise Conflict(
                 "You can ask to claim late only once the due date has passed and while the billing period is open "
                 "and has no claim for this commitment. Open the New Progress Claim page to see where it stands."
