@@ -118,6 +118,29 @@ async def test_a_contact_asks_to_claim_late_and_once_allowed_creates_and_submits
         [refusal] = await desk.events("billing.claim.late_claim_refused.v1")
         assert refusal["reason"] == "The <i>period</i> is closing." and refusal["refused_by"]["id"] == ALEX[0]
 
+        # A draft of Raj's (made on his behalf) stays his to ask about from the claim page; allowed by API, he
+        # submits it.
+        async with httpx.AsyncClient(base_url=desk.service.base_url) as api:
+            made = await api.post(
+                f"/api/billing-periods/{desk.period_id}/commitments/{other_commitment}/claims",
+                json={"contact_user_id": RAJ[0]},
+                headers={"Authorization": f"Bearer {await desk.api_token(ALEX)}"},
+            )
+            assert made.status_code == 201, made.text
+            raj_claim = f"/claims/{made.json()['claim_id']}"
+            page = await raj.get(raj_claim)
+            assert "to let me claim late</button>" in page.text and "The &lt;i&gt;period&lt;/i&gt;" in page.text
+            asked_again = await ask(raj, desk, other_commitment, "", csrf=csrf_of(page, "/claims/late-requests"))
+            assert asked_again.status_code == 303
+            page = await raj.get(asked_again.headers["location"], follow_redirects=True)
+            assert "Your request to claim late is sent" in page.text and "You have asked Alex Admin" in page.text
+            [*_, again] = await desk.events("billing.claim.late_claim_requested.v1")
+            headers = {"Authorization": f"Bearer {await desk.api_token(ALEX)}"}
+            allowed = await api.post(f"/api/late-claim-requests/{again['request_id']}/allow", json={}, headers=headers)
+            assert allowed.status_code == 200 and allowed.json()["allowed_until"] == "2026-12-09", allowed.text
+            submitted = await fill_in(raj, raj_claim, "submit", **{f"this_period__{line}": "1" for line in ["1"]})
+            assert submitted.status_code == 303, submitted.text
+
         # Each on billing.claims, keyed by its request.
         records = await reader.wait_for(lambda record: record.key == request_id.encode(), count=2)
         types = [json.loads(record.value)["type"] for record in records]

@@ -110,6 +110,18 @@ class ClaimView:
     refusal: Refusal | None  # why a contact could not change it now
     worked_out: money.Claim
     ask: Person | None = None  # whom a refused contact asks to act on their behalf (`whom_to_ask`)
+    late: "LateClaimRequest | None" = None  # the contact's latest request to claim late (rule 18b)
+
+    @property
+    def may_ask_late(self) -> bool:
+        """Rule 18b: a contact's draft after the due date, unless a request is waiting for its answer."""
+        return (
+            self.role == "contact"
+            and self.claim.status in EDITABLE_STATUSES
+            and may_ask_late(self.refusal)
+            and not self.period.closed
+            and (self.late is None or not self.late.pending)
+        )
 
     @property
     def can_edit(self) -> bool:

@@ -74,7 +74,8 @@ async def new_claim(
     except ProblemForPerson as problem:
         return _problem_page(request, problem)
     if new.existing_claim_id is not None:
-        return RedirectResponse(f"/claims/{new.existing_claim_id}", status_code=303)
+        confirm = f"?done={done}" if done in NOTICES else ""
+        return RedirectResponse(f"/claims/{new.existing_claim_id}{confirm}", status_code=303)
     notice = NOTICES.get(done, "")
     if new.refusal is not None:
         late_token = csrf_token(request.app.state.settings, late_request_csrf(session, commitment, period))
@@ -380,6 +381,11 @@ def _claim_page(
         "errors": errors or {},
         "typed": typed or {},
         "csrf_token": csrf_token(request.app.state.settings, _claim_csrf(session, view.claim.claim_id)),
+        "late_csrf_token": csrf_token(
+            request.app.state.settings, late_request_csrf(session, view.commitment.commitment_id, view.period.period_id)
+        )
+        if view.may_ask_late
+        else "",
         "board_url": _board_url(request, view.claim.period_id) if view.role == "administrator" else "",
         "review_url": f"/billing-periods/{view.claim.period_id}/review" if view.role == "administrator" else "",
         "now": request.app.state.clock(),

@@ -538,7 +538,7 @@ async def latest_late_request(
     row = await connection.fetchrow(
         """
         SELECT * FROM late_claim_requests WHERE period_id = $1 AND commitment_id = $2 AND contact_user_id = $3
-        ORDER BY requested_at DESC, request_id LIMIT 1
+        ORDER BY requested_at DESC, answered_at DESC NULLS FIRST, request_id LIMIT 1  -- one waiting is the latest
         """,
         uuid.UUID(period_id),
         commitment_id,

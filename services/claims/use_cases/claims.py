@@ -332,6 +332,7 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
     role = await _require_role(connection, user_id, commitment)
     lines, previously_earned = await _line_inputs(connection, claim, commitment, period)
     refusal = domain.claim_refusal(claim.status, claim.resubmit_by, period, commitment.timezone, now)
+    late = None
     if role == "contact" and refusal == "due_date_passed":  # rule 18b: unless claiming late is allowed
         late = await repository.latest_late_request(connection, period.period_id, commitment.commitment_id, user_id)
         refusal = domain.late_refusal(refusal, late, user_id, commitment, period, now)
@@ -347,6 +348,7 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
         refusal=refusal,
         worked_out=money.work_out(lines, commitment.retention_percent, previously_earned),
         ask=ask,
+        late=late,
     )
 
 

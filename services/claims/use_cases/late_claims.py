@@ -4,15 +4,15 @@ billing.claims, in the transaction that makes it."""
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import asyncpg
 
 from services.claims.domain import claims as domain
-from services.claims.domain.claims import Commitment, LateClaimRequest, Period
+from services.claims.domain.claims import Commitment, LateClaimRequest, NewClaim, Period
 from services.claims.repository import claims as repository
-from services.claims.use_cases.claims import _new_claim, _period_and_commitment, _person
+from services.claims.use_cases.claims import _new_claim, _period_and_commitment, _person, _view
 from shared import outbox
 from shared.contracts.claims import ClaimWindowExtended, LateClaimRequested, LateClaimRequestRefused
 from shared.erp import require_permission
@@ -47,8 +47,13 @@ async def ask_to_claim_late(
     text = domain.check_late_message(message)
     async with pool.acquire() as connection, connection.transaction():
         new = await _new_claim(connection, user_id, period_id, commitment_id, now)
+        if new.existing_claim_id is not None:  # a draft of theirs, made before the due date
+            view = await _view(connection, await repository.find_claim(connection, new.existing_claim_id), user_id, now)
+            new = NewClaim(view.period, view.commitment, view.claim.contact, None, view.refusal, late=view.late)
+            if view.claim.contact.user_id != user_id or view.claim.status not in domain.EDITABLE_STATUSES:
+                new = replace(new, refusal=None)
         already_asked = new.late is not None and new.late.pending
-        if new.existing_claim_id is not None or not (new.may_ask_late or already_asked):
+        if not (new.may_ask_late or already_asked):
             raise Conflict(
                 "You can ask to claim late only once the due date has passed and while the billing period is open "
                 "and has no claim for this commitment. Open the New Progress Claim page to see where it stands."
