@@ -10,8 +10,9 @@ from pydantic import BaseModel, EmailStr, Field
 
 from services.claims.domain import money
 from services.claims.domain.claims import ClaimView
-from services.claims.use_cases import accounts, claims, payment_schedules
+from services.claims.use_cases import accounts, claims, late_claims, payment_schedules
 from services.claims.use_cases.claims import NotArrivedYet
+from services.claims.use_cases.late_claims import LateRequestView
 from shared.contracts.claims import ClaimTotals
 from shared.errors import NotFound
 from shared.service import client_address
@@ -175,6 +176,84 @@ async def set_payment_schedule_days(
         request.app.state.pool, session.user_id, project_id, body.days, request.app.state.clock()
     )
     return PaymentScheduleDays(days=days)
+
+
+class AllowLateIn(BaseModel):
+    """Rule 18b: the last day (in the project's time zone) the contact may create and submit the claim: three days
+    from today when left out; never past, at most 60 days ahead."""
+
+    allowed_until: date | None = None
+
+
+class RefuseLateIn(BaseModel):
+    """Rule 18b: why the request is refused; the contact reads it."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class LateRequestOut(BaseModel):
+    request_id: str
+    period_id: str
+    project_id: str
+    commitment_id: str
+    contact: dict
+    message: str | None
+    status: str = Field(description="pending, allowed or refused")
+    allowed_until: date | None
+    reason: str | None
+
+
+@router.post("/late-claim-requests/{request_id}/allow")
+async def allow_late_claim(
+    request: Request, session: CurrentSession, request_id: str, body: AllowLateIn
+) -> LateRequestOut:
+    """An administrator of the project lets the contact claim late, for that commitment and period, until the end
+    of `allowed_until` (rule 18b); announced as ClaimWindowExtended. A request answered already is a 409."""
+    try:
+        view = await late_claims.allow_late_claim(
+            request.app.state.pool,
+            session.user_id,
+            _uuid(request_id, "request to claim late"),
+            body.allowed_until,
+            request.app.state.clock(),
+        )
+    except NotArrivedYet as error:
+        raise NotFound("The request's period or commitment has not reached the claims service yet.") from error
+    return _late_out(view)
+
+
+@router.post("/late-claim-requests/{request_id}/refuse")
+async def refuse_late_claim(
+    request: Request, session: CurrentSession, request_id: str, body: RefuseLateIn
+) -> LateRequestOut:
+    """An administrator of the project refuses the request to claim late with a reason (rule 18b); announced as
+    LateClaimRequestRefused. A request answered already is a 409."""
+    try:
+        view = await late_claims.refuse_late_claim(
+            request.app.state.pool,
+            session.user_id,
+            _uuid(request_id, "request to claim late"),
+            body.reason,
+            request.app.state.clock(),
+        )
+    except NotArrivedYet as error:
+        raise NotFound("The request's period or commitment has not reached the claims service yet.") from error
+    return _late_out(view)
+
+
+def _late_out(view: LateRequestView) -> LateRequestOut:
+    late = view.request
+    return LateRequestOut(
+        request_id=late.request_id,
+        period_id=late.period_id,
+        project_id=late.project_id,
+        commitment_id=late.commitment_id,
+        contact=late.contact.model_dump(),
+        message=late.message,
+        status=late.status,
+        allowed_until=late.allowed_until,
+        reason=late.reason,
+    )
 
 
 def _period_id(period_id: str) -> str:

@@ -4,6 +4,7 @@ from services.claims import subscribers
 from services.claims.api import router as api_router
 from services.claims.pages.accounts import router as account_pages
 from services.claims.pages.claims import router as claim_pages
+from services.claims.pages.late_claims import router as late_claim_pages
 from shared.contracts.erp import CommitmentUpserted
 from shared.contracts.invites import InviteSent
 from shared.contracts.responses import InviteAccepted, InviteDeclined
@@ -28,6 +29,6 @@ def subscriptions(clock):
 definition = ServiceDefinition(
     name="claims",
     title="Invite to Bill: claims",
-    routers=[account_pages, claim_pages, api_router],
+    routers=[account_pages, late_claim_pages, claim_pages, api_router],
     subscriptions=subscriptions,
 )

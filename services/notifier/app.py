@@ -1,6 +1,8 @@
-"""Bootstrap: what the notifier consumes, and its workers that send invites, password links and claim reviews."""
+"""Bootstrap: what the notifier consumes, and its workers that send invites, password links, claim reviews and
+requests to claim late with their answers."""
 
 from services.notifier import subscribers
+from services.notifier.mail.late_claims import LateClaimMailWorker
 from services.notifier.mail.smtp import SmtpMailer
 from services.notifier.mail.workers import (
     ClaimReviewMailWorker,
@@ -10,6 +12,9 @@ from services.notifier.mail.workers import (
 )
 from shared.contracts.accounts import PasswordLinkRequested
 from shared.contracts.claims import (
+    ClaimWindowExtended,
+    LateClaimRequested,
+    LateClaimRequestRefused,
     ProgressClaimApproved,
     ProgressClaimCreated,
     ProgressClaimRevisionRequested,
@@ -45,6 +50,11 @@ def subscriptions(clock):
         ProgressClaimRevisionRequested.TYPE: Route(
             ProgressClaimRevisionRequested, subscribers.claim_revision_requested
         ),
+        # Rule 18b: a request to claim late, to the administrator asked; its answer, to the contact.
+        **{
+            step.TYPE: Route(step, subscribers.late_claim_step)
+            for step in (LateClaimRequested, ClaimWindowExtended, LateClaimRequestRefused)
+        },
     }
     routes[ACCOUNTS] = {
         PasswordLinkRequested.TYPE: Route(PasswordLinkRequested, subscribers.password_link_requested),
@@ -60,6 +70,7 @@ def workers(resources: ServiceResources):
         PasswordMailWorker(resources, mailer),
         ClaimReviewMailWorker(resources, mailer),
         PaymentScheduleReminderWorker(resources, mailer),
+        LateClaimMailWorker(resources, mailer),
     ]
 
 

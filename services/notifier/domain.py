@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.contracts.claims import ProgressClaimApproved, ProgressClaimRevisionRequested
+from shared.contracts.claims import (
+    ClaimWindowExtended,
+    LateClaimRequested,
+    LateClaimRequestRefused,
+    ProgressClaimApproved,
+    ProgressClaimRevisionRequested,
+)
 from shared.contracts.erp import INVITABLE_STATUSES
 from shared.contracts.invites import Invite
 
@@ -186,4 +192,51 @@ class PaymentScheduleReminderMail:
 
     def reason_not_to_send(self, now: datetime) -> str | None:
         """A review that stops the clock cancels the row itself (`stop_payment_schedule_clock`)."""
+        return None
+
+
+# --- A request to claim late and its answer (rule 18b) ---
+
+LATE_CLAIM_REQUESTED = "late_claim_requested"
+LATE_CLAIM_ALLOWED = "late_claim_allowed"
+LATE_CLAIM_REFUSED = "late_claim_refused"
+LateClaimStep = LateClaimRequested | ClaimWindowExtended | LateClaimRequestRefused
+LATE_CLAIM_EVENTS: dict[str, type] = {
+    LATE_CLAIM_REQUESTED: LateClaimRequested,
+    LATE_CLAIM_ALLOWED: ClaimWindowExtended,
+    LATE_CLAIM_REFUSED: LateClaimRequestRefused,
+}
+
+
+def late_claim_kind(step: LateClaimStep) -> str:
+    return next(kind for kind, contract in LATE_CLAIM_EVENTS.items() if isinstance(step, contract))
+
+
+def late_claim_mail_id(request_id: str, kind: str) -> str:
+    """One email per step of one request (rule 18b): a step heard twice is one email."""
+    return f"{request_id}.{kind}"
+
+
+def late_claim_message_id(request_id: str, kind: str) -> str:
+    """The Message-ID of a step's email: the request and the kind (cut short, to keep the header one line)."""
+    return message_id(request_id, kind.removeprefix("late_claim_"))
+
+
+@dataclass(frozen=True)
+class LateClaimMail:
+    """One email about a request to claim late: to the administrator asked, or to the contact with the answer."""
+
+    key: str  # late_claim_mail_id
+    kind: str  # LATE_CLAIM_REQUESTED, LATE_CLAIM_ALLOWED or LATE_CLAIM_REFUSED
+    message_id: str
+    attempts: int
+    lease: uuid.UUID  # as a Delivery's
+    step: LateClaimStep
+    project_name: str | None = None  # None while the ERP read model does not know them
+    commitment: str | None = None  # its number and title
+    project_timezone: str | None = None
+    trace_context: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def reason_not_to_send(self, now: datetime) -> str | None:
+        """A request or its answer is news whenever it arrives."""
         return None

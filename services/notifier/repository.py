@@ -9,14 +9,20 @@ import asyncpg
 
 from services.notifier.domain import (
     CLAIM_APPROVED,
+    LATE_CLAIM_EVENTS,
     ClaimReviewMail,
     Delivery,
+    LateClaimMail,
+    LateClaimStep,
     PasswordMail,
     PaymentScheduleReminderMail,
     claim_review_kind,
     claim_review_mail_id,
     claim_review_message_id,
     invite_id,
+    late_claim_kind,
+    late_claim_mail_id,
+    late_claim_message_id,
     line_name,
     message_id,
     payment_schedule_reminder_mail_id,
@@ -558,6 +564,64 @@ async def claim_payment_schedule_reminder_mails(
     ]
 
 
+# --- Late claim mails: a request to claim late, allowed or refused (rule 18b) ---
+
+
+async def add_late_claim_mail(connection: asyncpg.Connection, step: LateClaimStep) -> bool:
+    """The email of one step of a request, written before it is sent; a step already here is left as it is."""
+    kind = late_claim_kind(step)
+    inserted = await connection.fetchval(
+        """
+        INSERT INTO late_claim_mails (mail_id, request_id, kind, event, message_id, trace_context)
+        VALUES ($1, $2, $3, $4::jsonb, $5, $6::jsonb)
+        ON CONFLICT (mail_id) DO NOTHING RETURNING true
+        """,
+        late_claim_mail_id(step.request_id, kind),
+        step.request_id,
+        kind,
+        step.model_dump(mode="json"),
+        late_claim_message_id(step.request_id, kind),
+        current_trace_context() or None,
+    )
+    return bool(inserted)
+
+
+async def claim_late_claim_mails(
+    connection: asyncpg.Connection, limit: int, lease_time: timedelta, leased_by: str, in_flight: list[str]
+) -> list[LateClaimMail]:
+    """Late claim mails due to be sent now, oldest first, leased to the caller (see `_claim`), with the names of
+    the project and commitment as the ERP read model knows them, and the project's time zone."""
+    rows = await connection.fetch(
+        f"""
+        WITH m AS ({_claim(LATE_CLAIM_MAILS)})
+        SELECT m.*, pr.name AS project_name, c.number || ' ' || c.title AS commitment, pr.timezone
+        FROM m
+        LEFT JOIN erp_projects pr ON pr.project_id = m.event->>'project_id'
+        LEFT JOIN erp_commitments c ON c.commitment_id = m.event->>'commitment_id'
+        ORDER BY m.next_attempt_at, m.mail_id
+        """,
+        limit,
+        lease_time,
+        leased_by,
+        in_flight,
+    )
+    return [
+        LateClaimMail(
+            key=row["mail_id"],
+            kind=row["kind"],
+            message_id=row["message_id"],
+            attempts=row["attempts"],
+            lease=row["lease"],
+            step=LATE_CLAIM_EVENTS[row["kind"]].model_validate(row["event"]),
+            project_name=row["project_name"],
+            commitment=row["commitment"],
+            project_timezone=row["timezone"],
+            trace_context=row["trace_context"] or {},
+        )
+        for row in rows
+    ]
+
+
 # --- What the mail tables have: `status`, `attempts`, `next_attempt_at`, `last_reply`, `sent_at`, a lease ---
 
 
@@ -571,6 +635,7 @@ DELIVERIES = MailTable("deliveries", "delivery_id")
 PASSWORD_MAILS = MailTable("password_mails", "request_id")
 CLAIM_REVIEW_MAILS = MailTable("claim_review_mails", "mail_id")
 PAYMENT_SCHEDULE_REMINDER_MAILS = MailTable("payment_schedule_reminder_mails", "mail_id")
+LATE_CLAIM_MAILS = MailTable("late_claim_mails", "mail_id")
 
 
 def _claim(table: MailTable) -> str:

@@ -8,6 +8,9 @@ import asyncpg
 from services.notifier import use_cases
 from shared.contracts.accounts import PasswordLinkRequested
 from shared.contracts.claims import (
+    ClaimWindowExtended,
+    LateClaimRequested,
+    LateClaimRequestRefused,
     ProgressClaimApproved,
     ProgressClaimCreated,
     ProgressClaimRevisionRequested,
@@ -64,3 +67,11 @@ async def password_link_requested(
     connection: asyncpg.Connection, event: CloudEvent, request: PasswordLinkRequested
 ) -> None:
     await use_cases.password_link_requested(connection, request)
+
+
+async def late_claim_step(
+    connection: asyncpg.Connection,
+    event: CloudEvent,
+    step: LateClaimRequested | ClaimWindowExtended | LateClaimRequestRefused,
+) -> None:
+    await use_cases.late_claim_step(connection, step)

@@ -17,6 +17,8 @@ from services.notifier import repository
 from services.notifier.domain import (
     ClaimReviewMail,
     Delivery,
+    LateClaimMail,
+    LateClaimStep,
     PasswordMail,
     PaymentScheduleReminderMail,
     payment_schedule_remind_at,
@@ -212,6 +214,12 @@ async def payment_schedule_reminder_deferred(
         return await repository.retry_later(connection, table, mail.key, mail.lease, attempts, delay, reply) is not None
 
 
+async def late_claim_step(connection: asyncpg.Connection, step: LateClaimStep) -> None:
+    """A request to claim late reaches the administrator asked; its answer, the contact (rule 18b): only the row
+    here; the late claim mail worker sends it after this transaction commits. One per request and step."""
+    await repository.add_late_claim_mail(connection, step)
+
+
 # --- Reminders ---
 
 
@@ -324,4 +332,19 @@ async def claim_review_mail_deferred(
     """Tried again after `delay`; False when the lease was lost."""
     async with pool.acquire() as connection:
         table = repository.CLAIM_REVIEW_MAILS
+        return await repository.retry_later(connection, table, mail.key, mail.lease, attempts, delay, reply) is not None
+
+
+async def late_claim_mail_outcome(pool: asyncpg.Pool, mail: LateClaimMail, status: str, reply: str | None) -> None:
+    """Sent or failed, on the row only (its status and reply, the metrics and the log show it)."""
+    async with pool.acquire() as connection:
+        await repository.finish(connection, repository.LATE_CLAIM_MAILS, mail.key, mail.lease, status, reply)
+
+
+async def late_claim_mail_deferred(
+    pool: asyncpg.Pool, mail: LateClaimMail, attempts: int, delay: timedelta, reply: str
+) -> bool:
+    """Tried again after `delay`; False when the lease was lost."""
+    async with pool.acquire() as connection:
+        table = repository.LATE_CLAIM_MAILS
         return await repository.retry_later(connection, table, mail.key, mail.lease, attempts, delay, reply) is not None

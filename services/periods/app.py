@@ -7,6 +7,9 @@ from services.periods.pages import periods as period_pages
 from services.periods.scheduler import Scheduler
 from shared.contracts.claims import (
     ClaimAttemptRejected,
+    ClaimWindowExtended,
+    LateClaimRequested,
+    LateClaimRequestRefused,
     ProgressClaimApproved,
     ProgressClaimCreated,
     ProgressClaimRevisionRequested,
@@ -47,6 +50,9 @@ def subscriptions(clock):
             ProgressClaimApproved.TYPE: Route(ProgressClaimApproved, row),
             ProgressClaimRevisionRequested.TYPE: Route(ProgressClaimRevisionRequested, row),
             ClaimAttemptRejected.TYPE: Route(ClaimAttemptRejected, row),
+            LateClaimRequested.TYPE: Route(LateClaimRequested, row),
+            ClaimWindowExtended.TYPE: Route(ClaimWindowExtended, row),
+            LateClaimRequestRefused.TYPE: Route(LateClaimRequestRefused, row),
         },
     }
 

@@ -251,7 +251,8 @@ async def test_the_board_takes_in_events_out_of_order_and_twice_passes_unknown_o
             row(board, "SC-1", "jane").claim_status == "submitted"
             and row(board, "SC-1", "jane").answer == "yes"
             and row(board, "SC-1", "jane").reminders_sent == 1
-            and row(board, "SC-1", "jane").invited
+            and row(board, "SC-1", "jane").invited_at is not None  # her InviteSent taken in, not only her Yes
+            and row(board, "SC-1", "jane").claim_created_at is not None  # the creation too, not only the submission
             and row(board, "SC-1", "carl").delivery == "failed"
             and board.sections[-1].number == "SC-2"
             and any(section.number == "PO-3" for section in board.sections)

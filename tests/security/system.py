@@ -59,6 +59,7 @@ class System:
     invite_tokens: dict[str, str] = field(default_factory=dict)  # role -> the token of the link emailed to them
     password_token: str = ""  # of the link emailed to the contact
     claim_id: str = ""  # the contact's draft claim
+    late_request_id: str = ""  # the other contact's request to claim late (rule 18b), waiting for its answer
 
     @property
     def domain(self) -> str:
@@ -170,6 +171,27 @@ class System:
         assert made.status_code == 201, made.text
         self.claim_id = made.json()["claim_id"]
 
+    async def late_request_of_the_other_contact(self) -> None:
+        """A request to claim late, as the other contact would make it after the due date: written straight into
+        the claims service's table, since the system's clock is weeks before the due date."""
+        self.late_request_id = str(uuid.uuid4())
+        admin = self.people["admin"]
+        await self.pools["claims"].execute(
+            """
+            INSERT INTO late_claim_requests (request_id, period_id, project_id, commitment_id, contact_user_id,
+                                             contact, asked, requested_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            """,
+            uuid.UUID(self.late_request_id),
+            uuid.UUID(self.period_id),
+            self.project,
+            self.other_commitment_id,
+            self.people["other_contact"].user_id,
+            self.contact_of("other_contact"),
+            {"id": admin.user_id, "name": admin.name, "email": admin.email},
+            NOW,
+        )
+
     async def ask_for_a_password_link_as_the_contact(self) -> None:
         """The password link the notifier emails to the contact, as they would follow it."""
         email = self.people["contact"].email
@@ -221,6 +243,7 @@ async def whole_system(infrastructure, database_for) -> AsyncIterator[System]:
         await system.open_period()
         await system.wait_for_invites()
         await system.claim_on_behalf_of_the_contact()
+        await system.late_request_of_the_other_contact()
         await system.ask_for_a_password_link_as_the_contact()
         yield system
 

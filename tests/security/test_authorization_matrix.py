@@ -272,6 +272,59 @@ MATRIX: list[Row] = [
         form={"reason": "The footings are not finished."},
         form_page="/claims/{claim_id}",
     ),
+    # Asking to claim late (rule 18b): the contact's claim exists, so the New Progress Claim page redirects to it and
+    # shows no form to take a token from: the post is refused, whoever sends it.
+    Row(
+        "claims",
+        "POST",
+        "/claims/late-requests",
+        (303, 403, 403, 403, 403, 403),
+        form={"commitment": "{commitment_id}", "period": "{period_id}", "message": "I was away."},
+        form_page="/claims/new?commitment={commitment_id}&period={period_id}",
+    ),
+    # The other contact's request, waiting for its answer: the API and the page are the project's administrators';
+    # the administrator reaches the checks of the answer (a reason, a day not past), which leave it waiting.
+    Row(
+        "claims",
+        "POST",
+        "/api/late-claim-requests/{request_id}/refuse",
+        (401, 403, 403, 403, 403, 422),
+        json={"reason": " "},
+        values={"request_id": "late_request_id"},
+    ),
+    Row(
+        "claims",
+        "POST",
+        "/api/late-claim-requests/{request_id}/allow",
+        (401, 403, 403, 403, 403, 422),
+        json={"allowed_until": "2020-01-01"},
+        values={"request_id": "late_request_id"},
+    ),
+    Row(
+        "claims",
+        "GET",
+        "/late-claim-requests/{request_id}",
+        (303, 403, 403, 403, 403, 200),
+        values={"request_id": "late_request_id"},
+    ),
+    Row(
+        "claims",
+        "POST",
+        "/late-claim-requests/{request_id}/refuse",
+        (303, 403, 403, 403, 403, 422),  # the administrator reaches the check that a refusal says why
+        form={"reason": " "},
+        form_page="/late-claim-requests/{request_id}",
+        values={"request_id": "late_request_id"},
+    ),
+    Row(
+        "claims",
+        "POST",
+        "/late-claim-requests/{request_id}/allow",
+        (303, 403, 403, 403, 403, 303),
+        form={"allowed_until": ""},
+        form_page="/late-claim-requests/{request_id}",
+        values={"request_id": "late_request_id"},
+    ),
     Row(
         "claims",
         "POST",
@@ -375,6 +428,7 @@ def _values(system, row: Row, role: str) -> dict[str, str]:
         "period_id": system.period_id,
         "commitment_id": system.commitment_id,
         "claim_id": system.claim_id,
+        "late_request_id": system.late_request_id,
         "contact_user_id": system.people["contact"].user_id,
         "other_commitment_id": system.other_commitment_id,
         "other_contact_user_id": system.people["other_contact"].user_id,

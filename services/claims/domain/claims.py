@@ -119,6 +119,18 @@ class ClaimView:
     worked_out: money.Claim
     ask: Person | None = None  # whom a refused contact asks to act on their behalf (`whom_to_ask`)
     payment_schedule_days_left: int | None = None  # business days to the payment schedule's due day (rule 18c)
+    late: "LateClaimRequest | None" = None  # the contact's latest request to claim late (rule 18b)
+
+    @property
+    def may_ask_late(self) -> bool:
+        """Rule 18b: a contact's draft after the due date, unless a request is waiting for its answer."""
+        return (
+            self.role == "contact"
+            and self.claim.status in EDITABLE_STATUSES
+            and may_ask_late(self.refusal)
+            and not self.period.closed
+            and (self.late is None or not self.late.pending)
+        )
 
     @property
     def can_edit(self) -> bool:
@@ -147,6 +159,12 @@ class NewClaim:
     existing_claim_id: str | None
     refusal: Refusal | None
     ask: Person | None = None  # whom a refused contact asks to create it on their behalf (`whom_to_ask`)
+    late: "LateClaimRequest | None" = None  # the contact's latest request to claim late (rule 18b)
+
+    @property
+    def may_ask_late(self) -> bool:
+        """Rule 18b: after the due date, unless a request is waiting for its answer."""
+        return may_ask_late(self.refusal) and not self.period.closed and (self.late is None or not self.late.pending)
 
 
 @dataclass(frozen=True)
@@ -390,3 +408,131 @@ def refuse_over_claims(lines: list[money.LineInput]) -> None:
     }
     if over:
         raise FieldErrors(over)
+
+
+# --- Asking to claim late (rule 18b) ---
+
+LATE_CLAIM_DAYS = 3  # the day allowed until, unless the administrator chooses another
+LATE_CLAIM_HORIZON = timedelta(days=60)  # no later than this ahead
+LONGEST_LATE_TEXT = 2000  # the contact's message, the administrator's reason
+
+
+@dataclass(frozen=True)
+class LateClaimRequest:
+    """A contact's request to claim after the due date, and its answer once there is one (rule 18b)."""
+
+    request_id: str
+    period_id: str
+    project_id: str
+    commitment_id: str
+    contact: Contact
+    asked: Person
+    message: str | None
+    requested_at: datetime
+    status: Literal["pending", "allowed", "refused"] = "pending"
+    allowed_until: date | None = None
+    reason: str | None = None
+    answered_by: Person | None = None
+    answered_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+
+def late_window_open(
+    request: LateClaimRequest | None, user_id: str, commitment_id: str, timezone: str, now: datetime
+) -> bool:
+    """Rule 18b: an allowed request lets its contact, for its commitment only, create and submit the claim until
+    the end of the day allowed in the project's time zone."""
+    return (
+        request is not None
+        and request.status == "allowed"
+        and request.allowed_until is not None
+        and request.contact.user_id == user_id
+        and request.commitment_id == commitment_id
+        and now < resubmit_deadline(request.allowed_until, timezone)
+    )
+
+
+def late_refusal(
+    refusal: Refusal | None,
+    request: LateClaimRequest | None,
+    user_id: str,
+    commitment: Commitment,
+    period: Period,
+    now: datetime,
+) -> Refusal | None:
+    """Rule 15 as rule 18b relaxes it: the refusal for the due date having passed is lifted while the contact's
+    allowed window is open; a closed period stays closed."""
+    if period.closed:
+        return refusal
+    if refusal == "due_date_passed" and late_window_open(
+        request, user_id, commitment.commitment_id, commitment.timezone, now
+    ):
+        return None
+    return refusal
+
+
+def may_ask_late(refusal: Refusal | None) -> bool:
+    """Rule 18b: a contact asks to claim late only once the due date has passed (and the period is open)."""
+    return refusal == "due_date_passed"
+
+
+def check_late_message(message: str) -> str | None:
+    """The contact's optional message to the administrator; FieldErrors when it is too long."""
+    message = message.strip()
+    if len(message) > LONGEST_LATE_TEXT:
+        text = f"Keep the message to {LONGEST_LATE_TEXT:,} characters; this one has {len(message):,}."
+        raise FieldErrors({"message": text}, f"Nothing was asked: {text}")
+    return message or None
+
+
+def default_allowed_until(now: datetime, timezone: str) -> date:
+    """Rule 18b: three days after today, in the project's time zone."""
+    return local_today(now, timezone) + timedelta(days=LATE_CLAIM_DAYS)
+
+
+def check_allowed_until(allowed_until: date | None, timezone: str, now: datetime) -> date:
+    """Rule 18b: the day a late claim is allowed until defaults to three days later, and is neither past nor more
+    than 60 days ahead in the project's time zone."""
+    today = local_today(now, timezone)
+    allowed_until = allowed_until or default_allowed_until(now, timezone)
+    if allowed_until < today:
+        text = "Choose a day from today onwards; this one has passed."
+    elif allowed_until > today + LATE_CLAIM_HORIZON:
+        text = f"Choose a day within {LATE_CLAIM_HORIZON.days} days from today."
+    else:
+        return allowed_until
+    raise FieldErrors({"allowed_until": text}, f"The late claim was not allowed: {text}")
+
+
+def check_late_refusal_reason(reason: str) -> str:
+    """Rule 18b: a refusal says why; the contact reads it in the email and on the New Progress Claim page."""
+    reason = reason.strip()
+    if not reason:
+        text = "Say why the late claim is refused: the contact reads this in the email and on the claim page."
+    elif len(reason) > LONGEST_LATE_TEXT:
+        text = f"Keep the reason to {LONGEST_LATE_TEXT:,} characters; this one has {len(reason):,}."
+    else:
+        return reason
+    raise FieldErrors({"reason": text}, f"The request was not refused: {text}")
+
+
+def require_pending(request: LateClaimRequest) -> None:
+    """Rule 18b: a request is answered once."""
+    if not request.pending:
+        answer = f"allowed until {request.allowed_until}" if request.status == "allowed" else "refused"
+        raise Conflict(f"This request to claim late has been answered already ({answer}); nothing was changed.")
+
+
+def parse_allowed_until(text: str) -> date | None:
+    """The day a late claim is allowed until, as a date field sends it; None for nothing."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        message = "Enter the day as year-month-day, such as 2026-12-10."
+        raise FieldErrors({"allowed_until": message}, f"The late claim was not allowed: {message}") from None

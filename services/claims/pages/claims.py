@@ -10,6 +10,7 @@ from starlette.datastructures import FormData
 
 from services.claims.domain import claims as domain
 from services.claims.domain.claims import ClaimView, FieldErrors
+from services.claims.pages.late_claims import late_request_csrf
 from services.claims.pages.rendering import NOTICES, STALE_FORM, message, page
 from services.claims.use_cases import claims as use_cases
 from services.claims.use_cases.claims import ClaimExists, NotArrivedYet
@@ -51,7 +52,9 @@ async def my_invites_and_claims(request: Request, done: str = "") -> Response:
 
 
 @router.get("/claims/new", response_class=HTMLResponse)
-async def new_claim(request: Request, commitment: str = "", period: str = "", waited: int = 0) -> Response:
+async def new_claim(
+    request: Request, commitment: str = "", period: str = "", waited: int = 0, done: str = ""
+) -> Response:
     """Where Yes on an invite leads, after logging in: the claim for the commitment and period when there is one,
     or what creating it would make and the button that does; after the due date, a contact gets the page with
     the banner saying whom to ask, and no button (rule 15). Opening it changes nothing (rule 10)."""
@@ -71,11 +74,16 @@ async def new_claim(request: Request, commitment: str = "", period: str = "", wa
     except ProblemForPerson as problem:
         return _problem_page(request, problem)
     if new.existing_claim_id is not None:
-        return RedirectResponse(f"/claims/{new.existing_claim_id}", status_code=303)
+        confirm = f"?done={done}" if done in NOTICES else ""
+        return RedirectResponse(f"/claims/{new.existing_claim_id}{confirm}", status_code=303)
+    notice = NOTICES.get(done, "")
     if new.refusal is not None:
-        return page(request, "new_claim.html", {"new": new, "csrf_token": ""})
+        late_token = csrf_token(request.app.state.settings, late_request_csrf(session, commitment, period))
+        return page(
+            request, "new_claim.html", {"new": new, "csrf_token": "", "late_csrf_token": late_token, "notice": notice}
+        )
     bound_to = _new_claim_csrf(session, new.commitment.commitment_id, new.period.period_id)
-    context = {"new": new, "csrf_token": csrf_token(request.app.state.settings, bound_to)}
+    context = {"new": new, "csrf_token": csrf_token(request.app.state.settings, bound_to), "notice": notice}
     return page(request, "new_claim.html", context)
 
 
@@ -373,6 +381,11 @@ def _claim_page(
         "errors": errors or {},
         "typed": typed or {},
         "csrf_token": csrf_token(request.app.state.settings, _claim_csrf(session, view.claim.claim_id)),
+        "late_csrf_token": csrf_token(
+            request.app.state.settings, late_request_csrf(session, view.commitment.commitment_id, view.period.period_id)
+        )
+        if view.may_ask_late
+        else "",
         "board_url": _board_url(request, view.claim.period_id) if view.role == "administrator" else "",
         "review_url": f"/billing-periods/{view.claim.period_id}/review" if view.role == "administrator" else "",
         "now": request.app.state.clock(),

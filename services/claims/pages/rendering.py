@@ -28,6 +28,7 @@ NOTICES = {
     "submitted": "Your progress claim has been submitted.",
     "approved": "The progress claim is approved; its contact is emailed.",
     "sent-back": "The progress claim is sent back to revise; its contact is emailed.",
+    "late-asked": "Your request to claim late is sent; you are emailed when it is answered.",
 }
 
 STALE_FORM = (

@@ -12,6 +12,7 @@ from services.claims.domain.claims import (
     ClaimRecord,
     Commitment,
     DesignatedCommitment,
+    LateClaimRequest,
     Period,
     PreviousClaims,
     RevisionRequest,
@@ -524,4 +525,98 @@ async def set_project_payment_schedule_days(
         days,
         set_by.model_dump(mode="json"),
         now,
+    )
+
+
+# --- Requests to claim late (rule 18b) ---
+
+
+async def add_late_request(connection: asyncpg.Connection, request: LateClaimRequest) -> bool:
+    """The request, unless the contact has one open for the commitment and period already (False then)."""
+    added = await connection.fetchval(
+        """
+        INSERT INTO late_claim_requests (request_id, period_id, project_id, commitment_id, contact_user_id, contact,
+                                         asked, message, requested_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        ON CONFLICT (period_id, commitment_id, contact_user_id) WHERE status = 'pending' DO NOTHING
+        RETURNING true
+        """,
+        uuid.UUID(request.request_id),
+        uuid.UUID(request.period_id),
+        request.project_id,
+        request.commitment_id,
+        request.contact.user_id,
+        request.contact.model_dump(mode="json"),
+        request.asked.model_dump(mode="json"),
+        request.message,
+        request.requested_at,
+    )
+    return bool(added)
+
+
+async def find_late_request(
+    connection: asyncpg.Connection, request_id: str, for_update: bool = False
+) -> LateClaimRequest | None:
+    row = await connection.fetchrow(
+        "SELECT * FROM late_claim_requests WHERE request_id = $1" + (" FOR UPDATE" if for_update else ""),
+        uuid.UUID(request_id),
+    )
+    return None if row is None else _late_request(row)
+
+
+async def latest_late_request(
+    connection: asyncpg.Connection, period_id: str, commitment_id: str, user_id: str
+) -> LateClaimRequest | None:
+    """The contact's latest request to claim late for the commitment and period."""
+    row = await connection.fetchrow(
+        """
+        SELECT * FROM late_claim_requests WHERE period_id = $1 AND commitment_id = $2 AND contact_user_id = $3
+        ORDER BY position DESC LIMIT 1
+        """,
+        uuid.UUID(period_id),
+        commitment_id,
+        user_id,
+    )
+    return None if row is None else _late_request(row)
+
+
+async def answer_late_request(
+    connection: asyncpg.Connection,
+    request_id: str,
+    status: str,
+    allowed_until: date | None,
+    reason: str | None,
+    answered_by: Person,
+    now: datetime,
+) -> None:
+    await connection.execute(
+        """
+        UPDATE late_claim_requests SET status = $2, allowed_until = $3, reason = $4, answered_by = $5,
+                                       answered_at = $6
+        WHERE request_id = $1
+        """,
+        uuid.UUID(request_id),
+        status,
+        allowed_until,
+        reason,
+        answered_by.model_dump(mode="json"),
+        now,
+    )
+
+
+def _late_request(row: asyncpg.Record) -> LateClaimRequest:
+    return LateClaimRequest(
+        request_id=str(row["request_id"]),
+        period_id=str(row["period_id"]),
+        project_id=row["project_id"],
+        commitment_id=row["commitment_id"],
+        contact=Contact.model_validate(row["contact"]),
+        asked=Person.model_validate(row["asked"]),
+        message=row["message"],
+        requested_at=row["requested_at"],
+        status=row["status"],
+        allowed_until=row["allowed_until"],
+        reason=row["reason"],
+        answered_by=Person.model_validate(row["answered_by"]) if row["answered_by"] else None,
+        answered_at=row["answered_at"],
     )

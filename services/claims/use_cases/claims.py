@@ -198,7 +198,11 @@ async def _new_claim(
         )
     domain.require_billable(commitment)
     refusal = domain.contact_refusal(period.due_at, period.closed, now) if role == "contact" else None
-    return NewClaim(period, commitment, contact, existing_claim_id=None, refusal=refusal)
+    late = None
+    if refusal is not None:  # an allowed request to claim late lifts the due date's refusal (rule 18b)
+        late = await repository.latest_late_request(connection, period_id, commitment_id, user_id)
+        refusal = domain.late_refusal(refusal, late, user_id, commitment, period, now)
+    return NewClaim(period, commitment, contact, existing_claim_id=None, refusal=refusal, late=late)
 
 
 async def on_behalf(
@@ -328,6 +332,10 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
     role = await _require_role(connection, user_id, commitment)
     lines, previously_earned = await _line_inputs(connection, claim, commitment, period)
     refusal = domain.claim_refusal(claim.status, claim.resubmit_by, period, commitment.timezone, now)
+    late = None
+    if role == "contact" and refusal == "due_date_passed":  # rule 18b: unless claiming late is allowed
+        late = await repository.latest_late_request(connection, period.period_id, commitment.commitment_id, user_id)
+        refusal = domain.late_refusal(refusal, late, user_id, commitment, period, now)
     ask = None
     if role == "contact" and refusal == "due_date_passed":
         invited_by = await repository.inviter(connection, period.period_id, commitment.commitment_id, user_id)
@@ -345,6 +353,7 @@ async def _view(connection: asyncpg.Connection, claim: ClaimRecord, user_id: str
         worked_out=money.work_out(lines, commitment.retention_percent, previously_earned),
         ask=ask,
         payment_schedule_days_left=days_left,
+        late=late,
     )
 
 

@@ -26,6 +26,9 @@ from shared import payment_schedules
 from shared.contracts.base import Contact, Contract, Person
 from shared.contracts.claims import (
     ClaimAttemptRejected,
+    ClaimWindowExtended,
+    LateClaimRequested,
+    LateClaimRequestRefused,
     ProgressClaimApproved,
     ProgressClaimCreated,
     ProgressClaimRevisionRequested,
@@ -81,7 +84,11 @@ ROW_EVENTS = (
     ProgressClaimApproved,
     ProgressClaimRevisionRequested,
     ClaimAttemptRejected,
+    LateClaimRequested,
+    ClaimWindowExtended,
+    LateClaimRequestRefused,
 )
+LateState = Literal["pending", "allowed", "refused"]
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,13 @@ class ContactRow:
     # the builder's payment schedule is due and the business days left to it.
     payment_schedule_due: date | None = None
     payment_schedule_days_left: int | None = None
+    # Added (issue 12): the contact's newest request to claim late (rule 18b), and its answer once given.
+    late_request_id: str | None = None
+    late_requested_at: datetime | None = None
+    late_state: LateState | None = None
+    late_allowed_until: date | None = None
+    late_refusal_reason: str | None = None
+    late_answered_by: Person | None = None
 
     @property
     def claim_status_name(self) -> str:
@@ -277,6 +291,64 @@ class ClaimReview(_Fact):
         )
 
 
+class LateRequest(_Fact):
+    """A request to claim late (rule 18b), as its events told it: the request, its answer, or both, whatever
+    order they came in."""
+
+    request_id: str
+    requested_at: datetime | None = None
+    answer: Literal["allowed", "refused"] | None = None
+    answered_at: datetime | None = None
+    answered_by: Person | None = None
+    allowed_until: date | None = None
+    reason: str | None = None
+
+    def merged(self, other: "LateRequest") -> "LateRequest":
+        """The same request as both told it: its time from the request, its answer from the answer (a request is
+        answered once; were it twice, the newer answer)."""
+        answered = _newest_answer(self, other)
+        return LateRequest(
+            request_id=self.request_id,
+            requested_at=_earliest(self.requested_at, other.requested_at),
+            answer=answered.answer,
+            answered_at=answered.answered_at,
+            answered_by=answered.answered_by,
+            allowed_until=answered.allowed_until,
+            reason=answered.reason,
+        )
+
+    def key(self) -> tuple:
+        """The newest request of a row: by when it was asked (or, before the request is heard, answered)."""
+        return (self.requested_at or self.answered_at, self.request_id)
+
+
+def _newest_answer(a: LateRequest, b: LateRequest) -> LateRequest:
+    if a.answer is None or b.answer is None:
+        return a if b.answer is None else b
+    return a if (a.answered_at, a.answer, a.reason or "") >= (b.answered_at, b.answer, b.reason or "") else b
+
+
+def _late_request(event: LateClaimRequested | ClaimWindowExtended | LateClaimRequestRefused) -> LateRequest:
+    match event:
+        case LateClaimRequested():
+            return LateRequest(request_id=event.request_id, requested_at=event.requested_at)
+        case ClaimWindowExtended():
+            return LateRequest(
+                request_id=event.request_id,
+                answer="allowed",
+                answered_at=event.allowed_at,
+                answered_by=event.allowed_by,
+                allowed_until=event.allowed_until,
+            )
+    return LateRequest(
+        request_id=event.request_id,
+        answer="refused",
+        answered_at=event.refused_at,
+        answered_by=event.refused_by,
+        reason=event.reason,
+    )
+
+
 class SeenContact(_Fact):
     contact: Contact
     at: datetime
@@ -315,6 +387,7 @@ class RowFacts(_Fact):
     claim_submitted: ClaimSubmitted | None = None
     claim_review: ClaimReview | None = None
     late_attempt_at: datetime | None = None
+    late_requests: dict[str, LateRequest] = {}  # by request id (rule 18b)
     as_of: datetime | None = None  # the newest event's own time
 
     @property
@@ -366,6 +439,12 @@ def event_time(event: Contract) -> datetime:
             return event.reviewed_at
         case ClaimAttemptRejected():
             return event.attempted_at
+        case LateClaimRequested():
+            return event.requested_at
+        case ClaimWindowExtended():
+            return event.allowed_at
+        case LateClaimRequestRefused():
+            return event.refused_at
     raise TypeError(f"the board does not take in {type(event).__name__}")
 
 
@@ -444,6 +523,12 @@ def take_in(facts: RowFacts | None, event: Contract, decline_reason: str | None 
             change["claim_review"] = _newest(facts.claim_review, sent_back)
         case ClaimAttemptRejected():
             change["late_attempt_at"] = _newest(facts.late_attempt_at, at)
+        case LateClaimRequested() | ClaimWindowExtended() | LateClaimRequestRefused():
+            heard = _late_request(event)
+            known = facts.late_requests.get(heard.request_id)
+            change["late_requests"] = facts.late_requests | {
+                heard.request_id: heard if known is None else known.merged(heard)
+            }
     return facts.model_copy(update=change)
 
 
@@ -729,6 +814,7 @@ def _row(
     else:
         payment_due = submitted.current_payment_due if submitted else None
     revisions = [fact.revision for fact in (submitted, facts.claim_review) if fact is not None]
+    late = _newest_of(facts.late_requests.values())
     return ContactRow(
         commitment_id=commitment_id,
         contact=contact,
@@ -758,6 +844,12 @@ def _row(
         revision_reason=review.reason if review else None,
         resubmit_by=review.resubmit_by if review else None,
         payment_schedule_due=submitted.payment_schedule_due if submitted and claim_status == "submitted" else None,
+        late_request_id=late.request_id if late else None,
+        late_requested_at=late.requested_at if late else None,
+        late_state=(late.answer or "pending") if late else None,
+        late_allowed_until=late.allowed_until if late else None,
+        late_refusal_reason=late.reason if late else None,
+        late_answered_by=late.answered_by if late else None,
     )
 
 

@@ -260,6 +260,7 @@ async def _board_page(
         "poll_seconds": POLL_SECONDS,
         "version": version,
         "claim_url": lambda claim_id: f"{claims_url}/claims/{claim_id}",
+        "late_request_url": lambda request_id: f"{claims_url}/late-claim-requests/{request_id}",
         "review_url": f"{claims_url}/billing-periods/{period.id}/review",
         "on_behalf_url": lambda commitment_id, contact_user_id: (
             f"{claims_url}/claims/on-behalf?"
