@@ -191,7 +191,9 @@ async def schedule_payment_schedule_reminders(connection: asyncpg.Connection, no
         }
         administrators = await repository.project_administrators(connection, clock["project_id"])
         if not administrators:
+            # The directory events may not have come yet: the clock keeps running, to be looked at again.
             log.warning("no administrator to remind of a payment schedule", extra={"claim_id": submitted.claim_id})
+            continue
         scheduled += await repository.add_payment_schedule_reminders(connection, clock, administrators, reminder)
     return scheduled
 

@@ -106,8 +106,10 @@ def test_a_refusal_needs_a_reason_and_a_message_is_optional_both_at_most_2000_ch
         check_late_message("x" * 2001)
 
 
-def test_a_request_is_answered_once():
-    require_pending(ASKED)
+def test_a_request_is_answered_once_and_not_in_a_closed_period():
+    require_pending(ASKED, NOVEMBER)
     for answered in (ALLOWED, REFUSED):
         with pytest.raises(Conflict, match="answered already"):
-            require_pending(answered)
+            require_pending(answered, NOVEMBER)
+    with pytest.raises(Conflict, match="The billing period is closed"):
+        require_pending(ASKED, dataclasses.replace(NOVEMBER, closed=True))

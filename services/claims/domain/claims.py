@@ -519,8 +519,13 @@ def check_late_refusal_reason(reason: str) -> str:
     raise FieldErrors({"reason": text}, f"The request was not refused: {text}")
 
 
-def require_pending(request: LateClaimRequest) -> None:
-    """Rule 18b: a request is answered once."""
+def require_pending(request: LateClaimRequest, period: Period) -> None:
+    """Rule 18b: a request is answered once, and not in a closed period (where no late claim could be made)."""
+    if period.closed:
+        raise Conflict(
+            "The billing period is closed, so no claim can be made late in it; nothing was changed. Create the claim "
+            "on the contact's behalf from the period board if it is still needed."
+        )
     if not request.pending:
         answer = f"allowed until {request.allowed_until}" if request.status == "allowed" else "refused"
         raise Conflict(f"This request to claim late has been answered already ({answer}); nothing was changed.")

@@ -103,7 +103,7 @@ async def allow_late_claim(
     """An administrator allows the late claim until a day (rule 18b), announced (ClaimWindowExtended)."""
     async with pool.acquire() as connection, connection.transaction():
         view = await _late_request(connection, user_id, request_id, now, for_update=True)
-        domain.require_pending(view.request)
+        domain.require_pending(view.request, view.period)
         until = domain.check_allowed_until(allowed_until, view.commitment.timezone, now)
         administrator = await _person(connection, user_id)
         await repository.answer_late_request(connection, request_id, "allowed", until, None, administrator, now)
@@ -121,7 +121,7 @@ async def refuse_late_claim(
     """An administrator refuses the late claim with a reason (rule 18b), announced (LateClaimRequestRefused)."""
     async with pool.acquire() as connection, connection.transaction():
         view = await _late_request(connection, user_id, request_id, now, for_update=True)
-        domain.require_pending(view.request)
+        domain.require_pending(view.request, view.period)
         reason = domain.check_late_refusal_reason(reason)
         administrator = await _person(connection, user_id)
         await repository.answer_late_request(connection, request_id, "refused", None, reason, administrator, now)
