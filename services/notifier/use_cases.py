@@ -2,12 +2,12 @@
 
 An event's use case runs in the consumer's transaction (the inbox's row with it). Emails are only written
 down here, as delivery rows; the mail workers (`mail.workers`) send them outside any transaction and record
-each outcome, with its event, through `delivery_outcome`, `password_mail_outcome` and
-`claim_review_mail_outcome`, and each retry through `delivery_deferred`, `password_mail_deferred` and
-`claim_review_mail_deferred`.
+each outcome through `delivery_outcome` (an invite's, with its event) or `mail_outcome` (the other emails'), and
+each retry through `delivery_deferred` or `mail_deferred`.
 """
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,12 +15,8 @@ import asyncpg
 
 from services.notifier import repository
 from services.notifier.domain import (
-    ClaimReviewMail,
     Delivery,
-    LateClaimMail,
     LateClaimStep,
-    PasswordMail,
-    PaymentScheduleReminderMail,
     payment_schedule_remind_at,
     reminder_at,
     skip_reason,
@@ -198,24 +194,6 @@ async def schedule_payment_schedule_reminders(connection: asyncpg.Connection, no
     return scheduled
 
 
-async def payment_schedule_reminder_outcome(
-    pool: asyncpg.Pool, mail: PaymentScheduleReminderMail, status: str, reply: str | None
-) -> None:
-    """Sent or failed, on the row only (the metrics and the log say so too)."""
-    async with pool.acquire() as connection:
-        table = repository.PAYMENT_SCHEDULE_REMINDER_MAILS
-        await repository.finish(connection, table, mail.key, mail.lease, status, reply)
-
-
-async def payment_schedule_reminder_deferred(
-    pool: asyncpg.Pool, mail: PaymentScheduleReminderMail, attempts: int, delay: timedelta, reply: str
-) -> bool:
-    """Tried again after `delay`; False when the lease was lost."""
-    async with pool.acquire() as connection:
-        table = repository.PAYMENT_SCHEDULE_REMINDER_MAILS
-        return await repository.retry_later(connection, table, mail.key, mail.lease, attempts, delay, reply) is not None
-
-
 async def late_claim_step(connection: asyncpg.Connection, step: LateClaimStep) -> None:
     """A request to claim late reaches the administrator asked; its answer, the contact (rule 18b): only the row
     here; the late claim mail worker sends it after this transaction commits. One per request and step."""
@@ -307,46 +285,19 @@ def _outcome_event(delivery: Delivery, status: str, reply: str, now: datetime):
     return InviteSent(**dict(invite), sent_at=now, resent=delivery.kind == "resend")
 
 
-async def password_mail_outcome(pool: asyncpg.Pool, mail: PasswordMail, status: str, reply: str | None) -> None:
+async def mail_outcome(
+    pool: asyncpg.Pool, table: repository.MailTable, key, lease: uuid.UUID, status: str, reply: str | None
+) -> None:
+    """An email other than an invite's sent, failed or not sent: on its row only, with no event (its status and
+    reply, the metrics and the log show it). Recorded only while `lease` is held."""
     async with pool.acquire() as connection:
-        await repository.finish(connection, repository.PASSWORD_MAILS, mail.key, mail.lease, status, reply)
+        await repository.finish(connection, table, key, lease, status, reply)
 
 
-async def password_mail_deferred(
-    pool: asyncpg.Pool, mail: PasswordMail, attempts: int, delay: timedelta, reply: str
+async def mail_deferred(
+    pool: asyncpg.Pool, table: repository.MailTable, key, lease: uuid.UUID, attempts: int, delay: timedelta, reply: str
 ) -> bool:
-    """Tried again after `delay`; nobody is told (no event). False when the lease was lost."""
+    """An email other than an invite's tried again after `delay`; nobody is told (no event). False when the lease
+    was lost."""
     async with pool.acquire() as connection:
-        table = repository.PASSWORD_MAILS
-        return await repository.retry_later(connection, table, mail.key, mail.lease, attempts, delay, reply) is not None
-
-
-async def claim_review_mail_outcome(pool: asyncpg.Pool, mail: ClaimReviewMail, status: str, reply: str | None) -> None:
-    """Sent or failed, on the row only, with no event: unlike an invite's, no page shows it yet (the row's status
-    and reply, the metrics and the log do)."""
-    async with pool.acquire() as connection:
-        await repository.finish(connection, repository.CLAIM_REVIEW_MAILS, mail.key, mail.lease, status, reply)
-
-
-async def claim_review_mail_deferred(
-    pool: asyncpg.Pool, mail: ClaimReviewMail, attempts: int, delay: timedelta, reply: str
-) -> bool:
-    """Tried again after `delay`; False when the lease was lost."""
-    async with pool.acquire() as connection:
-        table = repository.CLAIM_REVIEW_MAILS
-        return await repository.retry_later(connection, table, mail.key, mail.lease, attempts, delay, reply) is not None
-
-
-async def late_claim_mail_outcome(pool: asyncpg.Pool, mail: LateClaimMail, status: str, reply: str | None) -> None:
-    """Sent or failed, on the row only (its status and reply, the metrics and the log show it)."""
-    async with pool.acquire() as connection:
-        await repository.finish(connection, repository.LATE_CLAIM_MAILS, mail.key, mail.lease, status, reply)
-
-
-async def late_claim_mail_deferred(
-    pool: asyncpg.Pool, mail: LateClaimMail, attempts: int, delay: timedelta, reply: str
-) -> bool:
-    """Tried again after `delay`; False when the lease was lost."""
-    async with pool.acquire() as connection:
-        table = repository.LATE_CLAIM_MAILS
-        return await repository.retry_later(connection, table, mail.key, mail.lease, attempts, delay, reply) is not None
+        return await repository.retry_later(connection, table, key, lease, attempts, delay, reply) is not None

@@ -1,14 +1,13 @@
 """The emails about a request to claim late (rule 18b), and the worker that sends them (the late_claim_mails
 table), as the claim review emails are built and sent (`emails.py`, `workers.py`)."""
 
-from datetime import timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from urllib.parse import urlencode
 
 import asyncpg
 
-from services.notifier import repository, use_cases
+from services.notifier import repository
 from services.notifier.domain import LATE_CLAIM_ALLOWED, LATE_CLAIM_REQUESTED, LateClaimMail, RetryPolicy
 from services.notifier.mail.emails import _add_body, _local_time, _new_message, _utc_time, day, one_line
 from services.notifier.mail.smtp import SmtpMailer
@@ -107,9 +106,3 @@ class LateClaimMailWorker(MailWorker):
 
     def build(self, mail: LateClaimMail) -> EmailMessage:
         return build_late_claim_message(mail, self._settings, self._clock())
-
-    async def finish(self, mail: LateClaimMail, status: str, reply: str | None) -> None:
-        await use_cases.late_claim_mail_outcome(self._pool, mail, status, reply)
-
-    async def defer(self, mail: LateClaimMail, attempts: int, delay: timedelta, reply: str) -> bool:
-        return await use_cases.late_claim_mail_deferred(self._pool, mail, attempts, delay, reply)

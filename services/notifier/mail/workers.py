@@ -85,12 +85,12 @@ class MailWorker(ListeningWorker):
 
     async def finish(self, row, status: str, reply: str | None) -> None:
         """Record how the row ended (with its event, if it has one), if its lease is still held."""
-        raise NotImplementedError
+        await use_cases.mail_outcome(self._pool, self.table, row.key, row.lease, status, reply)
 
     async def defer(self, row, attempts: int, delay: timedelta, reply: str) -> bool:
         """Record that the row is tried again after `delay` (with its event, if it has one), if its lease is
         still held; False when it was not."""
-        raise NotImplementedError
+        return await use_cases.mail_deferred(self._pool, self.table, row.key, row.lease, attempts, delay, reply)
 
     async def before_fetching(self) -> None:
         """Work to do before each look at the table (the invite worker schedules reminders)."""
@@ -302,12 +302,6 @@ class PasswordMailWorker(MailWorker):
         )
         return build_password_message(email, self._settings, self._clock())
 
-    async def finish(self, mail: PasswordMail, status: str, reply: str | None) -> None:
-        await use_cases.password_mail_outcome(self._pool, mail, status, reply)
-
-    async def defer(self, mail: PasswordMail, attempts: int, delay: timedelta, reply: str) -> bool:
-        return await use_cases.password_mail_deferred(self._pool, mail, attempts, delay, reply)
-
 
 class ClaimReviewMailWorker(MailWorker):
     """Sends the emails about reviewed progress claims: approved, sent back to revise (the claim_review_mails
@@ -336,12 +330,6 @@ class ClaimReviewMailWorker(MailWorker):
         return build_claim_review_message(
             mail.review, mail.line_notes(), mail.project_timezone, mail.message_id, self._settings, self._clock()
         )
-
-    async def finish(self, mail: ClaimReviewMail, status: str, reply: str | None) -> None:
-        await use_cases.claim_review_mail_outcome(self._pool, mail, status, reply)
-
-    async def defer(self, mail: ClaimReviewMail, attempts: int, delay: timedelta, reply: str) -> bool:
-        return await use_cases.claim_review_mail_deferred(self._pool, mail, attempts, delay, reply)
 
 
 class PaymentScheduleReminderWorker(MailWorker):
@@ -372,9 +360,3 @@ class PaymentScheduleReminderWorker(MailWorker):
 
     def build(self, mail: PaymentScheduleReminderMail) -> EmailMessage:
         return build_payment_schedule_reminder(mail, self._settings, self._clock())
-
-    async def finish(self, mail: PaymentScheduleReminderMail, status: str, reply: str | None) -> None:
-        await use_cases.payment_schedule_reminder_outcome(self._pool, mail, status, reply)
-
-    async def defer(self, mail: PaymentScheduleReminderMail, attempts: int, delay: timedelta, reply: str) -> bool:
-        return await use_cases.payment_schedule_reminder_deferred(self._pool, mail, attempts, delay, reply)
