@@ -48,21 +48,33 @@ class SecurityOfPaymentAct:
 ACTS: dict[str, SecurityOfPaymentAct] = {
     "AU-NSW": SecurityOfPaymentAct(
         name="Building and Construction Industry Security of Payment Act 1999 (NSW)",
-        # The 10 days and s 14's wording are confirmed from summaries of the Act; the subsection is that of
-        # Victoria's copy of it, s 15(4)(b)(ii), read in full on AustLII.
+        # s 14(4)(b)(ii) ("within 10 business days after the payment claim is served, whichever time expires
+        # earlier") and s 4(1) read in verbatim quotations of the version in force from 20 August 2024, taken from
+        # legislation.nsw.gov.au; s 14(4) also in an older reproduction of s 14 (recoup.com.au).
         schedule_days=10,
         section="s 14(4)(b)(ii)",
         excluded_days=_27_TO_31_DECEMBER,
-        business_day_rule="s 4: not a Saturday, Sunday, public holiday or 27, 28, 29, 30 or 31 December",
+        business_day_rule=(
+            's 4(1): "any day other than—(a) a Saturday, Sunday or public holiday, or (b) 27, 28, 29, 30 or 31 '
+            'December"'
+        ),
         country="AU",
         subdivision="NSW",
     ),
     "AU-VIC": SecurityOfPaymentAct(
         name="Building and Construction Industry Security of Payment Act 2002 (Vic)",
-        schedule_days=10,  # read in the Act (AustLII); no Christmas exclusion, unlike the other states
-        section="s 15(4)(b)(ii)",
-        excluded_days=frozenset(),  # Victoria has no Christmas shutdown in its definition
-        business_day_rule="s 4: not a Saturday, Sunday, or a day wholly or partly observed as a public holiday",
+        # s 15(4)(b)(ii) and s 4 were read on AustLII as they stood before the Building Legislation Amendment
+        # (Fairer Payments on Jobsites and Other Matters) Act 2025, in force from 15 April 2026 by law firms'
+        # accounts. That Act rewrites s 15 and, by the same accounts, takes 22 December to 10 January out of business
+        # days; neither amended text was read. Until it is, those days still count: the due day can only come
+        # earlier than the Act's, never later.
+        schedule_days=10,
+        section="s 15(4)(b)(ii) (as before the 2025 amendments; to be confirmed)",
+        excluded_days=frozenset(),
+        business_day_rule=(
+            "s 4 before the 2025 amendments: not a Saturday, Sunday, or a day wholly or partly observed as a public "
+            "holiday; the amended definition (reported to leave out 22 December to 10 January) is to be confirmed"
+        ),
         country="AU",
         subdivision="VIC",
     ),
@@ -82,45 +94,51 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
     ),
     "AU-WA": SecurityOfPaymentAct(
         name="Building and Construction Industry (Security of Payment) Act 2021 (WA)",
+        # s 25(1) read in the official consolidated text in force from 1 February 2024 (legislation.wa.gov.au): a
+        # payment schedule is given "before the earlier of ... (b) 15 business days after the payment claim is
+        # made". The definition of business day in s 4 was not read.
         schedule_days=15,
-        # The figure is confirmed from secondary sources, the section from the Act's table of contents ("Response
-        # to payment claim: payment schedule"); any Christmas exclusion in its definition is not confirmed.
-        section="s 25",
+        section="s 25(1)(b)",
         excluded_days=frozenset(),
-        business_day_rule="not confirmed: counted as weekdays that are not WA public holidays",
+        business_day_rule="s 4 to be confirmed: counted as weekdays that are not WA public holidays",
         country="AU",
         subdivision="WA",
     ),
     "AU-SA": SecurityOfPaymentAct(
         name="Building and Construction Industry Security of Payment Act 2009 (SA)",
+        # The 15 days read in the Act as made (AustLII), in s 16(1)(b)(ii), which repeats the time for a payment
+        # schedule: "within 15 business days after the payment claim is served". Section 14, which sets it, the
+        # definition of business day and any later amendment were not read.
         schedule_days=15,
-        # The figure is confirmed from secondary sources; the section, and the holiday-period rule the Act is said
-        # to have, are not confirmed.
         section="s 14(4) (section to be confirmed)",
         excluded_days=frozenset(),
-        business_day_rule="not confirmed: counted as weekdays that are not SA public holidays",
+        business_day_rule="s 4 to be confirmed: counted as weekdays that are not SA public holidays",
         country="AU",
         subdivision="SA",
     ),
     "AU-TAS": SecurityOfPaymentAct(
         name="Building and Construction Industry Security of Payment Act 2009 (Tas)",
         # 10 business days for commercial work (the Department of Justice's summary); 20 for residential work for
-        # an owner, not a builder's case here. Section 19 (read) sets the consequence of missing the "relevant
-        # period"; the section fixing that period is not confirmed.
+        # an owner, not a builder's case here. Section 19 (read, as made) sets the consequence of missing the
+        # "relevant period"; the section fixing that period is not confirmed. A law firm reports that an amendment
+        # took 27 to 31 December out of business days; not read, so those days still count (an earlier due day).
         schedule_days=10,
         section="s 18 (section to be confirmed)",
         excluded_days=frozenset(),
-        business_day_rule="not confirmed: counted as weekdays that are not Tasmanian public holidays",
+        business_day_rule="s 4 to be confirmed: counted as weekdays that are not Tasmanian public holidays",
         country="AU",
         subdivision="TAS",
     ),
     "AU-ACT": SecurityOfPaymentAct(
         name="Building and Construction Industry (Security of Payment) Act 2009 (ACT)",
         schedule_days=10,
-        # The figure and the business-day rule are confirmed from summaries of the Act; the section is not.
+        # The figure and the business-day rule are from summaries of the Act; neither they nor the section were
+        # read in its text.
         section="s 16 (section to be confirmed)",
         excluded_days=_27_TO_31_DECEMBER,
-        business_day_rule="dictionary: not a Saturday, Sunday, public holiday or 27, 28, 29, 30 or 31 December",
+        business_day_rule=(
+            "dictionary, to be confirmed: not a Saturday, Sunday, public holiday or 27, 28, 29, 30 or 31 December"
+        ),
         country="AU",
         subdivision="ACT",
     ),
@@ -131,12 +149,16 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
 NEW_ZEALAND = SecurityOfPaymentAct(
     name="Construction Contracts Act 2002 (NZ)",
     schedule_days=20,
-    section="s 22(b)",
-    # 24 December to 5 January are not working days for payment claims and schedules (the Building Disputes
-    # Tribunal's reading of s 5, year after year). Public holidays are New Zealand's national ones: a province's
-    # anniversary day, which the definition may also leave out, is not counted here (to be confirmed).
+    section="s 22(b) (to be confirmed)",
+    # The 20 working days and 24 December to 5 January are the Building Disputes Tribunal's reading of ss 22 and 5
+    # (the Act's text was not read). Public holidays are New Zealand's national ones: whether s 5 also leaves out a
+    # province's anniversary day is to be confirmed. If it does, the holidays library has them by ISO subdivision
+    # (holidays.NZ(subdiv="AUK") holds Auckland Anniversary Day), so the region would pick its own.
     excluded_days=_days((12, 24), (1, 5)),
-    business_day_rule="s 5 working day: not a weekend, a public holiday, nor a day from 24 December to 5 January",
+    business_day_rule=(
+        "s 5 working day, to be confirmed: not a weekend, a national public holiday, nor a day from 24 December to "
+        "5 January"
+    ),
     country="NZ",
     subdivision=None,
 )
