@@ -67,13 +67,16 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
         # (Fairer Payments on Jobsites and Other Matters) Act 2025, in force from 15 April 2026 by law firms'
         # accounts. That Act rewrites s 15 and, by the same accounts, takes 22 December to 10 January out of business
         # days; neither amended text was read. Until it is, those days still count: the due day can only come
-        # earlier than the Act's, never later.
+        # earlier than the Act's, never later. Melbourne Cup Day, which a council outside Melbourne may move, is
+        # left out as the holidays library's VIC list has it; whether it is a holiday "throughout Victoria" is to be
+        # confirmed.
         schedule_days=10,
         section="s 15(4)(b)(ii) (as before the 2025 amendments; to be confirmed)",
         excluded_days=frozenset(),
         business_day_rule=(
-            "s 4 before the 2025 amendments: not a Saturday, Sunday, or a day wholly or partly observed as a public "
-            "holiday; the amended definition (reported to leave out 22 December to 10 January) is to be confirmed"
+            's 4 before the 2025 amendments: "a day that is not—(a) a Saturday or Sunday; or (b) a day that is wholly '
+            'or partly observed as a public holiday throughout Victoria"; the amended definition (reported to leave '
+            "out 22 December to 10 January) is to be confirmed"
         ),
         country="AU",
         subdivision="VIC",

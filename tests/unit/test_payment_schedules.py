@@ -40,7 +40,7 @@ CASES = [
     # Vic s 15(4)(b)(ii), 10 days; the 2025 amendments' 22 December to 10 January is not counted until read.
     ("AU-VIC", "s 15(4)(b)(ii)", 10, "Christmas", D(2026, 12, 18), D(2027, 1, 6), CHRISTMAS_2026),
     ("AU-VIC", "s 15(4)(b)(ii)", 10, "Easter", D(2026, 4, 1), D(2026, 4, 17), EASTER_2026),
-    ("AU-VIC", "s 15(4)(b)(ii)", 10, "Melbourne Cup Day", D(2026, 10, 30), D(2026, 11, 16), (D(2026, 11, 3),)),
+    ("AU-VIC", "s 15(4)(b)(ii)", 10, "Grand Final Friday", D(2026, 9, 21), D(2026, 10, 6), (D(2026, 9, 25),)),
     # Qld s 76(1)(b), 15 days; 22 December to 10 January left out.
     ("AU-QLD", "s 76(1)(b)", 15, "Christmas", D(2026, 12, 18), D(2027, 1, 29), WITH_22_DECEMBER_TO_10_JANUARY),
     ("AU-QLD", "s 76(1)(b)", 15, "Easter", D(2026, 4, 1), D(2026, 4, 24), EASTER_2026),
