@@ -8,7 +8,10 @@ contract sets). Each figure below is cited beside its Act and section. Business 
 public holiday of the region (the `holidays` library, maintained upstream) nor a day the Act itself excludes.
 
 Where the figure or the business-day rule could not be confirmed from a source readable while this was built,
-the entry says so: a lawyer should confirm those before a builder relies on them.
+the entry says so: a lawyer should confirm those before a builder relies on them. Meanwhile a day an Act is only
+reported to leave out (a Christmas shutdown read in summaries, not in the Act) is counted as a business day: the
+due day shown can then come earlier than the Act's, never later, and a builder who answers early loses nothing,
+while one who answers late may owe the whole amount claimed.
 """
 
 from dataclasses import dataclass
@@ -135,12 +138,14 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
     "AU-ACT": SecurityOfPaymentAct(
         name="Building and Construction Industry (Security of Payment) Act 2009 (ACT)",
         schedule_days=10,
-        # The figure and the business-day rule are from summaries of the Act; neither they nor the section were
-        # read in its text.
+        # The figure is from summaries of the Act; neither it nor the section was read in its text. The summaries
+        # also report that the dictionary leaves 27 to 31 December out of business days; not read, so those days
+        # still count (an earlier due day).
         section="s 16 (section to be confirmed)",
-        excluded_days=_27_TO_31_DECEMBER,
+        excluded_days=frozenset(),
         business_day_rule=(
-            "dictionary, to be confirmed: not a Saturday, Sunday, public holiday or 27, 28, 29, 30 or 31 December"
+            "dictionary, to be confirmed: counted as weekdays that are not ACT public holidays (27 to 31 December, "
+            "reported to be left out, are counted until read)"
         ),
         country="AU",
         subdivision="ACT",
@@ -154,13 +159,14 @@ NEW_ZEALAND = SecurityOfPaymentAct(
     schedule_days=20,
     section="s 22(b) (to be confirmed)",
     # The 20 working days and 24 December to 5 January are the Building Disputes Tribunal's reading of ss 22 and 5
-    # (the Act's text was not read). Public holidays are New Zealand's national ones: whether s 5 also leaves out a
-    # province's anniversary day is to be confirmed. If it does, the holidays library has them by ISO subdivision
+    # (the Act's text was not read), so those Christmas days still count as working days until it is (an earlier
+    # due day). Public holidays are New Zealand's national ones: whether s 5 also leaves out a province's
+    # anniversary day is to be confirmed. If it does, the holidays library has them by ISO subdivision
     # (holidays.NZ(subdiv="AUK") holds Auckland Anniversary Day), so the region would pick its own.
-    excluded_days=_days((12, 24), (1, 5)),
+    excluded_days=frozenset(),
     business_day_rule=(
-        "s 5 working day, to be confirmed: not a weekend, a national public holiday, nor a day from 24 December to "
-        "5 January"
+        "s 5 working day, to be confirmed: counted as weekdays that are not national public holidays (24 December "
+        "to 5 January, reported to be left out, are counted until read)"
     ),
     country="NZ",
     subdivision=None,
