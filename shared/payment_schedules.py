@@ -138,9 +138,8 @@ ACTS: dict[str, SecurityOfPaymentAct] = {
     "AU-ACT": SecurityOfPaymentAct(
         name="Building and Construction Industry (Security of Payment) Act 2009 (ACT)",
         schedule_days=10,
-        # The figure is from summaries of the Act; neither it nor the section was read in its text. The summaries
-        # also report that the dictionary leaves 27 to 31 December out of business days; not read, so those days
-        # still count (an earlier due day).
+        # The figure and the dictionary's 27 to 31 December are from summaries of the Act; none of it was read in
+        # its text.
         section="s 16 (section to be confirmed)",
         excluded_days=frozenset(),
         business_day_rule=(
@@ -159,10 +158,9 @@ NEW_ZEALAND = SecurityOfPaymentAct(
     schedule_days=20,
     section="s 22(b) (to be confirmed)",
     # The 20 working days and 24 December to 5 January are the Building Disputes Tribunal's reading of ss 22 and 5
-    # (the Act's text was not read), so those Christmas days still count as working days until it is (an earlier
-    # due day). Public holidays are New Zealand's national ones: whether s 5 also leaves out a province's
-    # anniversary day is to be confirmed. If it does, the holidays library has them by ISO subdivision
-    # (holidays.NZ(subdiv="AUK") holds Auckland Anniversary Day), so the region would pick its own.
+    # (the Act's text was not read). Public holidays are New Zealand's national ones: whether s 5 also leaves out
+    # a province's anniversary day is to be confirmed. If it does, the holidays library has them by ISO
+    # subdivision (holidays.NZ(subdiv="AUK") holds Auckland Anniversary Day), so the region would pick its own.
     excluded_days=frozenset(),
     business_day_rule=(
         "s 5 working day, to be confirmed: counted as weekdays that are not national public holidays (24 December "
