@@ -155,8 +155,8 @@ def http_rate(url: str, seconds: float = 10, connections: int = 32, processes: i
 
     Measured on the 2-core machine: a generator process spends 40 to 90 µs of CPU a request, a third to a half
     of what the hello world spends answering it, so one process could ask 2 to 3 times what the hello world can
-    serve; two (the default, as wrk's `-t2`) saturate it as wrk does, and a third only takes CPU from the
-    server it measures."""
+    serve; one or two (the default, as wrk's `-t2`) saturate it as wrk does, and a third gained nothing, as it
+    takes its CPU from the server it measures."""
     spawn = multiprocessing.get_context("spawn")  # not fork: the caller may be running an event loop
     start = spawn.Barrier(processes)
     results = spawn.Queue()
