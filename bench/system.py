@@ -30,7 +30,6 @@ import contextlib
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -468,10 +467,8 @@ class ClaimsWatcher:
     """A plain consumer of billing.claims from its end: when each contact's ProgressClaimCreated was read."""
 
     def __init__(self, bootstrap: str):
-        # A short fetch wait: the watcher's own delay should not count much in what it measures.
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=10
-        )
+        # Fetched as raw.kafka_round_trip's consumer fetches, so that the two figures compare.
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
         self.created: dict[str, float] = {}
         self._waiting: dict[str, asyncio.Future] = {}
         self._task: asyncio.Task | None = None
@@ -544,12 +541,6 @@ async def yes_to_claim(client: httpx.AsyncClient, bootstrap: str, links: list[tu
     return took
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """The value below which `fraction` of them lie (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
-
-
 # --- the run ---------------------------------------------------------------------------------------------------
 
 
@@ -591,9 +582,10 @@ async def measure(options: argparse.Namespace, ports: Ports, stack: ChildProcess
         if len(links) < YES_SAMPLES + 1:
             raise RuntimeError(f"The SMTP server kept {len(links)} invite links, fewer than {YES_SAMPLES + 1}.")
         say(f"6. {YES_SAMPLES} contacts press Yes, one at a time")
-        yes = await yes_to_claim(client, bootstrap, links[:YES_SAMPLES])
-        figures.add("yes_to_claim_p50_ms", statistics.median(yes))
-        figures.add("yes_to_claim_p99_ms", percentile(yes, 0.99))
+        # Percentiles taken as the round trip's are.
+        yes = raw.percentiles(await yes_to_claim(client, bootstrap, links[:YES_SAMPLES]))
+        figures.add("yes_to_claim_p50_ms", yes.p50_ms)
+        figures.add("yes_to_claim_p99_ms", yes.p99_ms)
 
         page = links[YES_SAMPLES][1]
         await invite_form(client, page)  # the page answers 200 with its form before it is loaded
@@ -601,8 +593,7 @@ async def measure(options: argparse.Namespace, ports: Ports, stack: ChildProcess
         invite_page = await asyncio.to_thread(raw.http_rate, page, options.http_seconds)
         figures.add("invite_page_per_second", invite_page.requests_per_second)
         figures.add("invite_page_errors", invite_page.errors)
-        hello_world = f"http://127.0.0.1:{ports.hello_world}/"
-        with raw.hello_world(ports.hello_world):
+        with raw.hello_world(ports.hello_world) as hello_world:
             hello = await asyncio.to_thread(raw.http_rate, hello_world, options.http_seconds)
         figures.add("hello_world_per_second", hello.requests_per_second)
         figures.add("hello_world_errors", hello.errors)
@@ -656,11 +647,13 @@ def run(options: argparse.Namespace) -> int:
             raise
         say("Stopping the stack and the SMTP server")
 
+    if options.no_record:
+        return 0
     label = options.label or default_label()
     if options.contacts != 10_000:
         label += f" ({options.contacts:,} contacts)"  # the figures' names say 10k
     report.record_run(dict(figures), label)
-    report.write_results(BENCH / "history.jsonl")
+    report.write_results()
     say(f"Recorded as {label!r} in bench/history.jsonl; bench/RESULTS.md and bench/ratios.png written")
     return 0
 
@@ -678,6 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         "--contacts", type=int, default=10_000, help="contacts of the first project, 5 per commitment (default 10,000)"
     )
     parser.add_argument("--http-seconds", type=float, default=10, help="load on each page (default 10)")
+    parser.add_argument("--no-record", action="store_true", help="print the figures only (a trial run)")
     parser.add_argument("--keep-state", action="store_true", help="keep the stack's state folder and logs")
     options = parser.parse_args(argv)
     if options.contacts % CONTACTS_PER_COMMITMENT or options.contacts // CONTACTS_PER_COMMITMENT <= YES_SAMPLES:
