@@ -13,8 +13,10 @@ counterpart from the same machine at the same time.
    Read Only member of the project, and an administrator: until each service's inbox holds every event.
 5. The administrator opens a billing period through the periods API: until the SMTP server has accepted the
    10,000th invite, with the notifier's peak memory meanwhile.
-6. 200 contacts press Yes on their invite page (links read from their emails), one at a time: from the
-   request's start until ProgressClaimCreated for that contact is read from billing.claims.
+   Then until the stack is quiet (every outbox published, every consumer group at its topics' ends), so that
+   what follows is not measured behind the fan-out's backlog.
+6. 200 contacts press Yes on their invite page (links read from their emails), each on a commitment of its own,
+   one at a time: from the request's start until their ProgressClaimCreated is read from billing.claims.
 7. The invite page and a FastAPI hello world under the same load generator.
 8. Unless --quick: a second project with 100,000 contacts, its period opened, to the 100,000th invite.
 9. The figures appended to bench/history.jsonl; bench/RESULTS.md and its chart written again.
@@ -46,6 +48,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench import raw, report
 from deploy.embedded import ChildProcess, data_outside_state, free_port, port_accepts, postgres_url, wait_until
+from deploy.operators.lag import lags
 from shared.contracts.claims import ProgressClaimCreated
 from shared.contracts.erp import CommitmentUpserted, ProjectMemberUpserted
 from shared.contracts.topics import BILLING_CLAIMS, ERP_COMMITMENTS, ERP_DIRECTORY, SERVICES
@@ -69,6 +72,9 @@ LARGE_PROJECT_CONTACTS = 100_000
 STARTUP_TIMEOUT_SECONDS = 180
 # A wait for ingest or for invites fails once nothing has moved for this long.
 STALL_SECONDS = 120
+INGEST_POLL_SECONDS = 0.2
+# How often a long wait says how far it has got.
+PROGRESS_SECONDS = 30
 _CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -347,15 +353,15 @@ async def publish_erp_events(bootstrap: str, events: list[tuple[str, str, CloudE
         await producer.stop()
 
 
-class Inboxes:
-    """Each service's inbox: the ERP events it has handled, counted in its own database."""
+class ServiceDatabases:
+    """Each service's own database: the ERP events its inbox holds, the events its outbox has still to publish."""
 
     def __init__(self, database_url: str):
         settings = Settings(database_url=database_url)
         self._urls = {service: settings.service_database_url(service) for service in SERVICES}
         self._connections: dict[str, asyncpg.Connection] = {}
 
-    async def __aenter__(self) -> "Inboxes":
+    async def __aenter__(self) -> "ServiceDatabases":
         for service, url in self._urls.items():
             self._connections[service] = await asyncpg.connect(url)
         return self
@@ -364,35 +370,46 @@ class Inboxes:
         for connection in self._connections.values():
             await connection.close()
 
-    async def handled(self, service: str) -> tuple[int, datetime | None]:
-        """How many ERP events the service has handled, and when it handled the last (its database's clock)."""
-        row = await self._connections[service].fetchrow(
-            "SELECT count(*), max(handled_at) FROM inbox WHERE consumer = ANY($1::text[])",
+    async def handled(self, service: str) -> int:
+        """How many ERP events the service has handled (committed in its database)."""
+        return await self._connections[service].fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer = ANY($1::text[])",
             [f"{service}.{ERP_COMMITMENTS}", f"{service}.{ERP_DIRECTORY}"],
         )
-        return row[0], row[1]
+
+    async def events_waiting(self) -> int:
+        """Events recorded in the services' outboxes and not yet published (nor refused for good)."""
+        total = 0
+        for connection in self._connections.values():
+            total += await connection.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL AND failed_at IS NULL"
+            )
+        return total
 
     async def periods_database(self) -> asyncpg.Connection:
         return self._connections["periods"]
 
 
-async def ingest(bootstrap: str, inboxes: Inboxes, events: list[tuple[str, str, CloudEvent]]) -> dict[str, float]:
-    """Publish the events; per service, seconds from the start of publishing until it handled the last one."""
-    before = {service: (await inboxes.handled(service))[0] for service in SERVICES}
-    started = datetime.now(UTC)
+async def ingest(
+    bootstrap: str, databases: ServiceDatabases, events: list[tuple[str, str, CloudEvent]]
+) -> dict[str, float]:
+    """Publish the events; per service, seconds from the start of publishing until its database was seen to hold
+    the last one handled (looked at every INGEST_POLL_SECONDS: a figure is late by that at most)."""
+    before = {service: await databases.handled(service) for service in SERVICES}
+    started = time.monotonic()
     await publish_erp_events(bootstrap, events)
-    say(f"{len(events):,} ERP events published in {(datetime.now(UTC) - started).total_seconds():.1f} s")
+    say(f"{len(events):,} ERP events published in {time.monotonic() - started:.1f} s")
     took: dict[str, float] = {}
     progress = {service: (0, time.monotonic()) for service in SERVICES}
+    told = time.monotonic()
     while len(took) < len(SERVICES):
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(INGEST_POLL_SECONDS)
         for service in SERVICES:
             if service in took:
                 continue
-            count, last = await inboxes.handled(service)
-            handled = count - before[service]
+            handled = await databases.handled(service) - before[service]
             if handled >= len(events):
-                took[service] = (last - started).total_seconds()
+                took[service] = time.monotonic() - started
                 say(f"{service} has handled all {len(events):,} ERP events")
             elif handled > progress[service][0]:
                 progress[service] = (handled, time.monotonic())
@@ -401,7 +418,22 @@ async def ingest(bootstrap: str, inboxes: Inboxes, events: list[tuple[str, str, 
                     f"The {service} service has handled {handled:,} of {len(events):,} ERP events and none more for "
                     f"{STALL_SECONDS} s; its log is in the stack's state folder (logs/{service}.log)."
                 )
+        if time.monotonic() - told > PROGRESS_SECONDS:
+            told = time.monotonic()
+            handled = ", ".join(f"{service} {progress[service][0]:,}" for service in SERVICES if service not in took)
+            say(f"  ERP events handled so far: {handled}")
     return took
+
+
+async def settle(bootstrap: str, databases: ServiceDatabases) -> float:
+    """Seconds until the stack is quiet: every outbox published and every consumer group at its topics' ends
+    (what the fan-out caused, InviteSent to the responses and claims services say, is all handled)."""
+    started = time.monotonic()
+    while time.monotonic() - started < STALL_SECONDS * 5:
+        if not await databases.events_waiting() and not any(lag.lag for lag in await lags(bootstrap)):
+            return time.monotonic() - started
+        await asyncio.sleep(1)
+    raise RuntimeError(f"The stack still had events to publish or to consume {STALL_SECONDS * 5} s after the fan-out.")
 
 
 # --- the administrator -----------------------------------------------------------------------------------------
@@ -418,9 +450,9 @@ def period_dates(project: BenchProject) -> dict:
     }
 
 
-async def administrator_token(inboxes: Inboxes, database_url: str, secret_key: str) -> str:
+async def administrator_token(databases: ServiceDatabases, database_url: str, secret_key: str) -> str:
     """A session for the administrator, as the claims service would sign one at login."""
-    connection = await inboxes.periods_database()
+    connection = await databases.periods_database()
     user_id = await user_id_for_email(connection, ADMINISTRATOR["email"])
     if user_id is None:
         raise RuntimeError("The periods service does not know the benchmark's administrator after the ERP ingest.")
@@ -445,11 +477,15 @@ async def fan_out(
     if opened.status_code != 201:
         raise RuntimeError(f"The billing period did not open: {opened.status_code} {opened.text}")
     progress = (0, time.monotonic())
+    told = time.monotonic()
     while True:
         memory.sample()
         count, last_accepted = await sink.domain(project.mail_domain)
         if count >= project.contacts:
             return last_accepted - opened_at
+        if time.monotonic() - told > PROGRESS_SECONDS:
+            told = time.monotonic()
+            say(f"  invites accepted so far: {count:,} of {project.contacts:,}")
         if count > progress[0]:
             progress = (count, time.monotonic())
         elif time.monotonic() - progress[1] > STALL_SECONDS:
@@ -559,14 +595,14 @@ async def measure(options: argparse.Namespace, ports: Ports, stack: ChildProcess
     project = BenchProject("P-BENCH-10K", options.contacts // CONTACTS_PER_COMMITMENT)
     events = erp_events(project, members=True)
     say(f"4. ERP: {project.commitments:,} commitments, {project.contacts:,} contacts, {len(events):,} events")
-    async with Inboxes(database_url) as inboxes, httpx.AsyncClient(timeout=30) as client:
-        took = await ingest(bootstrap, inboxes, events)
+    async with ServiceDatabases(database_url) as databases, httpx.AsyncClient(timeout=30) as client:
+        took = await ingest(bootstrap, databases, events)
         figures.add("erp_events", len(events))
         for service in SERVICES:
             figures.add(f"erp_ingest_per_second_{service}", len(events) / took[service], f"({took[service]:.1f} s)")
 
         secret_key = (state / "secret_key").read_text().strip()
-        token = await administrator_token(inboxes, database_url, secret_key)
+        token = await administrator_token(databases, database_url, secret_key)
         sink = SinkControl(client, ports.smtp_control)
         notifier = child_pid(stack.pid, "services.notifier")
 
@@ -578,6 +614,7 @@ async def measure(options: argparse.Namespace, ports: Ports, stack: ChildProcess
         how = "VmHWM, reset at the open" if memory.mark_was_reset else "VmRSS sampled every 0.1 s"
         figures.add("notifier_peak_rss_mb_10k", memory.peak_mb(), f"({how})")
 
+        say(f"The stack was quiet {await settle(bootstrap, databases):.1f} s after the last invite")
         links = await sink.links(project.mail_domain)
         if len(links) < YES_SAMPLES + 1:
             raise RuntimeError(f"The SMTP server kept {len(links)} invite links, fewer than {YES_SAMPLES + 1}.")
@@ -603,7 +640,7 @@ async def measure(options: argparse.Namespace, ports: Ports, stack: ChildProcess
             # Its contacts get no memberships: a contact is invited without one, and the fan-out is what counts.
             events = erp_events(large, members=False)
             say(f"8. ERP: {large.commitments:,} more commitments, {large.contacts:,} contacts; period opened")
-            await ingest(bootstrap, inboxes, events)
+            await ingest(bootstrap, databases, events)
             memory = PeakMemory(notifier)
             seconds = await fan_out(client, sink, ports, token, large, memory)
             figures.add("fanout_100k_seconds", seconds)
