@@ -24,13 +24,15 @@ counterpart from the same machine at the same time.
 9. The figures appended to bench/history.jsonl; bench/RESULTS.md and its chart written again.
 
 Every child it starts (the SMTP server, the stack and through it every part) is stopped at the end, also after
-a failure or Ctrl-C.
+a failure or Ctrl-C. Runs on one machine take turns (a lock file in the temporary folder), as two at once would
+each slow the other.
 """
 
 import argparse
 import asyncio
 import calendar
 import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -39,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,6 +80,8 @@ STALL_SECONDS = 120
 INGEST_POLL_SECONDS = 0.2
 # How often a long wait says how far it has got.
 PROGRESS_SECONDS = 30
+# Held for the whole of a run (the stack stopped included): a second run waits for it.
+RUN_LOCK = Path(tempfile.gettempdir()) / "itb-bench.lock"
 _CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -661,7 +666,24 @@ def default_label() -> str:
     return found.stdout.strip() or "unknown"
 
 
+@contextlib.contextmanager
+def one_run_at_a_time() -> Iterator[None]:
+    """Benchmark runs on one machine take turns: two at once would each measure the other's load."""
+    with open(RUN_LOCK, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"Another benchmark run holds {RUN_LOCK}; this one starts when it has finished")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def run(options: argparse.Namespace) -> int:
+    with one_run_at_a_time():
+        return _run(options)
+
+
+def _run(options: argparse.Namespace) -> int:
     ports = Ports.free()
     state = Path(tempfile.mkdtemp(prefix="itb-bench-"))
     state.chmod(0o755)  # PostgreSQL may run as `nobody` (under root), and keeps its data in here
