@@ -12,6 +12,7 @@ ratio the targets are written in, so a noisy machine moves both sides alike.
 import asyncio
 import contextlib
 import multiprocessing
+import queue
 import statistics
 import sys
 import tempfile
@@ -58,8 +59,8 @@ SENDER = "invites@invite-to-bill.example"
 
 
 def invite_sized_message() -> bytes:
-    """A message shaped like an invite email (multipart/alternative, quoted-printable text and HTML, 4.7 KB in
-    all), flattened once: the raw rate is the mail transport's, not the building of emails."""
+    """A message shaped like an invite email (multipart/alternative: 0.7 KB of text, 3.2 KB of quoted-printable
+    HTML, 4.7 KB in all), flattened once: the raw rate is the mail transport's, not the building of emails."""
     message = EmailMessage()
     message["Subject"] = "Harbour Tower: Alex Admin has invited you to bill"
     message["From"] = f"Invite to Bill <{SENDER}>"
@@ -98,6 +99,7 @@ async def smtp_rate(host: str, port: int, messages: int = 5000, connections: int
 # Kafka ----------------------------------------------------------------------------------------------------------
 
 WARM_UP_SAMPLES = 20
+SAMPLE_TIMEOUT_SECONDS = 30
 
 
 async def kafka_round_trip(bootstrap_servers: str, samples: int = 500) -> Latencies:
@@ -122,9 +124,15 @@ async def kafka_round_trip(bootstrap_servers: str, samples: int = 500) -> Latenc
         for number in range(WARM_UP_SAMPLES + samples):
             value = str(number).encode()
             started = time.perf_counter()
-            await producer.send_and_wait(topic, value, key=value)
-            while (await consumer.getone()).value != value:
-                pass
+            try:
+                async with asyncio.timeout(SAMPLE_TIMEOUT_SECONDS):
+                    await producer.send_and_wait(topic, value, key=value)
+                    while (await consumer.getone()).value != value:
+                        pass
+            except TimeoutError:
+                raise RuntimeError(
+                    f"A record produced to {topic} did not reach its consumer within {SAMPLE_TIMEOUT_SECONDS} s."
+                ) from None
             if number >= WARM_UP_SAMPLES:
                 took_ms.append((time.perf_counter() - started) * 1000)
         return percentiles(took_ms)
@@ -136,12 +144,19 @@ async def kafka_round_trip(bootstrap_servers: str, samples: int = 500) -> Latenc
 # HTTP -----------------------------------------------------------------------------------------------------------
 
 WARM_UP_SECONDS = 2.0
+ANSWER_TIMEOUT_SECONDS = 10.0  # a request unanswered for this long is an error, and its connection is dropped
 
 
 def http_rate(url: str, seconds: float = 10, connections: int = 32, processes: int = 2) -> HttpRate:
     """Requests a second answered by `GET url`, from `connections` keep-alive connections spread over
     `processes` child processes (like wrk's threads), counted for `seconds` after a warm-up. An error is an
-    answer other than 2xx or a connection that failed, warm-up included."""
+    answer other than 2xx, a connection that failed or an answer not come within ANSWER_TIMEOUT_SECONDS,
+    warm-up included.
+
+    Measured on the 2-core machine: a generator process spends 40 to 90 µs of CPU a request, a third to a half
+    of what the hello world spends answering it, so one process could ask 2 to 3 times what the hello world can
+    serve; one or two (the default, as wrk's `-t2`) saturate it as wrk does, and a third gained nothing, as it
+    takes its CPU from the server it measures."""
     spawn = multiprocessing.get_context("spawn")  # not fork: the caller may be running an event loop
     start = spawn.Barrier(processes)
     results = spawn.Queue()
@@ -155,7 +170,10 @@ def http_rate(url: str, seconds: float = 10, connections: int = 32, processes: i
     try:
         answered, errors = 0, 0
         for _ in generators:
-            process_answered, process_errors = results.get(timeout=seconds + WARM_UP_SECONDS + 60)
+            try:
+                process_answered, process_errors = results.get(timeout=60 + WARM_UP_SECONDS + seconds)
+            except queue.Empty:
+                raise RuntimeError("A load generator process gave no figures; its error is above.") from None
             answered += process_answered
             errors += process_errors
         return HttpRate(requests_per_second=answered / seconds, errors=errors)
@@ -175,7 +193,7 @@ async def _load(url: str, seconds: float, connections: int, start) -> tuple[int,
     host, port = parts.hostname, parts.port or 80
     path = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
     request = f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: itb-bench\r\n\r\n".encode()
-    await asyncio.to_thread(start.wait)  # every process begins together
+    await asyncio.to_thread(start.wait, 60)  # every process begins together
     counting_from = time.monotonic() + WARM_UP_SECONDS
     until = counting_from + seconds
     answered, errors = 0, 0
@@ -189,10 +207,12 @@ async def _load(url: str, seconds: float, connections: int, start) -> tuple[int,
                     stream = await asyncio.open_connection(host, port)
                 reader, writer = stream
                 writer.write(request)
-                status, keep_alive = await _read_response(reader)
-            except (OSError, asyncio.IncompleteReadError, ValueError):
+                async with asyncio.timeout(ANSWER_TIMEOUT_SECONDS):
+                    status, keep_alive = await _read_response(reader)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
                 errors += 1
-                stream = _closed(stream)
+                _close(stream)
+                stream = None
                 await asyncio.sleep(0.01)  # a refused connection is not retried in a tight loop
                 continue
             if not 200 <= status < 300:
@@ -200,8 +220,9 @@ async def _load(url: str, seconds: float, connections: int, start) -> tuple[int,
             elif counting_from <= time.monotonic() < until:
                 answered += 1
             if not keep_alive:
-                stream = _closed(stream)
-        _closed(stream)
+                _close(stream)
+                stream = None
+        _close(stream)
 
     await asyncio.gather(*(keep_asking() for _ in range(connections)))
     return answered, errors
@@ -225,7 +246,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, headers.get("connection") != "close"
 
 
-def _closed(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
+def _close(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
     if stream is not None:
         stream[1].close()
 
