@@ -629,9 +629,10 @@ async def claim_late_claim_mails(
 class MailTable:
     name: str  # also the channel its new rows are announced on
     key: str  # its primary key
+    key_type: str = "text"  # the key's SQL type
 
 
-DELIVERIES = MailTable("deliveries", "delivery_id")
+DELIVERIES = MailTable("deliveries", "delivery_id", "bigint")
 PASSWORD_MAILS = MailTable("password_mails", "request_id")
 CLAIM_REVIEW_MAILS = MailTable("claim_review_mails", "mail_id")
 PAYMENT_SCHEDULE_REMINDER_MAILS = MailTable("payment_schedule_reminder_mails", "mail_id")
@@ -728,16 +729,27 @@ async def finish(
 ) -> bool:
     """Record how the row ended; False when it had ended already, or its lease was taken over (nothing more to
     announce: the new holder records its own outcome)."""
-    return bool(
-        await connection.fetchval(
-            f"""
-            UPDATE {table.name} SET status = $3, last_reply = $4, attempts = attempts + 1, lease_expires_at = NULL,
-                sent_at = CASE WHEN $3 = 'sent' THEN now() END
-            WHERE {table.key} = $1 AND lease = $2 AND status = 'pending' RETURNING true
-            """,
-            key,
-            lease,
-            status,
-            reply,
-        )
+    return key in await finish_all(connection, table, [(key, lease, status, reply)])
+
+
+async def finish_all(
+    connection: asyncpg.Connection, table: MailTable, outcomes: list[tuple[object, uuid.UUID, str, str | None]]
+) -> set:
+    """`finish` for many rows in one statement, each (key, lease, status, reply): the keys of the rows recorded."""
+    if not outcomes:
+        return set()
+    keys, leases, statuses, replies = (list(column) for column in zip(*outcomes, strict=True))
+    rows = await connection.fetch(
+        f"""
+        UPDATE {table.name} t SET status = o.status, last_reply = o.reply, attempts = t.attempts + 1,
+            lease_expires_at = NULL, sent_at = CASE WHEN o.status = 'sent' THEN now() END
+        FROM unnest($1::{table.key_type}[], $2::uuid[], $3::text[], $4::text[]) AS o (key, lease, status, reply)
+        WHERE t.{table.key} = o.key AND t.lease = o.lease AND t.status = 'pending'
+        RETURNING t.{table.key}
+        """,
+        keys,
+        leases,
+        statuses,
+        replies,
     )
+    return {row[0] for row in rows}
