@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import aiosmtplib
+import psutil
 
 from deploy.embedded import (
     ChildProcess,
@@ -192,6 +193,19 @@ async def open_period(database_url: str) -> float:
     return took
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time used by the process and its children still running (PostgreSQL's backends, say)."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -270,6 +284,13 @@ def main() -> None:
                     ]
                 )
                 time.sleep(1)
+            parts = {
+                "notifier": notifier.process.pid,
+                "postgres": children[1].process.pid,
+                "broker": children[0].process.pid,
+                "smtp server": smtp.process.pid,
+            }
+            cpu_before = {name: cpu_seconds(pid) for name, pid in parts.items()}
             started = time.time()
             handler = asyncio.run(open_period(notifier_url))
             print(f"period opened: {total} invites written in {handler:.2f} s", flush=True)
@@ -279,6 +300,8 @@ def main() -> None:
                     raise RuntimeError(f"only {smtp.count.value - before} of {total} invites arrived in 10 minutes")
             took = smtp.last_accepted.value - started
             rss = peak_rss_mb(notifier.process.pid)
+            cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / total for name, pid in parts.items()}
+            print("CPU per invite: " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu.items()), flush=True)
             if profiler:
                 profiler.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
                 profiler.wait(60)

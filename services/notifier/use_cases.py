@@ -54,8 +54,28 @@ async def period_opened(connection: asyncpg.Connection, opened: BillingPeriodOpe
     """Invite every contact of every invitable commitment of the project (rule 5)."""
     await repository.lock_project(connection, opened.project_id)
     await period_view.period_opened(connection, opened)
+    invitable, added = [], 0  # written a few hundred commitments at a time: a round trip each costs more
     async for commitment in repository.commitments_of_project(connection, opened.project_id):
-        await _invite_commitment(connection, opened.period_id, opened.project_id, commitment)
+        if skip_reason(commitment["kind"], commitment["status"], len(commitment["invoice_contacts"])) is None:
+            invitable.append(commitment)
+            if len(invitable) == _INVITED_TOGETHER:
+                added += await repository.add_invites(connection, opened.period_id, invitable, opened.opened_by)
+                invitable = []
+        else:
+            await _invite_commitment(connection, opened.period_id, opened.project_id, commitment)
+    added += await repository.add_invites(connection, opened.period_id, invitable, opened.opened_by)
+    await _after_many_deliveries(connection, added)
+
+
+_INVITED_TOGETHER = 200
+
+
+async def _after_many_deliveries(connection: asyncpg.Connection, added: int) -> None:
+    if added >= _MANY_DELIVERIES:
+        await repository.refresh_delivery_statistics(connection)
+
+
+_MANY_DELIVERIES = 1000
 
 
 async def commitment_changed(
@@ -79,7 +99,7 @@ async def _invite_commitment(
 ) -> None:
     reason = skip_reason(commitment["kind"], commitment["status"], len(commitment["invoice_contacts"]))
     if reason is None:
-        await repository.add_invites(connection, period_id, commitment)
+        await repository.add_invites(connection, period_id, [commitment])
     elif await repository.has_invites(connection, period_id, commitment["commitment_id"]):
         return  # invited already this period: a later change of status takes nothing back
     elif await repository.record_skip(connection, period_id, commitment["commitment_id"], reason):
@@ -106,7 +126,8 @@ async def resend_requested(connection: asyncpg.Connection, request: InvitesResen
         contact_user_ids=request.contact_user_ids,
         only_not_answered=request.only_not_answered,
     )
-    await repository.add_deliveries(connection, invites, "resend", request_id, invited_by=request.requested_by)
+    added = await repository.add_deliveries(connection, invites, "resend", request_id, invited_by=request.requested_by)
+    await _after_many_deliveries(connection, added)
 
 
 async def invite_answered(connection: asyncpg.Connection, invite_id: str, declined: bool) -> None:
@@ -218,6 +239,7 @@ async def schedule_reminders(connection: asyncpg.Connection, now: datetime) -> i
         invites = await repository.invites_to_remind(connection, period["period_id"])
         scheduled += await repository.add_deliveries(connection, invites, "reminder")
         await repository.mark_reminders_scheduled(connection, period["period_id"])
+    await _after_many_deliveries(connection, scheduled)
     return scheduled
 
 

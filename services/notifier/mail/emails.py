@@ -91,7 +91,7 @@ class InviteEmails:
     standard library's email API and the same templates, and kept encoded. Each email then only fills in its
     own values, HTML-escaped for the HTML part, on the lines that hold them, each line quoted-printable encoded
     as the library encodes it. An email the shortcut cannot carry as the library would (an address that needs
-    SMTPUTF8) is built by `build_message`."""
+    SMTPUTF8, or shared text holding the character that marks an email's own values) is built by `build_message`."""
 
     def __init__(self, settings: Settings, periods_kept: int = 32):
         self._settings = settings
@@ -104,7 +104,8 @@ class InviteEmails:
         that cannot be built."""
         invite = email.invite
         to = Address(one_line(invite.contact.name), addr_spec=invite.contact.email)
-        if not (to.addr_spec.isascii() and self._sender.isascii()):
+        shared = (invite.project_name, invite.project_timezone, invite.invited_by.name, invite.invited_by.email)
+        if not (to.addr_spec.isascii() and self._sender.isascii()) or any(_NUL in text for text in shared):
             message = build_message(email, self._settings, now)
             for header, value in headers.items():
                 message[header] = value
@@ -151,10 +152,11 @@ class InviteEmails:
         return period
 
 
-# What differs between the invite emails of one period, marked in the part they share (characters no template,
-# escaping or encoding changes, and no text from the ERP can hold: they are removed from it).
+# What differs between the invite emails of one period, marked in the part they share: with a character that no
+# template, escaping or encoding changes (a period whose shared text holds it is built whole).
+_NUL = "\x00"
 _CONTACT_NAME, _COMMITMENT_NUMBER, _COMMITMENT_TITLE, _VENDOR_NAME, _YES_URL, _NO_URL = (
-    f"\x00{n}\x00" for n in range(6)
+    f"{_NUL}{n}{_NUL}" for n in range(6)
 )
 _MARK = re.compile("(\x00[0-9]\x00)")
 _LINESEP = "\n"  # aiosmtplib sends every line ending as CRLF
@@ -194,7 +196,6 @@ class _PeriodEmail:
 
     def fill(self, own_headers: list[str], values: dict[str, str]) -> bytes | None:
         """The email's bytes, or None when its text holds the boundary between the parts."""
-        values = {mark: _MARK.sub("", value) for mark, value in values.items()}
         delimiter = f"--{self._boundary}"
         chunks = [_LINESEP.join(own_headers), _LINESEP, self._headers, _LINESEP, _LINESEP]
         for headers, lines in self._parts:
