@@ -294,8 +294,17 @@ def main() -> None:
             started = time.time()
             handler = asyncio.run(open_period(notifier_url))
             print(f"period opened: {total} invites written in {handler:.2f} s", flush=True)
+            next_progress = time.time() + 10
             while smtp.count.value - before < total:
                 time.sleep(0.05)
+                if time.time() >= next_progress:
+                    next_progress += 10
+                    sent = smtp.count.value - before
+                    print(
+                        f"  {time.time() - started:.0f} s: {sent} accepted; notifier peak RSS "
+                        f"{peak_rss_mb(notifier.process.pid):.0f} MB",
+                        flush=True,
+                    )
                 if time.time() - started > 600:
                     raise RuntimeError(f"only {smtp.count.value - before} of {total} invites arrived in 10 minutes")
             took = smtp.last_accepted.value - started
