@@ -62,13 +62,32 @@ def event_limit_bytes() -> int:
 
 async def record(connection: asyncpg.Connection, event: PublishedEvent) -> CloudEvent:
     """Add `event` to the outbox in the caller's transaction, for its topic, keyed by its aggregate's id."""
+    prepared = entry(event)
+    await record_entries(connection, [prepared])
+    return prepared.envelope
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """An event as `record` writes it, made ready where it happened (with that moment's trace and correlation id)
+    to be written later together with others (`record_entries`)."""
+
+    event: PublishedEvent
+    envelope: CloudEvent
+
+
+def entry(
+    event: PublishedEvent, trace_context: dict[str, str] | None = None, correlation_id: str | None = None
+) -> OutboxEntry:
+    """`event` ready for the outbox, carrying `trace_context` and `correlation_id` (those of now, unless given);
+    refused when too large, as `record` refuses it."""
     envelope = CloudEvent.new(
         event.TYPE,
         SOURCE_PREFIX + event.PUBLISHER,
         event.model_dump(mode="json"),
         subject=event.aggregate_id,
-        correlationid=correlation_id_var.get(),
-        **current_trace_context(),
+        correlationid=correlation_id_var.get() if correlation_id is None else correlation_id,
+        **(current_trace_context() if trace_context is None else trace_context),
     )
     size = len(envelope.to_structured()[0])
     if size > event_limit_bytes():
@@ -76,19 +95,30 @@ async def record(connection: asyncpg.Connection, event: PublishedEvent) -> Cloud
             f"This would publish an event ({event.TYPE}) of {size:,} bytes, more than the {event_limit_bytes():,} "
             "bytes an event may hold; ask for less in one request (for example, fewer commitments at a time)."
         )
-    await connection.execute(
+    return OutboxEntry(event, envelope)
+
+
+async def record_entries(connection: asyncpg.Connection, entries: list[OutboxEntry]) -> None:
+    """Add the entries to the outbox in the caller's transaction, in their order, in one round trip."""
+    if not entries:
+        return
+    await connection.executemany(
         """
         INSERT INTO outbox (event_id, topic, aggregate_type, aggregate_id, event_type, envelope)
         VALUES ($1, $2, $3, $4, $5, $6)
         """,
-        uuid.UUID(envelope.id),
-        event.TOPIC,
-        event.AGGREGATE_TYPE,
-        event.aggregate_id,
-        envelope.type,
-        envelope.model_dump(mode="json", exclude_none=True),
+        [
+            (
+                uuid.UUID(e.envelope.id),
+                e.event.TOPIC,
+                e.event.AGGREGATE_TYPE,
+                e.event.aggregate_id,
+                e.envelope.type,
+                e.envelope.model_dump(mode="json", exclude_none=True),
+            )
+            for e in entries
+        ],
     )
-    return envelope
 
 
 # Refusals no retry can change. Others, even those aiokafka calls not retriable (a request timeout, a broker

@@ -71,8 +71,11 @@ async def mark_claimed(connection: asyncpg.Connection, period_id: str, commitmen
 # --- Invites ---
 
 
-async def add_invites(connection: asyncpg.Connection, period_id: str, commitment: asyncpg.Record) -> int:
-    """An invite and its first delivery for each contact of the commitment; existing ones are left alone."""
+async def add_invites(
+    connection: asyncpg.Connection, period_id: str, commitments: list[asyncpg.Record], opened_by: Person | None = None
+) -> int:
+    """An invite and its first delivery for each contact of the commitments; existing ones are left alone.
+    `opened_by`, the period's opener, when the caller knows it (else it is read from the period)."""
     invites = [
         (
             uuid.UUID(invite_id(period_id, commitment["commitment_id"], contact["user_id"])),
@@ -85,8 +88,11 @@ async def add_invites(connection: asyncpg.Connection, period_id: str, commitment
             contact["name"],
             contact["email"],
         )
+        for commitment in commitments
         for contact in commitment["invoice_contacts"]
     ]
+    if not invites:
+        return 0
     await connection.executemany(
         """
         INSERT INTO invites (invite_id, period_id, commitment_id, commitment_number, commitment_title,
@@ -95,7 +101,7 @@ async def add_invites(connection: asyncpg.Connection, period_id: str, commitment
         """,
         invites,
     )
-    return await add_deliveries(connection, [row[0] for row in invites], "invite")
+    return await add_deliveries(connection, [row[0] for row in invites], "invite", invited_by=opened_by)
 
 
 async def has_invites(connection: asyncpg.Connection, period_id: str, commitment_id: str) -> bool:
@@ -218,8 +224,10 @@ async def add_deliveries(
         INSERT INTO deliveries (invite_id, kind, request, message_id, trace_context, invited_by)
         SELECT sending.invite, $3, $4, sending.message, $6::jsonb, COALESCE(
             $5::jsonb,
+            -- (a first invite has no delivery before it)
             (SELECT d.invited_by FROM deliveries d
-             WHERE d.invite_id = sending.invite AND d.kind IN ('invite', 'resend') AND d.invited_by IS NOT NULL
+             WHERE $3 <> 'invite' AND d.invite_id = sending.invite AND d.kind IN ('invite', 'resend')
+               AND d.invited_by IS NOT NULL
              ORDER BY d.delivery_id DESC LIMIT 1),
             (SELECT p.opened_by FROM invites i JOIN periods p USING (period_id) WHERE i.invite_id = sending.invite))
         FROM unnest($1::uuid[], $2::text[]) AS sending (invite, message)
@@ -233,6 +241,13 @@ async def add_deliveries(
         current_trace_context() or None,
     )
     return len(added)
+
+
+async def refresh_delivery_statistics(connection: asyncpg.Connection) -> None:
+    """After thousands of invites or deliveries written in one transaction: until autovacuum comes, the planner
+    would think the tables as small as before, and read every pending row to lease a few (ANALYZE counts this
+    transaction's own rows)."""
+    await connection.execute("ANALYZE invites, deliveries")
 
 
 async def cancel_deliveries_to_former_contacts(
@@ -629,9 +644,10 @@ async def claim_late_claim_mails(
 class MailTable:
     name: str  # also the channel its new rows are announced on
     key: str  # its primary key
+    key_type: str = "text"  # the key's SQL type
 
 
-DELIVERIES = MailTable("deliveries", "delivery_id")
+DELIVERIES = MailTable("deliveries", "delivery_id", "bigint")
 PASSWORD_MAILS = MailTable("password_mails", "request_id")
 CLAIM_REVIEW_MAILS = MailTable("claim_review_mails", "mail_id")
 PAYMENT_SCHEDULE_REMINDER_MAILS = MailTable("payment_schedule_reminder_mails", "mail_id")
@@ -728,16 +744,27 @@ async def finish(
 ) -> bool:
     """Record how the row ended; False when it had ended already, or its lease was taken over (nothing more to
     announce: the new holder records its own outcome)."""
-    return bool(
-        await connection.fetchval(
-            f"""
-            UPDATE {table.name} SET status = $3, last_reply = $4, attempts = attempts + 1, lease_expires_at = NULL,
-                sent_at = CASE WHEN $3 = 'sent' THEN now() END
-            WHERE {table.key} = $1 AND lease = $2 AND status = 'pending' RETURNING true
-            """,
-            key,
-            lease,
-            status,
-            reply,
-        )
+    return key in await finish_all(connection, table, [(key, lease, status, reply)])
+
+
+async def finish_all(
+    connection: asyncpg.Connection, table: MailTable, outcomes: list[tuple[object, uuid.UUID, str, str | None]]
+) -> set:
+    """`finish` for many rows in one statement, each (key, lease, status, reply): the keys of the rows recorded."""
+    if not outcomes:
+        return set()
+    keys, leases, statuses, replies = (list(column) for column in zip(*outcomes, strict=True))
+    rows = await connection.fetch(
+        f"""
+        UPDATE {table.name} t SET status = o.status, last_reply = o.reply, attempts = t.attempts + 1,
+            lease_expires_at = NULL, sent_at = CASE WHEN o.status = 'sent' THEN now() END
+        FROM unnest($1::{table.key_type}[], $2::uuid[], $3::text[], $4::text[]) AS o (key, lease, status, reply)
+        WHERE t.{table.key} = o.key AND t.lease = o.lease AND t.status = 'pending'
+        RETURNING t.{table.key}
+        """,
+        keys,
+        leases,
+        statuses,
+        replies,
     )
+    return {row[0] for row in rows}

@@ -2,12 +2,13 @@
 
 An event's use case runs in the consumer's transaction (the inbox's row with it). Emails are only written
 down here, as delivery rows; the mail workers (`mail.workers`) send them outside any transaction and record
-each outcome through `delivery_outcome` (an invite's, with its event) or `mail_outcome` (the other emails'), and
-each retry through `delivery_deferred` or `mail_deferred`.
+the outcomes of many sends together through `delivery_outcomes` (invites', with their events) or `mail_outcomes`
+(the other emails'), and each retry through `delivery_deferred` or `mail_deferred`.
 """
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,8 +16,12 @@ import asyncpg
 
 from services.notifier import repository
 from services.notifier.domain import (
+    ClaimReviewMail,
     Delivery,
+    LateClaimMail,
     LateClaimStep,
+    PasswordMail,
+    PaymentScheduleReminderMail,
     payment_schedule_remind_at,
     reminder_at,
     skip_reason,
@@ -49,8 +54,28 @@ async def period_opened(connection: asyncpg.Connection, opened: BillingPeriodOpe
     """Invite every contact of every invitable commitment of the project (rule 5)."""
     await repository.lock_project(connection, opened.project_id)
     await period_view.period_opened(connection, opened)
+    invitable, added = [], 0  # written a few hundred commitments at a time: a round trip each costs more
     async for commitment in repository.commitments_of_project(connection, opened.project_id):
-        await _invite_commitment(connection, opened.period_id, opened.project_id, commitment)
+        if skip_reason(commitment["kind"], commitment["status"], len(commitment["invoice_contacts"])) is None:
+            invitable.append(commitment)
+            if len(invitable) == _INVITED_TOGETHER:
+                added += await repository.add_invites(connection, opened.period_id, invitable, opened.opened_by)
+                invitable = []
+        else:
+            await _invite_commitment(connection, opened.period_id, opened.project_id, commitment)
+    added += await repository.add_invites(connection, opened.period_id, invitable, opened.opened_by)
+    await _after_many_deliveries(connection, added)
+
+
+_INVITED_TOGETHER = 200
+
+
+async def _after_many_deliveries(connection: asyncpg.Connection, added: int) -> None:
+    if added >= _MANY_DELIVERIES:
+        await repository.refresh_delivery_statistics(connection)
+
+
+_MANY_DELIVERIES = 1000
 
 
 async def commitment_changed(
@@ -74,7 +99,7 @@ async def _invite_commitment(
 ) -> None:
     reason = skip_reason(commitment["kind"], commitment["status"], len(commitment["invoice_contacts"]))
     if reason is None:
-        await repository.add_invites(connection, period_id, commitment)
+        await repository.add_invites(connection, period_id, [commitment])
     elif await repository.has_invites(connection, period_id, commitment["commitment_id"]):
         return  # invited already this period: a later change of status takes nothing back
     elif await repository.record_skip(connection, period_id, commitment["commitment_id"], reason):
@@ -101,7 +126,8 @@ async def resend_requested(connection: asyncpg.Connection, request: InvitesResen
         contact_user_ids=request.contact_user_ids,
         only_not_answered=request.only_not_answered,
     )
-    await repository.add_deliveries(connection, invites, "resend", request_id, invited_by=request.requested_by)
+    added = await repository.add_deliveries(connection, invites, "resend", request_id, invited_by=request.requested_by)
+    await _after_many_deliveries(connection, added)
 
 
 async def invite_answered(connection: asyncpg.Connection, invite_id: str, declined: bool) -> None:
@@ -213,25 +239,40 @@ async def schedule_reminders(connection: asyncpg.Connection, now: datetime) -> i
         invites = await repository.invites_to_remind(connection, period["period_id"])
         scheduled += await repository.add_deliveries(connection, invites, "reminder")
         await repository.mark_reminders_scheduled(connection, period["period_id"])
+    await _after_many_deliveries(connection, scheduled)
     return scheduled
 
 
 # --- What became of each email ---
 
 
-async def delivery_outcome(
-    pool: asyncpg.Pool, delivery: Delivery, status: str, reply: str | None, now: datetime
-) -> None:
-    """Sent (InviteSent or InviteReminderSent), failed (InviteDeliveryFailed) or cancelled (no event), with its
-    event in one transaction; nothing when it had ended otherwise meanwhile or its lease was taken over (the
-    new holder records its own)."""
+@dataclass(frozen=True)
+class MailOutcome:
+    """How one attempt at a row's email ended: sent, failed or not sent (cancelled, expired), `at` a moment of
+    the service's clock; with the trace and correlation id of its send, which its event carries."""
+
+    row: Delivery | PasswordMail | ClaimReviewMail | PaymentScheduleReminderMail | LateClaimMail
+    status: str
+    reply: str | None
+    at: datetime
+    trace_context: dict[str, str] = field(default_factory=dict)
+    correlation_id: str | None = None
+
+
+async def delivery_outcomes(pool: asyncpg.Pool, outcomes: list[MailOutcome]) -> None:
+    """Emails about invites that ended: sent (InviteSent or InviteReminderSent), failed (InviteDeliveryFailed)
+    or cancelled (no event), each with its event, all in one transaction; nothing for one that had ended
+    otherwise meanwhile or whose lease was taken over (the new holder records its own)."""
     async with pool.acquire() as connection, connection.transaction():
-        table = repository.DELIVERIES
-        if not await repository.finish(connection, table, delivery.key, delivery.lease, status, reply):
-            return
-        event = _outcome_event(delivery, status, reply or "", now)
-        if event is not None:
-            await outbox.record(connection, event)
+        outcomes_of = {outcome.row.key: outcome for outcome in outcomes}
+        recorded = await repository.finish_all(connection, repository.DELIVERIES, _finished(outcomes))
+        entries = []
+        for key in sorted(recorded):
+            outcome = outcomes_of[key]
+            event = _outcome_event(outcome.row, outcome.status, outcome.reply or "", outcome.at)
+            if event is not None:
+                entries.append(outbox.entry(event, outcome.trace_context, outcome.correlation_id))
+        await outbox.record_entries(connection, entries)
 
 
 async def delivery_deferred(
@@ -285,13 +326,15 @@ def _outcome_event(delivery: Delivery, status: str, reply: str, now: datetime):
     return InviteSent(**dict(invite), sent_at=now, resent=delivery.kind == "resend")
 
 
-async def mail_outcome(
-    pool: asyncpg.Pool, table: repository.MailTable, key, lease: uuid.UUID, status: str, reply: str | None
-) -> None:
-    """An email other than an invite's sent, failed or not sent: on its row only, with no event (its status and
-    reply, the metrics and the log show it). Recorded only while `lease` is held."""
+async def mail_outcomes(pool: asyncpg.Pool, table: repository.MailTable, outcomes: list[MailOutcome]) -> None:
+    """Emails other than an invite's that ended (sent, failed or not sent): on their rows only, with no event
+    (their status and reply, the metrics and the log show it). Recorded only for the rows whose lease is held."""
     async with pool.acquire() as connection:
-        await repository.finish(connection, table, key, lease, status, reply)
+        await repository.finish_all(connection, table, _finished(outcomes))
+
+
+def _finished(outcomes: list[MailOutcome]) -> list[tuple]:
+    return [(outcome.row.key, outcome.row.lease, outcome.status, outcome.reply) for outcome in outcomes]
 
 
 async def mail_deferred(

@@ -2,8 +2,11 @@
 
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 
-from services.notifier.mail.emails import InviteEmail, build_message
+import pytest
+
+from services.notifier.mail.emails import InviteEmail, InviteEmails, Outgoing, build_message
 from shared.contracts.base import Contact, Person
 from shared.contracts.invites import Invite, InvitedCommitment
 from shared.invite_links import read_invite_token
@@ -128,3 +131,89 @@ def test_a_reminder_says_it_is_one():
     message = sent(invite(kind="reminder"))
     assert message["Subject"] == "Reminder: Harbour Tower: Alex Admin has invited you to bill"
     assert "Reminder" in message.get_body(("html",)).get_content()
+
+
+# --- The invite emails the worker sends: the part shared by a period built once, each email's own filled in ---
+
+TRACE = {"Traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+
+
+def sent_fast(emails: InviteEmails, email: InviteEmail):
+    outgoing = emails.message(email, NOW, TRACE)
+    assert isinstance(outgoing, Outgoing)
+    assert outgoing.sender == "invites@invite-to-bill.example"
+    assert outgoing.recipient == email.invite.contact.email
+    return message_from_bytes(outgoing.data, policy=policy.default)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"kind": "reminder"},
+        {"kind": "resend"},
+        {"contact_name": 'Zoë "Q" Ånström, Jr'},
+        {"contact_name": "李小龙"},
+        {"contact_name": "Jane\r\nBcc: everyone@example.com"},
+        {"contact_name": "A" * 200},
+        {"contact_name": "line\u2028separator\x85next"},
+        {"vendor_name": '"><img src=x onerror=alert(1)>'},
+        {"vendor_name": "Concrete Co\n"},
+        {"commitment_title": "Ünïcødé " * 20},
+        {"commitment_number": "SC-1 =?utf-8?q?x?= \x000\x00"},
+        {"project_name": "Harbour <b>Tower</b>", "invited_by_name": "Alex\nAdmin"},
+    ],
+)
+def test_an_invite_sent_from_the_periods_shared_part_reads_as_the_email_built_whole(changes):
+    emails = InviteEmails(SETTINGS)
+    sent_fast(emails, invite(contact_name="Someone Else", invite_id="3f1c1d6e-0000-4000-8000-000000000009"))
+    email = invite(**changes)
+    _reads_the_same(sent_fast(emails, email), sent(email))
+
+
+def test_a_period_whose_shared_text_holds_a_nul_is_built_whole_and_reads_the_same():
+    email = invite(project_name="Harbour \x000\x00 Tower")
+    message = InviteEmails(SETTINGS).message(email, NOW, TRACE)
+    assert isinstance(message, EmailMessage)
+    _reads_the_same(message_from_bytes(message.as_bytes(), policy=policy.default), sent(email))
+
+
+def _reads_the_same(fast, whole):
+    for header in ("Subject", "From", "To", "Reply-To", "Message-ID", "Date", "Auto-Submitted"):
+        assert fast[header] == whole[header], header
+    assert fast["Bcc"] is None
+    assert fast["Traceparent"] == TRACE["Traceparent"]
+    for part in ("plain", "html"):
+        assert fast.get_body((part,)).get_content() == whole.get_body((part,)).get_content(), part
+
+
+def test_each_invite_of_a_period_has_its_own_links_and_contact():
+    emails = InviteEmails(SETTINGS)
+    first = sent_fast(emails, invite())
+    second = sent_fast(
+        emails,
+        invite(
+            invite_id="3f1c1d6e-0000-4000-8000-000000000002", contact_name="Raj Patel", contact_email="raj@x.example"
+        ),
+    )
+    assert second["To"] == "Raj Patel <raj@x.example>"
+    assert "Hello Raj Patel," in second.get_body(("plain",)).get_content()
+    tokens = [_tokens(message) for message in (first, second)]
+    assert [read_invite_token(SETTINGS, token) for token in tokens[0]] == ["3f1c1d6e-0000-4000-8000-000000000001"] * 2
+    assert [read_invite_token(SETTINGS, token) for token in tokens[1]] == ["3f1c1d6e-0000-4000-8000-000000000002"] * 2
+
+
+def test_an_address_that_needs_smtputf8_is_built_whole_by_the_library():
+    message = InviteEmails(SETTINGS).message(invite(contact_email="jane@bücher.example"), NOW, TRACE)
+    assert isinstance(message, EmailMessage)
+    assert message["Traceparent"] == TRACE["Traceparent"]
+
+
+def test_an_address_no_email_can_carry_is_refused_as_when_built_whole():
+    with pytest.raises(ValueError):
+        InviteEmails(SETTINGS).message(invite(contact_email="not an address"), NOW, TRACE)
+
+
+def _tokens(message) -> list[str]:
+    html = message.get_body(("html",)).get_content()
+    return [chunk.split("?", 1)[0] for chunk in html.split('href="https://answers.example/base/invites/')[1:]]

@@ -11,7 +11,7 @@ from services.notifier import repository
 from services.notifier.domain import LATE_CLAIM_ALLOWED, LATE_CLAIM_REQUESTED, LateClaimMail, RetryPolicy
 from services.notifier.mail.emails import _add_body, _local_time, _new_message, _utc_time, day, one_line
 from services.notifier.mail.smtp import SmtpMailer
-from services.notifier.mail.workers import MailWorker
+from services.notifier.mail.workers import MailWorker, with_headers
 from shared.contracts.claims import ClaimWindowExtended, LateClaimRequested, LateClaimRequestRefused
 from shared.service import ServiceResources
 from shared.settings import Settings
@@ -104,5 +104,5 @@ class LateClaimMailWorker(MailWorker):
     def trace_of(self, mail: LateClaimMail) -> dict[str, str]:
         return mail.trace_context
 
-    def build(self, mail: LateClaimMail) -> EmailMessage:
-        return build_late_claim_message(mail, self._settings, self._clock())
+    def build(self, mail: LateClaimMail, headers: dict[str, str]) -> EmailMessage:
+        return with_headers(build_late_claim_message(mail, self._settings, self._clock()), headers)

@@ -1,6 +1,7 @@
 """Sending email over SMTP (aiosmtplib): reused connections, bounded concurrency, timeouts, STARTTLS, login.
 
-Every send happens in a turn (`turn`), at most SMTP_CONNECTIONS at once, so a caller knows whether its send
+A message is an EmailMessage, or one already in bytes (`Outgoing`, the invites). Every send happens in a turn
+(`turn`), at most SMTP_CONNECTIONS at once, so a caller knows whether its send
 has started or still waits for a connection. A refusal is sorted the way SMTP means it: a 4xx reply or a lost
 connection is worth another try later (TemporaryFailure); a 5xx reply will not change (PermanentFailure), so
 the delivery has failed.
@@ -13,6 +14,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
+from services.notifier.mail.emails import Outgoing
 from shared.settings import Settings
 
 
@@ -31,21 +33,21 @@ class SmtpMailer:
         self._idle: list[aiosmtplib.SMTP] = []
 
     @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[Callable[[EmailMessage], Awaitable[None]]]:
+    async def turn(self) -> AsyncIterator[Callable[[EmailMessage | Outgoing], Awaitable[None]]]:
         """Wait for one of the connections; what it gives sends a message on it."""
         async with self._slots:
             yield self._send
 
-    async def _send(self, message: EmailMessage) -> None:
+    async def _send(self, message: EmailMessage | Outgoing) -> None:
         client = await self._connection()
         try:
             try:
-                await client.send_message(message)
+                await _transmit(client, message)
             except aiosmtplib.SMTPServerDisconnected:
                 # The server dropped the reused connection while it was idle: once more on a new one.
                 client.close()
                 client = await self._connection(reuse=False)
-                await client.send_message(message)
+                await _transmit(client, message)
         except aiosmtplib.SMTPRecipientsRefused as refused:
             await _close(client)
             [reply] = refused.recipients
@@ -83,6 +85,13 @@ class SmtpMailer:
                 f"cannot reach the mail server {settings.smtp_host}:{settings.smtp_port}: {error}"
             ) from error
         return client
+
+
+async def _transmit(client: aiosmtplib.SMTP, message: EmailMessage | Outgoing) -> None:
+    if isinstance(message, Outgoing):
+        await client.sendmail(message.sender, [message.recipient], message.data)
+    else:
+        await client.send_message(message)
 
 
 def _failure(code: int, text: str) -> Exception:

@@ -5,10 +5,13 @@ they share the rows by leases (repository `_claim`): a worker leases a few rows 
 while they are in flight, and records an outcome only while it holds the row's lease. A replica that dies
 mid-send loses its rows when their leases expire, and another sends them again with the same Message-ID.
 
-Each leased row is sent by a task of its own, a few per SMTP connection, so that a slow send holds up only its
-own connection. The outcome of one attempt: cancelled (rules 7 and 9; an expired password link), sent, retried
-later with backoff (4xx, connection lost; an email about an invite says so with InviteDeliveryDeferred), or
-failed (5xx, or an email that cannot be built).
+Each leased row is sent by a task of its own, waiting its turn for one of the SMTP connections, so that a slow
+send holds up only its own connection. Rows are leased in batches (a few dozen per connection, leased again
+when half of them are done), and the outcomes of sends that ended close together are recorded together, in
+one transaction (`OutcomeBatches`): a database round trip per email would cost more than the email. The
+outcome of one attempt: cancelled (rules 7 and 9; an expired password link), sent, retried later with backoff
+(4xx, connection lost; an email about an invite says so with InviteDeliveryDeferred), or failed (5xx, or an
+email that cannot be built).
 """
 
 import asyncio
@@ -17,6 +20,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -29,18 +33,70 @@ from services.notifier import repository, use_cases
 from services.notifier.domain import ClaimReviewMail, Delivery, PasswordMail, PaymentScheduleReminderMail, RetryPolicy
 from services.notifier.mail.emails import (
     InviteEmail,
+    InviteEmails,
+    Outgoing,
     PasswordEmail,
     build_claim_review_message,
-    build_message,
     build_password_message,
     build_payment_schedule_reminder,
 )
 from services.notifier.mail.smtp import PermanentFailure, SmtpMailer, TemporaryFailure
+from services.notifier.use_cases import MailOutcome
 from shared.background import ListeningWorker
+from shared.logs import correlation_id_var
 from shared.service import ServiceResources
 from shared.tracing import current_trace_context, event_span
 
 log = logging.getLogger(__name__)
+
+# Rows leased at once for each SMTP connection: enough that leasing is rare next to sending, few enough that a
+# replica does not hold many more rows than it is sending (the others may take the rest).
+_LEASED_PER_CONNECTION = 32
+
+
+class OutcomeBatches:
+    """Outcomes written together: the first waits at most `wait_seconds` for others, and a batch of `most` is
+    written at once. Each `add` returns once its outcome is written (or raises what writing it raised), so a
+    send's task ends only when its outcome is recorded, as when each was written alone."""
+
+    def __init__(self, write: Callable[[list[MailOutcome]], Awaitable[None]], most: int, wait_seconds: float):
+        self._write = write
+        self._most = most
+        self._wait_seconds = wait_seconds
+        self._batch: list[tuple[MailOutcome, asyncio.Future]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._writing: set[asyncio.Task] = set()
+
+    async def add(self, outcome: MailOutcome) -> None:
+        written = asyncio.get_running_loop().create_future()
+        self._batch.append((outcome, written))
+        if len(self._batch) >= self._most:
+            self._write_batch()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._wait_seconds, self._write_batch)
+        await written
+
+    def _write_batch(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._batch = self._batch, []
+        if batch:
+            task = asyncio.create_task(self._write_all(batch))
+            self._writing.add(task)
+            task.add_done_callback(self._writing.discard)
+
+    async def _write_all(self, batch: list[tuple[MailOutcome, asyncio.Future]]) -> None:
+        try:
+            await self._write([outcome for outcome, _ in batch])
+        except Exception as error:
+            for _, written in batch:
+                if not written.done():
+                    written.set_exception(error)
+        else:
+            for _, written in batch:
+                if not written.done():
+                    written.set_result(None)
 
 
 @dataclass
@@ -73,19 +129,27 @@ class MailWorker(ListeningWorker):
         # restarted with its old name and pid from the one before.
         self._leased_by = f"{socket.gethostname()} pid {os.getpid()} {self.channel} {uuid.uuid4().hex[:6]}"
         self._in_flight: dict[object, InFlight] = {}  # by the row's key
-        self._most_in_flight = 4 * settings.smtp_connections
+        self._most_in_flight = _LEASED_PER_CONNECTION * settings.smtp_connections
+        self._outcomes = OutcomeBatches(self.record_outcomes, most=self._most_in_flight // 2, wait_seconds=0.05)
         self._letting_go = False
 
     async def claim(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list:
         """Lease rows due to be sent now, oldest first, leaving out those `in_flight`."""
         raise NotImplementedError
 
-    def build(self, row) -> EmailMessage:
+    def build(self, row, headers: dict[str, str]) -> EmailMessage | Outgoing:
+        """The row's email, with `headers` added (the send's trace)."""
         raise NotImplementedError
 
     async def finish(self, row, status: str, reply: str | None) -> None:
-        """Record how the row ended (with its event, if it has one), if its lease is still held."""
-        await use_cases.mail_outcome(self._pool, self.table, row.key, row.lease, status, reply)
+        """Record how the row ended (with its event, if it has one), if its lease is still held: together with
+        the outcomes of other sends ended about now."""
+        outcome = MailOutcome(row, status, reply, self._clock(), current_trace_context(), correlation_id_var.get())
+        await self._outcomes.add(outcome)
+
+    async def record_outcomes(self, outcomes: list[MailOutcome]) -> None:
+        """Write the outcomes of many sends at once (with their events, if they have them)."""
+        await use_cases.mail_outcomes(self._pool, self.table, outcomes)
 
     async def defer(self, row, attempts: int, delay: timedelta, reply: str) -> bool:
         """Record that the row is tried again after `delay` (with its event, if it has one), if its lease is
@@ -97,20 +161,28 @@ class MailWorker(ListeningWorker):
 
     async def work(self, connection: asyncpg.Connection) -> timedelta | None:
         await self._renew_leases_when_due(connection)
-        if not self._letting_go:
-            await self.before_fetching()
-            room = self._most_in_flight - len(self._in_flight)
-            if room > 0:
-                leased = await self.claim(connection, room, list(self._in_flight))
-                if self._letting_go:  # told to stop while leasing
-                    await self._give_back(leased)
-                else:
-                    self._start(leased)
+        room = self._most_in_flight - len(self._in_flight)
+        # Woken as each send ends: the table is looked at again once half the rows in flight are done.
+        if self._letting_go or (self._in_flight and room < self._most_in_flight // 2):
+            return self._until_renewal()
+        await self.before_fetching()
+        leased = await self.claim(connection, room, list(self._in_flight))
+        if self._letting_go:  # told to stop while leasing
+            await self._give_back(leased)
+        else:
+            self._start(leased)
+        if len(leased) == room:  # more may be due now: looked at again as these are sent
+            return self._until_renewal()
         next_attempt = await repository.next_attempt_in(connection, self.table)
         if not self._in_flight:
             return next_attempt
-        renewal = timedelta(seconds=max(self._renew_at - asyncio.get_running_loop().time(), 0))
+        renewal = self._until_renewal()
         return renewal if next_attempt is None else min(next_attempt, renewal)
+
+    def _until_renewal(self) -> timedelta | None:
+        if not self._in_flight:
+            return None
+        return timedelta(seconds=max(self._renew_at - asyncio.get_running_loop().time(), 0))
 
     async def stop(self, grace_seconds: float | None = None) -> None:
         """Lease nothing more, give back at once the rows whose send has not started, and let the sends in
@@ -193,8 +265,10 @@ class MailWorker(ListeningWorker):
             await self.finish(row, self.not_sent, reason)
             self._count(row, self.not_sent)
             return
+        # The send's trace, so that one trace runs from what caused the email to the email itself.
+        headers = {header.capitalize(): value for header, value in current_trace_context().items()}
         try:
-            message = self.build(row)
+            message = self.build(row, headers)
         except Exception as error:
             # A message that cannot be built never will be (an address no email can carry, say): fail it
             # rather than hold the others up.
@@ -203,9 +277,6 @@ class MailWorker(ListeningWorker):
             await self.finish(row, "failed", f"the email could not be built: {error}")
             self._count(row, "failed")
             return
-        # The send's trace, so that one trace runs from what caused the email to the email itself.
-        for header, value in current_trace_context().items():
-            message[header.capitalize()] = value
         try:
             async with self._mailer.turn() as send:
                 flight.started = True
@@ -249,6 +320,7 @@ class InviteMailWorker(MailWorker):
     def __init__(self, resources: ServiceResources, mailer: SmtpMailer):
         retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
         super().__init__(resources, mailer, retry)
+        self._emails = InviteEmails(resources.settings)
 
     async def before_fetching(self) -> None:
         async with self._pool.acquire() as connection, connection.transaction():
@@ -263,12 +335,12 @@ class InviteMailWorker(MailWorker):
     def trace_of(self, delivery: Delivery) -> dict[str, str]:
         return delivery.trace_context
 
-    def build(self, delivery: Delivery) -> EmailMessage:
+    def build(self, delivery: Delivery, headers: dict[str, str]) -> EmailMessage | Outgoing:
         email = InviteEmail(invite=delivery.invite, kind=delivery.kind, message_id=delivery.message_id)
-        return build_message(email, self._settings, self._clock())
+        return self._emails.message(email, self._clock(), headers)
 
-    async def finish(self, delivery: Delivery, status: str, reply: str | None) -> None:
-        await use_cases.delivery_outcome(self._pool, delivery, status, reply, self._clock())
+    async def record_outcomes(self, outcomes: list[MailOutcome]) -> None:
+        await use_cases.delivery_outcomes(self._pool, outcomes)
 
     async def defer(self, delivery: Delivery, attempts: int, delay: timedelta, reply: str) -> bool:
         return await use_cases.delivery_deferred(self._pool, delivery, attempts, delay, reply, self._clock())
@@ -292,7 +364,7 @@ class PasswordMailWorker(MailWorker):
     def kind_of(self, mail: PasswordMail) -> str:
         return "password"
 
-    def build(self, mail: PasswordMail) -> EmailMessage:
+    def build(self, mail: PasswordMail, headers: dict[str, str]) -> EmailMessage:
         email = PasswordEmail(
             request_id=mail.key,
             message_id=mail.message_id,
@@ -300,7 +372,7 @@ class PasswordMailWorker(MailWorker):
             email=mail.email,
             expires_at=mail.expires_at,
         )
-        return build_password_message(email, self._settings, self._clock())
+        return with_headers(build_password_message(email, self._settings, self._clock()), headers)
 
 
 class ClaimReviewMailWorker(MailWorker):
@@ -326,10 +398,11 @@ class ClaimReviewMailWorker(MailWorker):
     def trace_of(self, mail: ClaimReviewMail) -> dict[str, str]:
         return mail.trace_context
 
-    def build(self, mail: ClaimReviewMail) -> EmailMessage:
-        return build_claim_review_message(
+    def build(self, mail: ClaimReviewMail, headers: dict[str, str]) -> EmailMessage:
+        message = build_claim_review_message(
             mail.review, mail.line_notes(), mail.project_timezone, mail.message_id, self._settings, self._clock()
         )
+        return with_headers(message, headers)
 
 
 class PaymentScheduleReminderWorker(MailWorker):
@@ -358,5 +431,11 @@ class PaymentScheduleReminderWorker(MailWorker):
     def kind_of(self, mail: PaymentScheduleReminderMail) -> str:
         return "payment_schedule_reminder"
 
-    def build(self, mail: PaymentScheduleReminderMail) -> EmailMessage:
-        return build_payment_schedule_reminder(mail, self._settings, self._clock())
+    def build(self, mail: PaymentScheduleReminderMail, headers: dict[str, str]) -> EmailMessage:
+        return with_headers(build_payment_schedule_reminder(mail, self._settings, self._clock()), headers)
+
+
+def with_headers(message: EmailMessage, headers: dict[str, str]) -> EmailMessage:
+    for header, value in headers.items():
+        message[header] = value
+    return message
