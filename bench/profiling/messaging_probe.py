@@ -32,6 +32,7 @@ from deploy.embedded import free_port, postgres_data_dir, postgres_url, start_br
 from shared.contracts.erp import CommitmentUpserted, ProjectMemberUpserted
 from shared.contracts.responses import InviteAccepted
 from shared.contracts.topics import BILLING_CLAIMS, BILLING_RESPONSES, ERP_COMMITMENTS, ERP_DIRECTORY
+from shared.db import migrate, migrations_dirs
 from shared.envelope import SOURCE_PREFIX, CloudEvent
 from shared.messaging import create_topics
 from shared.settings import Settings
@@ -98,6 +99,8 @@ async def publish_binary(bootstrap: str, events) -> None:
 
 class Probe:
     def __init__(self, state: Path, service: str, durable: bool):
+        # The services' output, kept after the run: in the temporary folder beside the state folder.
+        self.log_path = state.with_name(state.name + f"-{service}.log")
         self.state = state
         self.service = service
         self.durable = durable
@@ -114,32 +117,54 @@ class Probe:
         self.bootstrap = f"127.0.0.1:{kafka_port}"
         self.postgres = postgres_url(postgres_port)
         asyncio.run(create_topics(self.bootstrap))
-        from shared.db import migrate, migrations_dirs
+        self.database_url = self.prepare_database(self.service)
 
-        self.database_url = Settings(database_url=self.postgres).service_database_url(self.service)
-        migrate(self.database_url, migrations_dirs(self.service))
+    def prepare_database(self, name: str) -> str:
+        url = Settings(database_url=self.postgres).service_database_url(name)
+        migrate(url, migrations_dirs(self.service))
+        return url
 
-    def start_service(self) -> subprocess.Popen:
+    def start_service(self, code: Path = REPO, database: str | None = None) -> subprocess.Popen:
+        """The service from the checkout at `code` (another branch's, to compare), on `database`."""
         self.http_port = free_port()
         environment = {
             **os.environ,
             "SERVICE_NAME": self.service,
             "DATABASE_URL": self.postgres,
+            "DATABASE_NAME": database or self.service,
+            "KAFKA_GROUP_PREFIX": f"{self.service}-{uuid.uuid4().hex[:6]}",
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
             "KAFKA_HEARTBEAT_INTERVAL_MS": "1500",
             "HTTP_PORT": str(self.http_port),
             "SMTP_PORT": str(free_port()),
             "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(code),
         }
-        log = open(self.state / f"{self.service}.log", "ab")
+        log = open(self.log_path, "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.service}"], env=environment, cwd=REPO, stdout=log, stderr=log
+            [sys.executable, "-m", f"services.{self.service}"], env=environment, cwd=code, stdout=log, stderr=log
         )
         self.service_process = process
         return process
 
-    def stop(self) -> None:
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by the service, PostgreSQL (all its processes) and the broker."""
+        import psutil
+
+        def total(pid: int, children: bool) -> float:
+            process = psutil.Process(pid)
+            parts = [process, *(process.children(recursive=True) if children else [])]
+            return sum(sum(part.cpu_times()[:2]) for part in parts if part.is_running())
+
+        kafka, postgres = self.children
+        return {
+            "service": total(self.service_process.pid, False),
+            "postgres": total(postgres.pid, True),
+            "broker": total(kafka.pid, False),
+        }
+
+    def stop_service(self) -> None:
         process = getattr(self, "service_process", None)
         if process and process.poll() is None:
             process.terminate()
@@ -147,6 +172,9 @@ class Probe:
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+    def stop(self) -> None:
+        self.stop_service()
         for child in reversed(self.children):
             child.stop()
 
@@ -157,8 +185,19 @@ def profiled(pid: int, output: str | None, seconds: int = 600):
         yield
         return
     spy = subprocess.Popen(
-        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "-o", output, "-r", "200",
-         "-d", str(seconds), *(["--format", "raw"] if output.endswith(".txt") else [])],
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "-o",
+            output,
+            "-r",
+            "200",
+            "-d",
+            str(seconds),
+            *(["--format", "raw"] if output.endswith(".txt") else []),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -174,30 +213,42 @@ async def handled_count(connection, service: str, topics) -> int:
     return await connection.fetchval("SELECT count(*) FROM inbox WHERE consumer = ANY($1)", consumers)
 
 
-async def wait_for_ingest(probe: Probe, total: int) -> tuple[float, float]:
-    connection = await asyncpg.connect(probe.database_url)
+async def wait_for_ingest(probe: Probe, database_url: str, total: int) -> tuple[float, float]:
+    connection = await asyncpg.connect(database_url)
     try:
-        while await handled_count(connection, probe.service, [ERP_COMMITMENTS, ERP_DIRECTORY]) == 0:
-            await asyncio.sleep(0.005)
-        first = time.perf_counter()
-        while (count := await handled_count(connection, probe.service, [ERP_COMMITMENTS, ERP_DIRECTORY])) < total:
-            await asyncio.sleep(0.05)
-        return count, time.perf_counter() - first
+        first = None
+        while True:
+            count = await handled_count(connection, probe.service, [ERP_COMMITMENTS, ERP_DIRECTORY])
+            if count and first is None:
+                first = time.perf_counter()
+                probe.cpu_at_first_event = probe.cpu_seconds()
+            if count >= total:
+                return count, time.perf_counter() - first
+            await asyncio.sleep(0.005 if first is None else 0.05)
     finally:
         await connection.close()
 
 
 def ingest(arguments) -> None:
+    """Each checkout in --code in turn (rounds times), on the same broker and events, each on a database of its
+    own: figures side by side."""
     probe = Probe(Path(tempfile.mkdtemp(prefix="itb-probe-")), arguments.service, not arguments.not_durable)
     try:
         probe.start_infrastructure()
         events = erp_events(arguments.commitments)
-        topics_read = {ERP_COMMITMENTS, ERP_DIRECTORY}
-        asyncio.run(publish_binary(probe.bootstrap, [e for e in events if e[0] in topics_read]))
-        process = probe.start_service()
-        with profiled(process.pid, arguments.profile):
-            count, seconds = asyncio.run(wait_for_ingest(probe, len(events)))
-        print(f"ingest {probe.service}: {count} events in {seconds:.2f} s = {count / seconds:,.0f}/s")
+        asyncio.run(publish_binary(probe.bootstrap, events))
+        for round_number in range(arguments.rounds):
+            for number, code in enumerate(arguments.code or [REPO]):
+                database = f"{probe.service}_{round_number}_{number}"
+                database_url = probe.prepare_database(database)
+                process = probe.start_service(Path(code), database)
+                with profiled(process.pid, arguments.profile and f"{number}-{arguments.profile}"):
+                    count, seconds = asyncio.run(wait_for_ingest(probe, database_url, len(events)))
+                before, after = probe.cpu_at_first_event, probe.cpu_seconds()
+                used = {part: round(after[part] - before[part], 1) for part in before}
+                probe.stop_service()
+                print(f"ingest {probe.service} ({code}): {count} events in {seconds:.2f} s = {count / seconds:,.0f}/s")
+                print(f"  CPU seconds from the first event to the last: {used}")
     finally:
         probe.stop()
         shutil.rmtree(probe.state, ignore_errors=True)
@@ -228,7 +279,9 @@ async def yes_to_claim(probe: Probe, samples: int) -> list[float]:
     commitments = erp_events(samples, contacts=1)
     await publish_binary(probe.bootstrap, [e for e in commitments if e[0] == ERP_COMMITMENTS])
     connection = await asyncpg.connect(probe.database_url)
-    while await connection.fetchval("SELECT count(*) FROM erp_commitments") < samples:
+    while True:
+        if await connection.fetchval("SELECT count(*) FROM erp_commitments") >= samples:
+            break
         await asyncio.sleep(0.1)
     await connection.close()
     producer = AIOKafkaProducer(bootstrap_servers=probe.bootstrap, acks="all")
@@ -252,14 +305,18 @@ async def yes_to_claim(probe: Probe, samples: int) -> list[float]:
                 due_at=due,
             )
             envelope = CloudEvent.new(
-                InviteAccepted.TYPE, SOURCE_PREFIX + "responses", accepted.model_dump(mode="json"),
+                InviteAccepted.TYPE,
+                SOURCE_PREFIX + "responses",
+                accepted.model_dump(mode="json"),
                 subject=accepted.invite_id,
             )
             value, headers = envelope.to_structured()
             sent_at[accepted.period_id] = datetime.now(UTC)
             started = time.perf_counter()
             await producer.send_and_wait(
-                BILLING_RESPONSES, value, key=accepted.invite_id.encode(),
+                BILLING_RESPONSES,
+                value,
+                key=accepted.invite_id.encode(),
                 headers=[(n, v.encode()) for n, v in headers.items()],
             )
             while True:
@@ -325,6 +382,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--settle", type=float, default=8)
     parser.add_argument("--profile")
+    parser.add_argument("--code", action="append", help="a checkout to run the service from (repeatable)")
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--not-durable", action="store_true")
     arguments = parser.parse_args()
     ingest(arguments) if arguments.what == "ingest" else yes(arguments)
