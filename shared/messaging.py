@@ -146,6 +146,7 @@ def outbox_publisher(broker: KafkaBroker):
 
 
 UNDECODABLE_HEADERS = "itb-undecodable-headers"
+_EMPTY_FETCH_PAUSE_MS = 10
 
 
 async def _tolerant_parser(
@@ -204,8 +205,9 @@ def consume(
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         batch=True,
         max_records=settings.kafka_batch_max_records,
-        # An empty fetch is followed by a pause this long before the next: short, as it delays what arrives then.
-        batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
+        # FastStream waits this long for fetched records and, finding none, pauses as long again: short, as what
+        # arrives in the pause waits for its end.
+        batch_timeout_ms=_EMPTY_FETCH_PAUSE_MS,
         parser=_tolerant_parser,
         decoder=_raw_body,
     )

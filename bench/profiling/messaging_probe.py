@@ -275,7 +275,7 @@ async def round_trips(bootstrap: str, samples: int) -> list[float]:
     return took
 
 
-async def yes_to_claim(probe: Probe, samples: int) -> list[float]:
+async def yes_to_claim(probe: Probe, samples: int, reader_wait_ms: int) -> list[float]:
     commitments = erp_events(samples, contacts=1)
     await publish_binary(probe.bootstrap, [e for e in commitments if e[0] == ERP_COMMITMENTS])
     connection = await asyncpg.connect(probe.database_url)
@@ -285,7 +285,9 @@ async def yes_to_claim(probe: Probe, samples: int) -> list[float]:
         await asyncio.sleep(0.1)
     await connection.close()
     producer = AIOKafkaProducer(bootstrap_servers=probe.bootstrap, acks="all")
-    consumer = AIOKafkaConsumer(BILLING_CLAIMS, bootstrap_servers=probe.bootstrap, auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(
+        BILLING_CLAIMS, bootstrap_servers=probe.bootstrap, auto_offset_reset="latest", fetch_max_wait_ms=reader_wait_ms
+    )
     await producer.start()
     await consumer.start()
     await consumer.seek_to_end()
@@ -365,7 +367,7 @@ def yes(arguments) -> None:
         time.sleep(arguments.settle)
         raw = asyncio.run(round_trips(probe.bootstrap, arguments.samples))
         with profiled(process.pid, arguments.profile):
-            measured = asyncio.run(yes_to_claim(probe, arguments.samples))
+            measured = asyncio.run(yes_to_claim(probe, arguments.samples, arguments.reader_wait_ms))
         raw_after = asyncio.run(round_trips(probe.bootstrap, arguments.samples))
         print(f"kafka round trip before: {percentiles(raw)}; after: {percentiles(raw_after)}")
         print(f"InviteAccepted -> ProgressClaimCreated (claims alone): {percentiles(measured)}")
@@ -384,6 +386,7 @@ def main() -> None:
     parser.add_argument("--profile")
     parser.add_argument("--code", action="append", help="a checkout to run the service from (repeatable)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--reader-wait-ms", type=int, default=500, help="the billing.claims reader's fetch wait")
     parser.add_argument("--not-durable", action="store_true")
     arguments = parser.parse_args()
     ingest(arguments) if arguments.what == "ingest" else yes(arguments)
