@@ -74,34 +74,32 @@ async def apply_commitment(
     )
 
 
-async def apply_member_upserted(
-    connection: asyncpg.Connection, member: ProjectMemberUpserted, event: CloudEvent
-) -> bool:
-    """Store the membership if this version is newer; the user's name and email with it, if this event is their
-    newest (by its time). One statement, as for commitments."""
-    return await connection.fetchval(
-        """
-        WITH stored AS (
-            INSERT INTO erp_project_members AS current (
-                user_id, project_id, version, name, email, company_name, commitments_permission, removed)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, false)
-            ON CONFLICT (user_id, project_id) DO UPDATE SET
-                version = excluded.version, name = excluded.name, email = excluded.email,
-                company_name = excluded.company_name, commitments_permission = excluded.commitments_permission,
-                removed = false, updated_at = now()
-            WHERE current.version < excluded.version
-            RETURNING true
-        ),
-        person AS (
-            INSERT INTO erp_users AS current (user_id, name, email, event_time)
-            SELECT $1, $4, $5, $8::timestamptz
-            WHERE EXISTS (SELECT FROM stored)
-            ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, email = excluded.email,
-                event_time = excluded.event_time
-            WHERE current.event_time <= excluded.event_time
-        )
-        SELECT EXISTS (SELECT FROM stored)
-        """,
+_MEMBER_UPSERTED = """
+    WITH stored AS (
+        INSERT INTO erp_project_members AS current (
+            user_id, project_id, version, name, email, company_name, commitments_permission, removed)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, false)
+        ON CONFLICT (user_id, project_id) DO UPDATE SET
+            version = excluded.version, name = excluded.name, email = excluded.email,
+            company_name = excluded.company_name, commitments_permission = excluded.commitments_permission,
+            removed = false, updated_at = now()
+        WHERE current.version < excluded.version
+        RETURNING true
+    ),
+    person AS (
+        INSERT INTO erp_users AS current (user_id, name, email, event_time)
+        SELECT $1, $4, $5, $8::timestamptz
+        WHERE EXISTS (SELECT FROM stored)
+        ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, email = excluded.email,
+            event_time = excluded.event_time
+        WHERE current.event_time <= excluded.event_time
+    )
+    SELECT EXISTS (SELECT FROM stored)
+"""
+
+
+def _member_arguments(member: ProjectMemberUpserted, event: CloudEvent) -> tuple:
+    return (
         member.user_id,
         member.project_id,
         member.version,
@@ -111,6 +109,21 @@ async def apply_member_upserted(
         member.commitments_permission,
         event.time or datetime.now(UTC),
     )
+
+
+async def apply_member_upserted(
+    connection: asyncpg.Connection, member: ProjectMemberUpserted, event: CloudEvent
+) -> bool:
+    """Store the membership if this version is newer; the user's name and email with it, if this event is their
+    newest (by its time). One statement, as for commitments."""
+    return await connection.fetchval(_MEMBER_UPSERTED, *_member_arguments(member, event))
+
+
+async def apply_members_upserted(
+    connection: asyncpg.Connection, members: list[tuple[CloudEvent, ProjectMemberUpserted]]
+) -> None:
+    """`apply_member_upserted` for each, in order, sent to the database together (asyncpg pipelines them)."""
+    await connection.executemany(_MEMBER_UPSERTED, [_member_arguments(member, event) for event, member in members])
 
 
 async def apply_member_removed(connection: asyncpg.Connection, removal: ProjectMemberRemoved) -> bool:
@@ -163,7 +176,7 @@ def erp_routes() -> dict[str, dict[str, Route]]:
     return {
         ERP_COMMITMENTS: {CommitmentUpserted.TYPE: Route(CommitmentUpserted, commitment_upserted)},
         ERP_DIRECTORY: {
-            ProjectMemberUpserted.TYPE: Route(ProjectMemberUpserted, member_upserted),
+            ProjectMemberUpserted.TYPE: Route(ProjectMemberUpserted, member_upserted, apply_members_upserted),
             ProjectMemberRemoved.TYPE: Route(ProjectMemberRemoved, member_removed),
         },
     }

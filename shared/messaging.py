@@ -20,7 +20,7 @@ import errno
 import logging
 import socket
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -114,12 +114,16 @@ def retrying_messages(broker: KafkaBroker) -> RetryingMessages:
 
 
 Handler = Callable[[asyncpg.Connection, CloudEvent, Contract], Awaitable[None]]
+# The same effect for several events of the route's type, in their order: one statement for them all.
+ManyHandler = Callable[[asyncpg.Connection, list[tuple[CloudEvent, Contract]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Route:
     model: type[Contract]
     handler: Handler
+    # Used for consecutive events of the type within a fetched batch, when given; `handler` for one alone.
+    handle_many: ManyHandler | None = None
 
 
 def create_broker(settings: Settings) -> KafkaBroker:
@@ -302,14 +306,9 @@ async def _apply_together(pool: asyncpg.Pool, consumer: str, deliveries: list[De
             async with pool.acquire() as connection, connection.transaction():
                 events = [delivery.event for delivery in deliveries[:count]]
                 first_time = await first_deliveries(connection, consumer, [(event.id, event.type) for event in events])
-                for index, delivery in enumerate(deliveries[:count]):
-                    event = _in_context(delivery.event)
-                    if event.id not in first_time:
-                        continue  # handled before (or earlier in this batch)
-                    first_time.discard(event.id)
+                for index, alike in _runs(deliveries[:count], first_time):
                     try:
-                        with event_span(f"handle {event.type}", event.trace_context):
-                            await delivery.route.handler(connection, event, delivery.data)
+                        await _apply_run(connection, alike)
                     except Exception as error:
                         raise _FailedAt(index) from error
             return count
@@ -318,6 +317,37 @@ async def _apply_together(pool: asyncpg.Pool, consumer: str, deliveries: list[De
         except Exception:
             return 0
     return 0
+
+
+def _runs(deliveries: list[Delivery], first_time: set[str]) -> Iterator[tuple[int, list[Delivery]]]:
+    """The deliveries not handled before (each id once), as runs to apply together, each with the index of its
+    first: consecutive events of a route that handles many at once, or one event."""
+    run: list[Delivery] = []
+    start = 0
+    for index, delivery in enumerate(deliveries):
+        if delivery.event.id not in first_time:
+            continue  # handled before (or earlier in this batch)
+        first_time.discard(delivery.event.id)
+        if run and (delivery.route is not run[0].route or delivery.route.handle_many is None):
+            yield start, run
+            run = []
+        if not run:
+            start = index
+        run.append(delivery)
+    if run:
+        yield start, run
+
+
+async def _apply_run(connection: asyncpg.Connection, run: list[Delivery]) -> None:
+    route = run[0].route
+    if len(run) > 1 and route.handle_many is not None:
+        _in_context(run[0].event)
+        with event_span(f"handle {len(run)} × {run[0].event.type}", run[0].event.trace_context):
+            await route.handle_many(connection, [(delivery.event, delivery.data) for delivery in run])
+        return
+    event = _in_context(run[0].event)
+    with event_span(f"handle {event.type}", event.trace_context):
+        await route.handler(connection, event, run[0].data)
 
 
 async def _apply_alone(
