@@ -360,17 +360,21 @@ def percentiles(values: list[float]) -> str:
 
 
 def yes(arguments) -> None:
+    """Each checkout in --code in turn, on the same broker, each on a database of its own."""
     probe = Probe(Path(tempfile.mkdtemp(prefix="itb-probe-")), "claims", not arguments.not_durable)
     try:
         probe.start_infrastructure()
-        process = probe.start_service()
-        time.sleep(arguments.settle)
-        raw = asyncio.run(round_trips(probe.bootstrap, arguments.samples))
-        with profiled(process.pid, arguments.profile):
-            measured = asyncio.run(yes_to_claim(probe, arguments.samples, arguments.reader_wait_ms))
-        raw_after = asyncio.run(round_trips(probe.bootstrap, arguments.samples))
-        print(f"kafka round trip before: {percentiles(raw)}; after: {percentiles(raw_after)}")
-        print(f"InviteAccepted -> ProgressClaimCreated (claims alone): {percentiles(measured)}")
+        for number, code in enumerate(arguments.code or [REPO]):
+            probe.database_url = probe.prepare_database(f"claims_yes_{number}")
+            process = probe.start_service(Path(code), f"claims_yes_{number}")
+            time.sleep(arguments.settle)
+            raw = asyncio.run(round_trips(probe.bootstrap, arguments.samples))
+            with profiled(process.pid, arguments.profile):
+                measured = asyncio.run(yes_to_claim(probe, arguments.samples, arguments.reader_wait_ms))
+            raw_after = asyncio.run(round_trips(probe.bootstrap, arguments.samples))
+            probe.stop_service()
+            print(f"{code}: kafka round trip before: {percentiles(raw)}; after: {percentiles(raw_after)}")
+            print(f"{code}: InviteAccepted -> ProgressClaimCreated (claims alone): {percentiles(measured)}")
     finally:
         probe.stop()
         shutil.rmtree(probe.state, ignore_errors=True)
