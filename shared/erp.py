@@ -19,25 +19,43 @@ from shared.messaging import Route
 async def apply_commitment(
     connection: asyncpg.Connection, commitment: CommitmentUpserted, event_time: datetime | None = None
 ) -> bool:
-    """Store the commitment if this version is newer than the one we have; True when it was."""
-    stored = await connection.fetchval(
+    """Store the commitment if this version is newer than the one we have; True when it was.
+
+    One statement (a round trip per ERP event is most of what ingesting one costs): the project is written only
+    when the commitment was."""
+    project = commitment.project
+    return await connection.fetchval(
         """
-        INSERT INTO erp_commitments AS current (
-            commitment_id, version, project_id, kind, number, title, status, vendor_id, vendor_name,
-            retention_percent, invoice_contacts, schedule_of_values)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-        ON CONFLICT (commitment_id) DO UPDATE SET
-            version = excluded.version, project_id = excluded.project_id, kind = excluded.kind,
-            number = excluded.number, title = excluded.title, status = excluded.status,
-            vendor_id = excluded.vendor_id, vendor_name = excluded.vendor_name,
-            retention_percent = excluded.retention_percent, invoice_contacts = excluded.invoice_contacts,
-            schedule_of_values = excluded.schedule_of_values, updated_at = now()
-        WHERE current.version < excluded.version
-        RETURNING true
+        WITH stored AS (
+            INSERT INTO erp_commitments AS current (
+                commitment_id, version, project_id, kind, number, title, status, vendor_id, vendor_name,
+                retention_percent, invoice_contacts, schedule_of_values)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (commitment_id) DO UPDATE SET
+                version = excluded.version, project_id = excluded.project_id, kind = excluded.kind,
+                number = excluded.number, title = excluded.title, status = excluded.status,
+                vendor_id = excluded.vendor_id, vendor_name = excluded.vendor_name,
+                retention_percent = excluded.retention_percent, invoice_contacts = excluded.invoice_contacts,
+                schedule_of_values = excluded.schedule_of_values, updated_at = now()
+            WHERE current.version < excluded.version
+            RETURNING true
+        ),
+        -- A project has no version of its own: the newest commitment event (by its time) speaks for it.
+        project AS (
+            INSERT INTO erp_projects AS current
+                (project_id, name, timezone, currency, company_name, region, event_time)
+            SELECT $3, $13::text, $14::text, $15::text, $16::text, $17::text, $18::timestamptz
+            WHERE EXISTS (SELECT FROM stored)
+            ON CONFLICT (project_id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone,
+                currency = excluded.currency, company_name = excluded.company_name, region = excluded.region,
+                event_time = excluded.event_time
+            WHERE current.event_time <= excluded.event_time
+        )
+        SELECT EXISTS (SELECT FROM stored)
         """,
         commitment.commitment_id,
         commitment.version,
-        commitment.project.id,
+        project.id,
         commitment.kind,
         commitment.number,
         commitment.title,
@@ -47,36 +65,17 @@ async def apply_commitment(
         commitment.retention_percent,
         [contact.model_dump(mode="json") for contact in commitment.invoice_contacts],
         [line.model_dump(mode="json") for line in commitment.schedule_of_values],
+        project.name,
+        project.timezone,
+        project.currency,
+        project.company_name,
+        project.region,  # None from events without it (rule 18c: no clock)
+        event_time or datetime.now(UTC),
     )
-    if stored:
-        project = commitment.project
-        # A project has no version of its own: the newest commitment event (by its time) speaks for it.
-        await connection.execute(
-            """
-            INSERT INTO erp_projects AS current
-                (project_id, name, timezone, currency, company_name, region, event_time)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (project_id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone,
-                currency = excluded.currency, company_name = excluded.company_name, region = excluded.region,
-                event_time = excluded.event_time
-            WHERE current.event_time <= excluded.event_time
-            """,
-            project.id,
-            project.name,
-            project.timezone,
-            project.currency,
-            project.company_name,
-            project.region,  # None from events without it (rule 18c: no clock)
-            event_time or datetime.now(UTC),
-        )
-    return bool(stored)
 
 
-async def apply_member_upserted(
-    connection: asyncpg.Connection, member: ProjectMemberUpserted, event: CloudEvent
-) -> bool:
-    stored = await connection.fetchval(
-        """
+_MEMBER_UPSERTED = """
+    WITH stored AS (
         INSERT INTO erp_project_members AS current (
             user_id, project_id, version, name, email, company_name, commitments_permission, removed)
         VALUES ($1, $2, $3, $4, $5, $6, $7, false)
@@ -86,7 +85,21 @@ async def apply_member_upserted(
             removed = false, updated_at = now()
         WHERE current.version < excluded.version
         RETURNING true
-        """,
+    ),
+    person AS (
+        INSERT INTO erp_users AS current (user_id, name, email, event_time)
+        SELECT $1, $4, $5, $8::timestamptz
+        WHERE EXISTS (SELECT FROM stored)
+        ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, email = excluded.email,
+            event_time = excluded.event_time
+        WHERE current.event_time <= excluded.event_time
+    )
+    SELECT EXISTS (SELECT FROM stored)
+"""
+
+
+def _member_arguments(member: ProjectMemberUpserted, event: CloudEvent) -> tuple:
+    return (
         member.user_id,
         member.project_id,
         member.version,
@@ -94,21 +107,23 @@ async def apply_member_upserted(
         member.email,
         member.company.name if member.company else "",
         member.commitments_permission,
+        event.time or datetime.now(UTC),
     )
-    if stored:
-        await connection.execute(
-            """
-            INSERT INTO erp_users AS current (user_id, name, email, event_time) VALUES ($1, $2, $3, $4)
-            ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, email = excluded.email,
-                event_time = excluded.event_time
-            WHERE current.event_time <= excluded.event_time
-            """,
-            member.user_id,
-            member.name,
-            member.email,
-            event.time or datetime.now(UTC),
-        )
-    return bool(stored)
+
+
+async def apply_member_upserted(
+    connection: asyncpg.Connection, member: ProjectMemberUpserted, event: CloudEvent
+) -> bool:
+    """Store the membership if this version is newer; the user's name and email with it, if this event is their
+    newest (by its time). One statement, as for commitments."""
+    return await connection.fetchval(_MEMBER_UPSERTED, *_member_arguments(member, event))
+
+
+async def apply_members_upserted(
+    connection: asyncpg.Connection, members: list[tuple[CloudEvent, ProjectMemberUpserted]]
+) -> None:
+    """`apply_member_upserted` for each, in order, sent to the database together (asyncpg pipelines them)."""
+    await connection.executemany(_MEMBER_UPSERTED, [_member_arguments(member, event) for event, member in members])
 
 
 async def apply_member_removed(connection: asyncpg.Connection, removal: ProjectMemberRemoved) -> bool:
@@ -161,7 +176,7 @@ def erp_routes() -> dict[str, dict[str, Route]]:
     return {
         ERP_COMMITMENTS: {CommitmentUpserted.TYPE: Route(CommitmentUpserted, commitment_upserted)},
         ERP_DIRECTORY: {
-            ProjectMemberUpserted.TYPE: Route(ProjectMemberUpserted, member_upserted),
+            ProjectMemberUpserted.TYPE: Route(ProjectMemberUpserted, member_upserted, apply_members_upserted),
             ProjectMemberRemoved.TYPE: Route(ProjectMemberRemoved, member_removed),
         },
     }

@@ -2,7 +2,9 @@
 
 A consumed message goes through the same steps in every service:
 parse the CloudEvent (either Kafka mode) -> pick the handler for its type -> validate its data ->
-in one database transaction, record it in the inbox and apply its effect -> commit the Kafka offset.
+in a database transaction, record it in the inbox and apply its effect -> commit the Kafka offset.
+What one fetch brings is handled together: its events share one transaction and one offset commit, and an
+event that fails is taken out of it and handled alone, as below (`handle_records`).
 A message that cannot be parsed or validated, or whose handler fails for a reason retrying cannot fix, is
 published to the service's dead-letter topic with the error and its original headers, and consumption goes
 on. Transient failures (the database or network away, a failover, a lock or statement timeout) are retried with
@@ -18,7 +20,7 @@ import errno
 import logging
 import socket
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,7 +37,7 @@ from shared.contracts.base import Contract
 from shared.contracts.topics import ALL_TOPICS, dead_letter_topic
 from shared.envelope import CloudEvent, MalformedEvent, describe_validation_error, from_kafka
 from shared.errors import ProblemForPerson
-from shared.inbox import first_delivery
+from shared.inbox import first_deliveries, first_delivery
 from shared.logs import correlation_id_var, event_id_var
 from shared.metrics import ServiceMetrics, service_metrics
 from shared.metrics import attach as attach_metrics
@@ -112,12 +114,16 @@ def retrying_messages(broker: KafkaBroker) -> RetryingMessages:
 
 
 Handler = Callable[[asyncpg.Connection, CloudEvent, Contract], Awaitable[None]]
+# The same effect for several events of the route's type, in their order: one statement for them all.
+ManyHandler = Callable[[asyncpg.Connection, list[tuple[CloudEvent, Contract]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Route:
     model: type[Contract]
     handler: Handler
+    # Used for consecutive events of the type within a fetched batch, when given; `handler` for one alone.
+    handle_many: ManyHandler | None = None
 
 
 def create_broker(settings: Settings) -> KafkaBroker:
@@ -144,17 +150,24 @@ def outbox_publisher(broker: KafkaBroker):
 
 
 UNDECODABLE_HEADERS = "itb-undecodable-headers"
+_EMPTY_FETCH_PAUSE_MS = 10
 
 
-async def _tolerant_parser(record: ConsumerRecord, parse: Callable[[ConsumerRecord], Awaitable[KafkaMessage]]):
-    """FastStream reads every header as UTF-8 before any handler runs, so one bad header would fail its message
+async def _tolerant_parser(
+    records: tuple[ConsumerRecord, ...], parse: Callable[[tuple[ConsumerRecord, ...]], Awaitable[KafkaMessage]]
+):
+    """FastStream reads every header as UTF-8 before any handler runs, so one bad header would fail its batch
     again and again. Such headers are read with their bad bytes escaped instead, and named in a header of ours,
-    so that the handler sends the message to the dead letters."""
+    so that the handler sends that message to the dead letters."""
+    return await parse(tuple(_readable_headers(record) for record in records))
+
+
+def _readable_headers(record: ConsumerRecord) -> ConsumerRecord:
     undecodable = [name for name, value in record.headers if value is None or not _is_utf8(value)]
-    if undecodable:
-        readable = [(name, (value or b"").decode(errors="backslashreplace").encode()) for name, value in record.headers]
-        record = dataclasses.replace(record, headers=[*readable, (UNDECODABLE_HEADERS, ",".join(undecodable).encode())])
-    return await parse(record)
+    if not undecodable:
+        return record
+    readable = [(name, (value or b"").decode(errors="backslashreplace").encode()) for name, value in record.headers]
+    return dataclasses.replace(record, headers=[*readable, (UNDECODABLE_HEADERS, ",".join(undecodable).encode())])
 
 
 def _is_utf8(value: bytes) -> bool:
@@ -165,7 +178,7 @@ def _is_utf8(value: bytes) -> bool:
     return True
 
 
-async def _raw_body(message: KafkaMessage) -> bytes:
+async def _raw_body(message: KafkaMessage) -> list[bytes]:
     # Decoding is ours (shared.envelope), so a malformed value reaches the handler and the dead letters.
     return message.body
 
@@ -181,7 +194,8 @@ def consume(
 
     One group per topic, so a rebalance on one topic never pauses another. `pool_of` gives the pool once
     the service has started (the subscriber is declared before that). Event types with no route are not
-    ours to handle and are skipped.
+    ours to handle and are skipped. What one fetch brings is handled as a batch (`handle_records`), its offsets
+    committed once all of it is handled.
     """
     consumer = f"{settings.service_name}.{topic}"  # its name in the inbox
 
@@ -192,45 +206,168 @@ def consume(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        batch=True,
+        max_records=settings.kafka_batch_max_records,
+        # FastStream waits this long for fetched records and, finding none, pauses as long again: short, as what
+        # arrives in the pause waits for its end.
+        batch_timeout_ms=_EMPTY_FETCH_PAUSE_MS,
         parser=_tolerant_parser,
         decoder=_raw_body,
     )
     async def receive(message: KafkaMessage) -> None:
-        await handle_message(message, broker, pool_of(), settings, consumer, routes)
+        records = zip(message.raw_message, message.batch_headers, strict=True)
+        await handle_records(list(records), broker, pool_of(), settings, consumer, routes)
 
 
-async def handle_message(
-    message: KafkaMessage,
+@dataclass(frozen=True)
+class Delivery:
+    """A consumed event, read and valid, with the route that handles it."""
+
+    record: ConsumerRecord
+    headers: dict[str, str]
+    event: CloudEvent
+    route: Route
+    data: Contract
+
+
+async def handle_records(
+    records: list[tuple[ConsumerRecord, dict[str, str]]],
     broker: KafkaBroker,
     pool: asyncpg.Pool,
     settings: Settings,
     consumer: str,
     routes: dict[str, Route],
 ) -> None:
-    service = settings.service_name
+    """Handle a fetched batch of records (with their headers), in order.
+
+    The events are applied together, in one transaction (each still recorded in the inbox, so a redelivered one
+    has no second effect): a transaction and an offset commit per event would cost more than the events. An
+    event whose handler fails is taken out: the events before it are committed without it, it is retried alone
+    as ever (or dead-lettered), and the ones after it follow. Malformed records go to the dead letters.
+    """
+    deliveries = []
+    for record, headers in records:
+        try:
+            delivery = _read(record, headers, routes)
+        except MalformedEvent as error:
+            log.warning("malformed event sent to dead letters", extra={"error": str(error)})
+            await send_to_dead_letters(broker, settings.service_name, record, headers, str(error))
+            continue
+        if delivery is not None:
+            deliveries.append(delivery)
+    handled = 0
+    while handled < len(deliveries):
+        rest = deliveries[handled:]
+        handled += await _apply_together(pool, consumer, rest) if len(rest) > 1 else 0
+        if handled < len(deliveries):
+            await _apply_alone(deliveries[handled], broker, pool, settings, consumer)
+            handled += 1
+
+
+def _read(record: ConsumerRecord, headers: dict[str, str], routes: dict[str, Route]) -> Delivery | None:
+    """The record's event and its valid data, or None when no route takes its type; MalformedEvent if unreadable."""
     event_id_var.set(None)
     correlation_id_var.set(None)
+    if UNDECODABLE_HEADERS in headers:
+        raise MalformedEvent(f"the headers {headers[UNDECODABLE_HEADERS]} are not UTF-8 text (or are null)")
+    event = _in_context(from_kafka(record.value, headers))
+    route = routes.get(event.type)
+    if route is None:
+        return None
     try:
-        if UNDECODABLE_HEADERS in message.headers:
-            raise MalformedEvent(f"the headers {message.headers[UNDECODABLE_HEADERS]} are not UTF-8 text (or are null)")
-        event = from_kafka(message.body, message.headers)
-        event_id_var.set(event.id)
-        correlation_id_var.set(event.correlation_id)
-        route = routes.get(event.type)
-        if route is None:
-            return
+        data = route.model.model_validate(event.data)
+    except ValidationError as error:
+        raise MalformedEvent(f"{event.type} data is invalid: {describe_validation_error(error)}") from error
+    return Delivery(record, headers, event, route, data)
+
+
+def _in_context(event: CloudEvent) -> CloudEvent:
+    """Logs from here on name the event and its correlation id."""
+    event_id_var.set(event.id)
+    correlation_id_var.set(event.correlation_id)
+    return event
+
+
+class _FailedAt(Exception):
+    def __init__(self, index: int):
+        self.index = index
+
+
+async def _apply_together(pool: asyncpg.Pool, consumer: str, deliveries: list[Delivery]) -> int:
+    """Apply the events in one transaction; how many of them, from the first, were committed.
+
+    When one fails, the transaction is rolled back and the events before it are applied again without it: a
+    handler's effects are all in the database, so nothing of the rolled-back try remains. When the database
+    itself fails, none is committed and the first event is left to be retried alone."""
+    count = len(deliveries)
+    while count > 0:
         try:
-            data = route.model.model_validate(event.data)
-        except ValidationError as error:
-            raise MalformedEvent(f"{event.type} data is invalid: {describe_validation_error(error)}") from error
+            async with pool.acquire() as connection, connection.transaction():
+                events = [delivery.event for delivery in deliveries[:count]]
+                first_time = await first_deliveries(connection, consumer, [(event.id, event.type) for event in events])
+                for index, alike in _runs(deliveries[:count], first_time):
+                    try:
+                        await _apply_run(connection, alike)
+                    except Exception as error:
+                        raise _FailedAt(index) from error
+            return count
+        except _FailedAt as failed:
+            count = failed.index
+        except Exception:
+            return 0
+    return 0
+
+
+def _runs(deliveries: list[Delivery], first_time: set[str]) -> Iterator[tuple[int, list[Delivery]]]:
+    """The deliveries not handled before (each id once), as runs to apply together, each with the index of its
+    first: consecutive events of a route that handles many at once, or one event."""
+    run: list[Delivery] = []
+    start = 0
+    for index, delivery in enumerate(deliveries):
+        if delivery.event.id not in first_time:
+            continue  # handled before (or earlier in this batch)
+        first_time.discard(delivery.event.id)
+        if run and (delivery.route is not run[0].route or delivery.route.handle_many is None):
+            yield start, run
+            run = []
+        if not run:
+            start = index
+        run.append(delivery)
+    if run:
+        yield start, run
+
+
+async def _apply_run(connection: asyncpg.Connection, run: list[Delivery]) -> None:
+    route = run[0].route
+    if len(run) > 1 and route.handle_many is not None:
+        _in_context(run[0].event)
+        with event_span(f"handle {len(run)} × {run[0].event.type}", run[0].event.trace_context):
+            await route.handle_many(connection, [(delivery.event, delivery.data) for delivery in run])
+        return
+    event = _in_context(run[0].event)
+    with event_span(f"handle {event.type}", event.trace_context):
+        await route.handler(connection, event, run[0].data)
+
+
+async def _apply_alone(
+    delivery: Delivery, broker: KafkaBroker, pool: asyncpg.Pool, settings: Settings, consumer: str
+) -> None:
+    """Apply one event in its own transaction, retried as its error allows; dead-lettered when it cannot be."""
+    event = _in_context(delivery.event)
+    try:
         with event_span(f"handle {event.type}", event.trace_context):
-            await _apply_with_retries(pool, settings, retrying_messages(broker), consumer, event, route, data)
+            await _apply_with_retries(
+                pool, settings, retrying_messages(broker), consumer, event, delivery.route, delivery.data
+            )
     except MalformedEvent as error:
         log.warning("malformed event sent to dead letters", extra={"error": str(error)})
-        await send_to_dead_letters(broker, service, message, str(error))
+        await send_to_dead_letters(broker, settings.service_name, delivery.record, delivery.headers, str(error))
     except Exception as error:
         log.exception("handler failed permanently; event sent to dead letters")
-        await send_to_dead_letters(broker, service, message, f"{type(error).__name__}: {error}")
+        await send_to_dead_letters(
+            broker, settings.service_name, delivery.record, delivery.headers, f"{type(error).__name__}: {error}"
+        )
 
 
 async def _apply_with_retries(
@@ -281,25 +418,25 @@ async def _apply_with_retries(
         retrying.done(consumer, event.id)
 
 
-async def send_to_dead_letters(broker: KafkaBroker, service: str, message: KafkaMessage, error: str) -> None:
-    raw = message.raw_message
-    headers = dict(message.headers)
-    headers.update(
-        {
-            "dlq-error": error[:2000],
-            "dlq-consumer": service,
-            "dlq-original-topic": raw.topic,
-            "dlq-original-partition": str(raw.partition),
-            "dlq-original-offset": str(raw.offset),
-        }
-    )
+async def send_to_dead_letters(
+    broker: KafkaBroker, service: str, record: ConsumerRecord, headers: dict[str, str], error: str
+) -> None:
+    headers = {
+        **headers,
+        "dlq-error": error[:2000],
+        "dlq-consumer": service,
+        "dlq-original-topic": record.topic,
+        "dlq-original-partition": str(record.partition),
+        "dlq-original-offset": str(record.offset),
+    }
     try:
-        await broker.publish(message.body, topic=dead_letter_topic(service), key=raw.key, headers=headers)
+        await broker.publish(record.value or b"", topic=dead_letter_topic(service), key=record.key, headers=headers)
     except Exception:
-        # Without the dead letter the message must not be committed: pause, then let FastStream redeliver it.
+        # Without the dead letter the batch must not be committed: pause, then let FastStream redeliver it (what
+        # of it was handled is in the inbox, so it has no second effect).
         await asyncio.sleep(1)
         raise
-    service_metrics(broker).dead_letters.labels(raw.topic).inc()
+    service_metrics(broker).dead_letters.labels(record.topic).inc()
 
 
 async def create_topics(bootstrap_servers: str, partitions: int = 3, replication_factor: int = 1) -> None:

@@ -2,11 +2,12 @@
 
 `record` runs inside the caller's transaction, and refuses an event too large for Kafka to take, so that the
 person (or event) asking for it hears why rather than the relay failing later. `OutboxRelay` publishes what
-was committed, in order, one event at a time, marking each as published as soon as Kafka has acknowledged it;
+was committed, each aggregate's events in order (one is sent once the one before it is acknowledged, while
+other aggregates' go at the same time), marking what Kafka has acknowledged as published after each batch;
 it is woken by LISTEN/NOTIFY (a trigger on the outbox table) and only polls slowly as a safety net. Kafka key
 = aggregate id, so one aggregate's events stay in order on one partition.
 
-Stopping is graceful (the event in flight is published and marked first), so a restart publishes nothing
+Stopping is graceful (the events in flight are published and marked first), so a restart publishes nothing
 twice. Only a crash between Kafka's acknowledgement and the mark can repeat an event, with the same id,
 which consumers' inboxes then ignore.
 
@@ -16,6 +17,7 @@ its row and is tried again with backoff. An operator lists and retries failed ev
 deploy/operators/outbox.py); /readyz reports them (shared/health.py).
 """
 
+import asyncio
 import functools
 import logging
 import re
@@ -171,7 +173,7 @@ class OutboxRelay(ListeningWorker):
     first_backoff = timedelta(seconds=1)
     longest_backoff = timedelta(seconds=30)
 
-    def __init__(self, dsn: str, publish: Publish, batch_size: int = 100, safety_poll_seconds: float = 5.0):
+    def __init__(self, dsn: str, publish: Publish, batch_size: int = 500, safety_poll_seconds: float = 5.0):
         super().__init__(dsn, safety_poll_seconds)
         self._publish = publish
         self._batch_size = batch_size
@@ -191,25 +193,40 @@ class OutboxRelay(ListeningWorker):
             """,
             self._batch_size,
         )
-        held: set[tuple[str, str]] = set()  # aggregates whose event failed in this pass
+        # Each aggregate's events are published one after another, each once the one before is acknowledged,
+        # and the aggregates side by side: Kafka gets them together (in batches) and the order per key holds,
+        # whatever fails.
+        in_order: dict[tuple[str, str], list[asyncpg.Record]] = {}
         for row in waiting:
-            if self.stopping:
-                return None
-            aggregate = (row["topic"], row["aggregate_id"])
-            if aggregate in held:
-                continue
-            try:
-                await self._publish_row(row)
-            except Exception as error:
-                if not refused_for_good(error):
-                    return self._failing(row, error)
-                await self._mark_failed(connection, row, error)
-                held.add(aggregate)
-                continue
-            await connection.execute("UPDATE outbox SET published_at = now() WHERE position = $1", row["position"])
-            self._published()
-        if not waiting:
-            self._published()  # nothing waits, so nothing is failing
+            in_order.setdefault((row["topic"], row["aggregate_id"]), []).append(row)
+        published: list[int] = []
+        refused: list[tuple[asyncpg.Record, Exception]] = []
+        failing: list[tuple[asyncpg.Record, Exception]] = []
+
+        async def publish_aggregate(rows: list[asyncpg.Record]) -> None:
+            for row in rows:
+                if self.stopping:
+                    return
+                try:
+                    await self._publish_row(row)
+                except Exception as error:
+                    (refused if refused_for_good(error) else failing).append((row, error))
+                    return  # the aggregate's later events wait behind this one
+                published.append(row["position"])
+
+        await asyncio.gather(*(publish_aggregate(rows) for rows in in_order.values()))
+        if published:
+            await connection.execute(
+                "UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[])", published
+            )
+        for row, error in sorted(refused, key=lambda failure: failure[0]["position"]):
+            await self._mark_failed(connection, row, error)
+        if failing:
+            return self._failing(*min(failing, key=lambda failure: failure[0]["position"]))
+        if published or not waiting:
+            self._published()  # nothing waits, or publishing works again
+        if self.stopping:
+            return None
         # A full batch means there may be more: go again at once.
         return timedelta(0) if len(waiting) == self._batch_size else None
 

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     # The embedded broker holds a group join for half the session timeout, so local runs keep it short.
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
+    # How long the broker may hold a consumer's fetch while nothing new is there; Kafka answers it as soon as an
+    # event arrives. The embedded broker often answers only when the wait runs out, so `itb up` sets a short one.
+    kafka_fetch_max_wait_ms: int = Field(default=500, ge=1)
+    # A consumer applies up to this many fetched events in one database transaction (each one in the inbox).
+    kafka_batch_max_records: int = Field(default=500, ge=1)
 
     # The event path: an event's envelope is refused over this size (Kafka's default message limit is 1 MB);
     # /readyz turns 503 once the outbox relay has failed to publish, an event has waited in the outbox, or a
