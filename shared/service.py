@@ -141,10 +141,12 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     app.state.clock = clock
     app.state.metrics = metrics
     app.state.broker = broker
-    app.include_router(health_router(broker))
-    app.include_router(asyncapi_router(definition))
+    # The service's own routes first: a request is matched against each route in turn, and its pages and API are
+    # what people ask for (the probes and documents come a few times a minute).
     for router in definition.routers:
         app.include_router(router)
+    app.include_router(health_router(broker))
+    app.include_router(asyncapi_router(definition))
 
     # Outermost last: every response, the refusals of BodyLimit too, carries the security headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
