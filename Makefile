@@ -10,6 +10,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+BENCH_INSTALLED := $(VENV)/.bench-installed
 
 # Tests run in TEST_WORKERS processes, each with its own broker, PostgreSQL and SMTP server: most of a test's
 # time is waiting (for a consumer group, an email, a browser), so more processes than cores pay.
@@ -19,7 +20,7 @@ TEST_WORKERS ?= 4
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: up test test-unit check install clean asyncapi lock
+.PHONY: up test test-unit check install clean asyncapi lock bench
 
 up: $(INSTALLED)
 	$(BIN)/itb up $(ARGS)
@@ -45,6 +46,12 @@ lock: $(INSTALLED)
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
 		--no-emit-find-links --output-file requirements.lock pyproject.toml
 
+# The end-to-end benchmark (bench/system.py): the whole stack with its own SMTP server, an ERP client and the raw
+# parts measured in the same run; it appends to bench/history.jsonl and writes bench/RESULTS.md and its chart.
+# ARGS="--quick" leaves out the 100,000-contact project (about 5 minutes then); ARGS="--label 'what changed'".
+bench: $(BENCH_INSTALLED)
+	$(BIN)/python -m bench.system $(ARGS)
+
 check: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -60,6 +67,12 @@ $(INSTALLED): pyproject.toml
 		|| { echo "The install failed; the end of $(VENV)/install.log says why:" >&2; tail -n 20 $(VENV)/install.log >&2; exit 1; }
 	@touch $@
 	@echo "Installed."
+
+# The benchmark's tools (pyproject.toml's `bench` extra), on top of the usual install.
+$(BENCH_INSTALLED): $(INSTALLED)
+	@echo "Installing the benchmark's tools into $(VENV)"
+	@$(BIN)/python -m pip install --quiet --progress-bar off --editable '.[local,test,bench]'
+	@touch $@
 
 clean:
 	rm -rf $(VENV) .state

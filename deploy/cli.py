@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     up.add_argument("--fresh", action="store_true", help="throw away the saved state first, PostgreSQL's data included")
     up.add_argument(
+        "--no-demo", dest="demo", action="store_false", help="publish no demo data and open no demo period (benchmarks)"
+    )
+    up.add_argument(
         "--replicas",
         type=_replica_count,
         default=1,
@@ -130,7 +133,8 @@ def _stack_settings(arguments):
 def _up(arguments) -> int:
     from deploy.stack import LocalStack
 
-    return LocalStack(_stack_settings(arguments), fresh=arguments.fresh, replicas=arguments.replicas).run()
+    config = _stack_settings(arguments)
+    return LocalStack(config, fresh=arguments.fresh, replicas=arguments.replicas, demo=arguments.demo).run()
 
 
 def _init(arguments) -> int:

@@ -138,11 +138,14 @@ def _ignore_stop_signals() -> None:
 
 
 class LocalStack:
-    def __init__(self, config: StackSettings, fresh: bool = False, replicas: int = 1, out=sys.stdout):
+    def __init__(
+        self, config: StackSettings, fresh: bool = False, replicas: int = 1, out=sys.stdout, demo: bool = True
+    ):
         self.config = config
         self.state = config.state_dir.resolve()
         self.fresh = fresh
         self.replicas = replicas
+        self.demo = demo
         self.out = out
         self.logs = self.state / "logs"
         self.parts: list[Part] = []
@@ -238,7 +241,8 @@ class LocalStack:
         (self.state / STACK_FILE).write_text(json.dumps({"database_url": self.database_url, "kafka": self.bootstrap}))
         if replay is not None:
             self._report_replay(replay, relays_started)
-        seed_demo(self.state, self.environment, self.config.service_ports("periods", self.replicas)[0], self._say)
+        if self.demo:
+            seed_demo(self.state, self.environment, self.config.service_ports("periods", self.replicas)[0], self._say)
         self._say(f"Logs of every part: {self.logs}\n")
 
     def _broker_is_embedded(self) -> bool:
