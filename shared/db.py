@@ -23,8 +23,15 @@ async def _set_codecs(connection: asyncpg.Connection) -> None:
         await connection.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """What a connection given back to the pool needs undone: nothing. Its users leave no session state (their
+    locks are transaction locks; LISTEN and session locks have connections of their own, shared/background.py),
+    so asyncpg's reset query, a round trip on every release, is skipped; asyncpg still rolls back a transaction
+    left open."""
+
+
 async def create_pool(url: str, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(url, min_size=1, max_size=max_size, init=_set_codecs)
+    return await asyncpg.create_pool(url, min_size=1, max_size=max_size, init=_set_codecs, reset=_keep_session)
 
 
 async def connect(url: str) -> asyncpg.Connection:

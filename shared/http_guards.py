@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse, Response
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,7 +34,8 @@ class BodyLimit:
 
     A declared Content-Length over the limit is refused without reading; a body sent in chunks (no
     Content-Length) is read up to the limit and refused as soon as it passes it. The body is read ahead, at
-    most `max_bytes`, and handed on to the route as one piece.
+    most `max_bytes`, and handed on to the route as one piece. A request with neither Content-Length nor
+    Transfer-Encoding (most GETs) has no body, so it goes straight on.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int):
@@ -45,9 +46,13 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length", "")
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send, declared=int(declared))
+            return
+        if declared in ("", "0") and "transfer-encoding" not in headers:
+            await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -150,23 +155,29 @@ class SecurityHeaders:
         }
         if urlsplit(own_url).scheme == "https":
             self.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        # Encoded once, as the response's raw headers hold them.
+        self._raw = _raw_headers(self.headers)
+        self._raw_for_api_docs = _raw_headers(self.headers | {"Content-Security-Policy": _API_DOCS_POLICY})
+        self._names = {name for name, _ in self._raw}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        api_docs = scope.get("path") in self.api_docs_paths
+        ours = self._raw_for_api_docs if scope.get("path") in self.api_docs_paths else self._raw
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    headers[name] = value
-                if api_docs:
-                    headers["Content-Security-Policy"] = _API_DOCS_POLICY
+                # Ours replace any the route set.
+                given = [header for header in message.get("headers", ()) if header[0].lower() not in self._names]
+                message["headers"] = given + ours
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _raw_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 def _service_origins(settings: Settings) -> list[str]:

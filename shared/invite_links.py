@@ -4,6 +4,8 @@ The notifier puts it in the email; the responses service reads it back. It does 
 may do depends on the period's due date, which the responses page checks.
 """
 
+import functools
+
 from itsdangerous import BadData, URLSafeSerializer
 
 from shared.keys import INVITE_LINKS
@@ -13,15 +15,25 @@ _SALT = "itb.invite.v1"
 
 
 def invite_token(settings: Settings, invite_id: str) -> str:
-    return URLSafeSerializer(settings.purpose_keys(INVITE_LINKS), salt=_SALT).dumps(invite_id)
+    return _serializer(settings).dumps(invite_id)
 
 
 def read_invite_token(settings: Settings, token: str) -> str:
     """The invite id in the token; raises PermissionError when the token was not made by us or was altered."""
     try:
-        return URLSafeSerializer(settings.purpose_keys(INVITE_LINKS), salt=_SALT).loads(token)
+        return _serializer(settings).loads(token)
     except BadData as error:
         raise PermissionError("This invite link is not valid: it may have been altered or cut short.") from error
+
+
+def _serializer(settings: Settings) -> URLSafeSerializer:
+    return _serializer_for(tuple(settings.purpose_keys(INVITE_LINKS)))
+
+
+@functools.lru_cache(maxsize=4)
+def _serializer_for(keys: tuple[bytes, ...]) -> URLSafeSerializer:
+    """Made once per set of keys (it is read on every request for the invite page)."""
+    return URLSafeSerializer(list(keys), salt=_SALT)
 
 
 def invite_url(settings: Settings, invite_id: str, answer: str | None = None) -> str:

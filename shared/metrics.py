@@ -75,6 +75,18 @@ class ServiceMetrics:
             ["check"],
             registry=registry,
         )
+        self._answered: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def http_request_answered(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One request counted and timed; each route's series are looked up once (prometheus_client checks and
+        converts the label values on every `labels` call)."""
+        series = self._answered.get((method, route, status))
+        if series is None:
+            series = self.http_requests.labels(method, route, str(status)), self.http_duration.labels(method, route)
+            self._answered[(method, route, status)] = series
+        count, duration = series
+        count.inc()
+        duration.observe(seconds)
 
 
 _of_broker: "weakref.WeakKeyDictionary[KafkaBroker, ServiceMetrics]" = weakref.WeakKeyDictionary()

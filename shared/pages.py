@@ -14,17 +14,19 @@ STATIC_FILES = Path(__file__).parent / "static"
 
 
 def templates_for(service_templates: Path) -> Jinja2Templates:
-    """The service's own templates, then the shared ones (`base.html`, `message.html`); always autoescaped."""
+    """The service's own templates, then the shared ones (`base.html`, `message.html`); always autoescaped, each
+    compiled once (not checked for changes on every page: a service is restarted to change them)."""
     loader = ChoiceLoader([FileSystemLoader(service_templates), FileSystemLoader(_SHARED_TEMPLATES)])
-    return Jinja2Templates(env=Environment(loader=loader, autoescape=select_autoescape(default=True)))
+    environment = Environment(loader=loader, autoescape=select_autoescape(default=True), auto_reload=False)
+    return Jinja2Templates(env=environment)
 
 
 def render(
     templates: Jinja2Templates, request: Request, template: str, context: dict, status_code: int = 200
 ) -> HTMLResponse:
-    """The page; its security headers (no Referer, no inline script) are added to every response by
-    `shared.http_guards`."""
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
+    """The page for `request`; its security headers (no Referer, no inline script) are added to every response
+    by `shared.http_guards`. The templates use only `context`."""
+    return HTMLResponse(templates.get_template(template).render(context), status_code)
 
 
 def message_page(

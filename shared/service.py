@@ -22,6 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
 from opentelemetry.trace import Span
 from pydantic import BaseModel
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.asyncapi import ASYNCAPI_PAGE, asyncapi_router
 from shared.background import ListeningWorker
@@ -129,6 +131,9 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     app = FastAPI(
         title=definition.title,
         lifespan=lifespan,
+        # Each request has its span, figures and log line from RecordedRequests. FastAPI's own would be a second
+        # span per request (and more for its dependencies), with the path, and so an emailed link's token, in it.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         dependencies=[Depends(check_session_cookie)],
         responses={422: {"model": InvalidRequestAnswer, "description": "The request is not valid"}},
     )
@@ -136,31 +141,19 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> FastAPI:
     app.state.clock = clock
     app.state.metrics = metrics
     app.state.broker = broker
-    app.include_router(health_router(broker))
-    app.include_router(asyncapi_router(definition))
+    # The service's own routes first: a request is matched against each route in turn, and its pages and API are
+    # what people ask for (the probes and documents come a few times a minute).
     for router in definition.routers:
         app.include_router(router)
+    app.include_router(health_router(broker))
+    app.include_router(asyncapi_router(definition))
 
     # Outermost last: every response, the refusals of BodyLimit too, carries the security headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(SecurityHeaders, settings=settings, api_docs_paths=_api_docs_paths(app))
 
-    @app.middleware("http")
-    async def correlate(request: Request, call_next):
-        """Events caused by this request carry its correlation id (the caller's, or a new one); each request is
-        logged as a JSON line, the tokens of emailed links left out. Outermost, so refusals are logged too."""
-        offered = request.headers.get("x-correlation-id", "")
-        correlation_id = offered if _CORRELATION_ID.fullmatch(offered) else str(uuid.uuid4())
-        correlation_id_var.set(correlation_id)
-        started, status = time.perf_counter(), 500
-        with http_span(request.method, request.headers) as span:
-            try:
-                response = await call_next(request)
-                status = response.status_code
-                response.headers["X-Correlation-ID"] = correlation_id
-                return response
-            finally:
-                _record_request(request, status, time.perf_counter() - started, span, metrics)
+    # Outermost of all: refusals are logged and counted too, and carry the correlation id.
+    app.add_middleware(RecordedRequests, metrics=metrics)
 
     app.mount("/static", StaticFiles(directory=STATIC_FILES), name="static")
 
@@ -221,27 +214,61 @@ def _api_docs_paths(app: FastAPI) -> list[str]:
     return [path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url, ASYNCAPI_PAGE) if path]
 
 
-def _record_request(request: Request, status: int, took: float, span: Span, metrics: ServiceMetrics) -> None:
-    """A request answered: its span named, its figures counted, its line in the access log."""
-    # The route's template (/claims/{claim_id}), not the path: ids would make a series each.
-    route = getattr(request.scope.get("route"), "path", None) or (
-        "/static" if request.url.path.startswith("/static/") else "unmatched"
-    )
-    span.update_name(f"{request.method} {route}")
-    span.set_attributes({"http.route": route, "http.response.status_code": status})
-    metrics.http_requests.labels(request.method, route, str(status)).inc()
-    metrics.http_duration.labels(request.method, route).observe(took)
-    access_log.log(
-        logging.DEBUG if request.url.path in _PROBES else logging.INFO,
-        "request",
-        extra={
-            "method": request.method,
-            "path": redacted_path(request.url.path),
-            "status": status,
-            "duration_ms": round(took * 1000, 1),
-            "client": client_address(request),
-        },
-    )
+class RecordedRequests:
+    """Each request under its correlation id (the caller's, or a new one), for the events it causes; in a span
+    that continues the caller's trace; counted in the metrics; and logged as a JSON line, the tokens of emailed
+    links left out.
+
+    Plain ASGI rather than `@app.middleware("http")`, whose request and response wrappers and task per request
+    cost more than the invite page's own work."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        offered = headers.get("x-correlation-id", "")
+        correlation_id = offered if _CORRELATION_ID.fullmatch(offered) else str(uuid.uuid4())
+        correlation_id_var.set(correlation_id)
+        correlation_header = (b"x-correlation-id", correlation_id.encode())
+        started, status = time.perf_counter(), 500
+
+        async def send_correlated(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), correlation_header]
+            await send(message)
+
+        with http_span(scope["method"], headers) as span:
+            try:
+                await self.app(scope, receive, send_correlated)
+            finally:
+                self._record(scope, status, time.perf_counter() - started, span)
+
+    def _record(self, scope: Scope, status: int, took: float, span: Span) -> None:
+        """A request answered: its span named, its figures counted, its line in the access log."""
+        method, path = scope["method"], scope["path"]
+        # The route's template (/claims/{claim_id}), not the path: ids would make a series each.
+        route = getattr(scope.get("route"), "path", None) or ("/static" if path.startswith("/static/") else "unmatched")
+        span.update_name(f"{method} {route}")
+        span.set_attributes({"http.route": route, "http.response.status_code": status})
+        self.metrics.http_request_answered(method, route, status, took)
+        access_log.log(
+            logging.DEBUG if path in _PROBES else logging.INFO,
+            "request",
+            extra={
+                "method": method,
+                "path": redacted_path(path),
+                "status": status,
+                "duration_ms": round(took * 1000, 1),
+                "client": scope["client"][0] if scope.get("client") else "unknown",
+            },
+        )
 
 
 def client_address(request: Request) -> str:
@@ -257,5 +284,6 @@ def run(definition: ServiceDefinition) -> None:
         host=settings.http_host,
         port=settings.port,
         log_config=None,
+        access_log=False,  # RecordedRequests logs each request, its token left out
         timeout_graceful_shutdown=5,
     )

@@ -12,11 +12,13 @@ Spans are exported only when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` is set (
 span carries its `trace_id` (shared/logs.py), so one grep follows a request across the services' logs.
 """
 
+import functools
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -45,12 +47,13 @@ def current_trace_context() -> dict[str, str]:
     return carrier
 
 
-@contextmanager
-def http_span(method: str, headers: Mapping[str, str]) -> Iterator[Span]:
+def http_span(method: str, headers: Mapping[str, str]) -> AbstractContextManager[Span]:
     """A server span for one request, continuing the caller's trace when its `traceparent` names one. The caller
     names it after the route once it is known."""
-    with _tracer().start_as_current_span(method, context=propagate.extract(headers), kind=SpanKind.SERVER) as span:
-        yield span
+    # A request without trace headers (most) starts a trace: nothing to extract.
+    carried = any(field in headers for field in propagate.get_global_textmap().fields)
+    caller = propagate.extract(headers) if carried else Context()
+    return _tracer().start_as_current_span(method, context=caller, kind=SpanKind.SERVER)
 
 
 @contextmanager
@@ -69,4 +72,10 @@ def trace_id() -> str | None:
 
 
 def _tracer() -> trace.Tracer:
-    return trace.get_tracer(_TRACER)
+    return _tracer_of(trace.get_tracer_provider())
+
+
+@functools.lru_cache(maxsize=1)
+def _tracer_of(provider: trace.TracerProvider) -> trace.Tracer:
+    """Made once per provider: `get_tracer` costs as much as a span."""
+    return provider.get_tracer(_TRACER)
