@@ -102,7 +102,7 @@ WARM_UP_SAMPLES = 20
 SAMPLE_TIMEOUT_SECONDS = 30
 
 
-async def kafka_round_trip(bootstrap_servers: str, samples: int = 500) -> Latencies:
+async def kafka_round_trip(bootstrap_servers: str, fetch_wait_ms: int, samples: int = 500) -> Latencies:
     """From producing one record (acks="all", as the services' broker) until a consumer of its topic has it,
     one record at a time, on a topic of its own with one partition. The first few are not counted: they
     include the connections' and the fetcher's start."""
@@ -115,7 +115,9 @@ async def kafka_round_trip(bootstrap_servers: str, samples: int = 500) -> Latenc
         await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", client_id="itb-bench")
     # Assigned rather than in a group: no rebalance to wait for, the same fetches.
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest", fetch_max_wait_ms=fetch_wait_ms
+    )
     await producer.start()
     await consumer.start()
     try:

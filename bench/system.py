@@ -81,6 +81,8 @@ INGEST_POLL_SECONDS = 0.2
 # How often a long wait says how far it has got.
 PROGRESS_SECONDS = 30
 # Held for the whole of a run (the stack stopped included): a second run waits for it.
+# The services' own wait on a Kafka fetch, unless --fetch-wait-ms says another (then the bench's consumers too).
+SERVICES_FETCH_WAIT_MS = Settings.model_fields["kafka_fetch_max_wait_ms"].default
 RUN_LOCK = Path(tempfile.gettempdir()) / "itb-bench.lock"
 _CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -171,9 +173,10 @@ def start_smtp_sink(ports: Ports, logs: Path) -> ChildProcess:
     return sink
 
 
-def launch_stack(state: Path, ports: Ports, logs: Path) -> ChildProcess:
+def launch_stack(state: Path, ports: Ports, logs: Path, fetch_wait_ms: int) -> ChildProcess:
     """`itb up --no-demo` (what `make up` runs, without the demo) on the bench's ports, mailing the bench's SMTP
-    server. Its own broker and PostgreSQL: whatever KAFKA_BOOTSTRAP_SERVERS or DATABASE_URL say is left out."""
+    server, its consumers waiting `fetch_wait_ms` on a fetch. Its own broker and PostgreSQL: whatever
+    KAFKA_BOOTSTRAP_SERVERS or DATABASE_URL say is left out."""
     inherited = {
         name: value
         for name, value in os.environ.items()
@@ -187,6 +190,7 @@ def launch_stack(state: Path, ports: Ports, logs: Path) -> ChildProcess:
         **{f"ITB_{service.upper()}_PORT": str(port) for service, port in ports.services.items()},
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(ports.smtp),
+        "KAFKA_FETCH_MAX_WAIT_MS": str(fetch_wait_ms),
     }
     return ChildProcess(
         "stack",
@@ -509,9 +513,11 @@ async def fan_out(
 class ClaimsWatcher:
     """A plain consumer of billing.claims from its end: when each contact's ProgressClaimCreated was read."""
 
-    def __init__(self, bootstrap: str):
-        # Fetched as raw.kafka_round_trip's consumer fetches, so that the two figures compare.
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    def __init__(self, bootstrap: str, fetch_wait_ms: int):
+        # Fetched as raw.kafka_round_trip's consumer and the services fetch, so that the figures compare.
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=fetch_wait_ms
+        )
         self.created: dict[str, float] = {}
         self._waiting: dict[str, asyncio.Future] = {}
         self._task: asyncio.Task | None = None
@@ -568,11 +574,13 @@ async def invite_form(client: httpx.AsyncClient, link: str) -> str:
     raise RuntimeError(f"The invite page {link} did not show its form within a minute ({page.status_code}).")
 
 
-async def yes_to_claim(client: httpx.AsyncClient, bootstrap: str, links: list[tuple[str, str]]) -> list[float]:
+async def yes_to_claim(
+    client: httpx.AsyncClient, bootstrap: str, fetch_wait_ms: int, links: list[tuple[str, str]]
+) -> list[float]:
     """Per contact, milliseconds from the start of their Yes (the page's form posted) until their
     ProgressClaimCreated was read from billing.claims."""
     took = []
-    async with ClaimsWatcher(bootstrap) as watcher:
+    async with ClaimsWatcher(bootstrap, fetch_wait_ms) as watcher:
         for recipient, link in links:
             csrf = await invite_form(client, link)
             started = time.monotonic()
@@ -627,12 +635,12 @@ async def measure(options: argparse.Namespace, ports: Ports, stack: ChildProcess
         if len(links) < YES_SAMPLES + 1:
             raise RuntimeError(f"The SMTP server kept {len(links)} invite links, fewer than {YES_SAMPLES + 1}.")
         say("6. A Kafka produce -> consume round trip on the stack's broker")
-        round_trip = await raw.kafka_round_trip(bootstrap)
+        round_trip = await raw.kafka_round_trip(bootstrap, options.fetch_wait_ms)
         figures.add("kafka_round_trip_p50_ms", round_trip.p50_ms)
         figures.add("kafka_round_trip_p99_ms", round_trip.p99_ms)
         say(f"   Then {YES_SAMPLES} contacts press Yes, one at a time")
         # Percentiles taken as the round trip's are.
-        yes = raw.percentiles(await yes_to_claim(client, bootstrap, links[:YES_SAMPLES]))
+        yes = raw.percentiles(await yes_to_claim(client, bootstrap, options.fetch_wait_ms, links[:YES_SAMPLES]))
         figures.add("yes_to_claim_p50_ms", yes.p50_ms)
         figures.add("yes_to_claim_p99_ms", yes.p99_ms)
 
@@ -700,7 +708,7 @@ def _run(options: argparse.Namespace) -> int:
 
             say("2. `itb up --no-demo`, until all four services answer /readyz")
             launched = time.monotonic()
-            stack = launch_stack(state, ports, logs)
+            stack = launch_stack(state, ports, logs, options.fetch_wait_ms)
             children.callback(stack.stop, 60)
             figures = asyncio.run(measure(options, ports, stack, launched, state))
         except KeyboardInterrupt:
@@ -716,6 +724,8 @@ def _run(options: argparse.Namespace) -> int:
     label = options.label or default_label()
     if options.contacts != 10_000:
         label += f" ({options.contacts:,} contacts)"  # the figures' names say 10k
+    if options.fetch_wait_ms != SERVICES_FETCH_WAIT_MS:
+        label += f" (fetch wait {options.fetch_wait_ms} ms)"
     report.record_run(dict(figures), label)
     report.write_results()
     say(f"Recorded as {label!r} in bench/history.jsonl; bench/RESULTS.md and bench/ratios.png written")
@@ -733,6 +743,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", help="the run's name in bench/history.jsonl (default: the commit)")
     parser.add_argument(
         "--contacts", type=int, default=10_000, help="contacts of the first project, 5 per commitment (default 10,000)"
+    )
+    parser.add_argument(
+        "--fetch-wait-ms",
+        type=int,
+        default=SERVICES_FETCH_WAIT_MS,
+        help="how long every consumer (the services', the bench's) waits on a fetch (default: the services' own)",
     )
     parser.add_argument("--http-seconds", type=float, default=10, help="load on each page (default 10)")
     parser.add_argument("--no-record", action="store_true", help="print the figures only (a trial run)")

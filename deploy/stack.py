@@ -302,10 +302,6 @@ class LocalStack:
             "KAFKA_SESSION_TIMEOUT_MS": str(self.config.kafka_session_timeout_ms),
             "KAFKA_HEARTBEAT_INTERVAL_MS": str(self.config.kafka_session_timeout_ms // 4),
         }
-        if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-            # The embedded broker often answers a consumer's waiting fetch only when the wait runs out, not when an
-            # event arrives: a short wait keeps an event's way through the services to milliseconds.
-            environment["KAFKA_FETCH_MAX_WAIT_MS"] = os.environ.get("KAFKA_FETCH_MAX_WAIT_MS", "20")
         for service in SERVICES:
             # Links in emails lead to the first replica: any replica would answer them the same.
             first = self.config.service_ports(service, self.replicas)[0]
