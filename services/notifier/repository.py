@@ -473,7 +473,9 @@ async def start_payment_schedule_clock(
 
 
 async def stop_payment_schedule_clock(connection: asyncpg.Connection, claim_id: str, revision: int) -> None:
-    """A review of this revision (or a later one) stops its clock and cancels a reminder not sent yet."""
+    """A review of this revision (or a later one) stops its clock and cancels a reminder not sent yet, even one
+    leased to a worker: the worker looks again just before sending it (`PaymentScheduleReminderWorker.withdrawn`).
+    """
     await connection.execute(
         """
         UPDATE payment_schedule_clocks SET status = 'stopped'
@@ -486,8 +488,17 @@ async def stop_payment_schedule_clock(connection: asyncpg.Connection, claim_id: 
         """
         UPDATE payment_schedule_reminder_mails
         SET status = 'cancelled', last_reply = 'the claim was reviewed before the reminder went'
-        WHERE claim_id = $1 AND revision <= $2 AND status = 'pending' AND lease IS NULL
+        WHERE claim_id = $1 AND revision <= $2 AND status = 'pending'
         """,
+        claim_id,
+        revision,
+    )
+
+
+async def lapse_payment_schedule_clock(connection: asyncpg.Connection, claim_id: str, revision: int) -> None:
+    """The clock's due day passed before its reminder could go: it ends without one."""
+    await connection.execute(
+        "UPDATE payment_schedule_clocks SET status = 'lapsed' WHERE claim_id = $1 AND revision = $2",
         claim_id,
         revision,
     )
@@ -737,6 +748,11 @@ async def retry_later(
         delay,
         reply,
     )
+
+
+async def mail_status(connection: asyncpg.Connection, table: MailTable, key: object) -> str | None:
+    """The row's status now (pending, sent, failed, cancelled); None when there is no such row."""
+    return await connection.fetchval(f"SELECT status FROM {table.name} WHERE {table.key} = $1", key)
 
 
 async def finish(

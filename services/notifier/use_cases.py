@@ -195,8 +195,16 @@ async def schedule_payment_schedule_reminders(connection: asyncpg.Connection, no
         if now < payment_schedule_remind_at(remind_on, timezone):
             continue
         submitted = ProgressClaimSubmitted.model_validate(clock["submitted"])
-        act = payment_schedules.act_for(region)
         today = now.astimezone(ZoneInfo(timezone)).date()
+        if today > clock["due"]:
+            # Caught up too late (the notifier stopped for days): a reminder of a day gone by helps no one.
+            await repository.lapse_payment_schedule_clock(connection, clock["claim_id"], clock["revision"])
+            log.warning(
+                "a payment schedule's due day passed before its reminder went; none is sent",
+                extra={"claim_id": submitted.claim_id, "due": clock["due"].isoformat()},
+            )
+            continue
+        act = payment_schedules.act_for(region)
         totals = submitted.totals
         reminder = {
             "claim_id": submitted.claim_id,

@@ -156,6 +156,11 @@ class MailWorker(ListeningWorker):
         still held; False when it was not."""
         return await use_cases.mail_deferred(self._pool, self.table, row.key, row.lease, attempts, delay, reply)
 
+    async def withdrawn(self, row) -> bool:
+        """Whether the row was ended since it was leased, so that its email must not go (looked at just before
+        sending it: it may have waited long for a connection)."""
+        return False
+
     async def before_fetching(self) -> None:
         """Work to do before each look at the table (the invite worker schedules reminders)."""
 
@@ -280,6 +285,10 @@ class MailWorker(ListeningWorker):
         try:
             async with self._mailer.turn() as send:
                 flight.started = True
+                if await self.withdrawn(row):
+                    log.info("email withdrawn before it went", extra=about)
+                    self._count(row, self.not_sent)
+                    return
                 await send(message)
         except TemporaryFailure as failure:
             log.warning("email will be retried", extra=about | {"reply": str(failure)})
@@ -430,6 +439,11 @@ class PaymentScheduleReminderWorker(MailWorker):
 
     def kind_of(self, mail: PaymentScheduleReminderMail) -> str:
         return "payment_schedule_reminder"
+
+    async def withdrawn(self, mail: PaymentScheduleReminderMail) -> bool:
+        # A review stops the clock and cancels its reminders, leased ones too (`stop_payment_schedule_clock`).
+        async with self._pool.acquire() as connection:
+            return await repository.mail_status(connection, self.table, mail.key) != "pending"
 
     def build(self, mail: PaymentScheduleReminderMail, headers: dict[str, str]) -> EmailMessage:
         return with_headers(build_payment_schedule_reminder(mail, self._settings, self._clock()), headers)
