@@ -48,7 +48,8 @@ lock: $(INSTALLED)
 
 # The end-to-end benchmark (bench/system.py): the whole stack with its own SMTP server, an ERP client and the raw
 # parts measured in the same run; it appends to bench/history.jsonl and writes bench/RESULTS.md and its chart.
-# ARGS="--quick" leaves out the 100,000-contact project (about 5 minutes then); ARGS="--label 'what changed'".
+# ARGS="--quick" leaves out the 100,000-contact project (about 3 minutes then); ARGS="--label 'what changed'";
+# ARGS="--fetch-wait-ms 20" sets how long every consumer waits on a Kafka fetch (README: Benchmarks).
 bench: $(BENCH_INSTALLED)
 	$(BIN)/python -m bench.system $(ARGS)
 
