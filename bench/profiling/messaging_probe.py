@@ -28,6 +28,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.system import publish_erp_events
 from deploy.embedded import free_port, postgres_data_dir, postgres_url, start_broker, start_postgres
 from shared.contracts.erp import CommitmentUpserted, ProjectMemberUpserted
 from shared.contracts.responses import InviteAccepted
@@ -78,23 +79,6 @@ def erp_events(commitments: int, contacts: int = 5) -> list[tuple[str, str, Clou
 
 def _erp(record) -> CloudEvent:
     return CloudEvent.new(record.TYPE, "erp://bench", record.model_dump(mode="json"))
-
-
-async def publish_binary(bootstrap: str, events) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        sent = []
-        for topic, key, event in events:
-            value, headers = event.to_binary()
-            sent.append(
-                await producer.send(
-                    topic, value, key=key.encode(), headers=[(n, v.encode()) for n, v in headers.items()]
-                )
-            )
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
 
 
 class Probe:
@@ -236,7 +220,7 @@ def ingest(arguments) -> None:
     try:
         probe.start_infrastructure()
         events = erp_events(arguments.commitments)
-        asyncio.run(publish_binary(probe.bootstrap, events))
+        asyncio.run(publish_erp_events(probe.bootstrap, events))
         for round_number in range(arguments.rounds):
             for number, code in enumerate(arguments.code or [REPO]):
                 database = f"{probe.service}_{round_number}_{number}"
@@ -277,7 +261,7 @@ async def round_trips(bootstrap: str, samples: int) -> list[float]:
 
 async def yes_to_claim(probe: Probe, samples: int, reader_wait_ms: int) -> list[float]:
     commitments = erp_events(samples, contacts=1)
-    await publish_binary(probe.bootstrap, [e for e in commitments if e[0] == ERP_COMMITMENTS])
+    await publish_erp_events(probe.bootstrap, [e for e in commitments if e[0] == ERP_COMMITMENTS])
     connection = await asyncpg.connect(probe.database_url)
     while True:
         if await connection.fetchval("SELECT count(*) FROM erp_commitments") >= samples:
