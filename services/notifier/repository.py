@@ -269,23 +269,19 @@ async def claim_deliveries(
     connection: asyncpg.Connection, limit: int, lease_time: timedelta, leased_by: str, in_flight: list[int]
 ) -> list[Delivery]:
     """Deliveries due to be sent now, oldest first, leased to the caller (see `_claim`); not those `in_flight`."""
-    rows = await connection.fetch(
-        f"""
-        WITH d AS ({_claim(DELIVERIES)})
-        SELECT d.delivery_id, d.kind, d.message_id, d.attempts, d.lease, d.trace_context, i.*, p.project_id,
-               p.project_name,
-               p.project_timezone, p.start_date, p.end_date, p.due_date, p.due_at,
-               COALESCE(d.invited_by, p.opened_by) AS invited_by,
+    rows = await _lease(
+        connection,
+        DELIVERIES,
+        (limit, lease_time, leased_by, in_flight),
+        """
+        SELECT m.delivery_id, m.kind, m.message_id, m.attempts, m.lease, m.trace_context, i.*, p.project_id,
+               p.project_name, p.project_timezone, p.start_date, p.end_date, p.due_date, p.due_at,
+               COALESCE(m.invited_by, p.opened_by) AS invited_by,
                CASE WHEN p.closed THEN 'closed' ELSE 'open' END AS period_status,
                EXISTS (SELECT 1 FROM claimed_commitments c
                        WHERE c.period_id = i.period_id AND c.commitment_id = i.commitment_id) AS claimed
-        FROM d JOIN invites i USING (invite_id) JOIN periods p USING (period_id)
-        ORDER BY d.next_attempt_at, d.delivery_id
+        FROM m JOIN invites i USING (invite_id) JOIN periods p USING (period_id)
         """,
-        limit,
-        lease_time,
-        leased_by,
-        in_flight,
     )
     return [_delivery(row) for row in rows]
 
@@ -350,13 +346,7 @@ async def claim_password_mails(
     connection: asyncpg.Connection, limit: int, lease_time: timedelta, leased_by: str, in_flight: list[str]
 ) -> list[PasswordMail]:
     """Password mails due to be sent now, oldest first, leased to the caller (see `_claim`)."""
-    rows = await connection.fetch(
-        f"WITH m AS ({_claim(PASSWORD_MAILS)}) SELECT * FROM m ORDER BY next_attempt_at, request_id",
-        limit,
-        lease_time,
-        leased_by,
-        in_flight,
-    )
+    rows = await _lease(connection, PASSWORD_MAILS, (limit, lease_time, leased_by, in_flight))
     return [
         PasswordMail(
             key=row["request_id"],
@@ -420,16 +410,11 @@ async def claim_claim_review_mails(
     """Claim review mails due to be sent now, oldest first, leased to the caller (see `_claim`)."""
     # The project's time zone from the period view, when it knows the period (compared as text: an id that is
     # no uuid must not fail the whole claim).
-    rows = await connection.fetch(
-        f"""
-        WITH m AS ({_claim(CLAIM_REVIEW_MAILS)})
-        SELECT m.*, p.project_timezone FROM m LEFT JOIN periods p ON p.period_id::text = m.review->>'period_id'
-        ORDER BY m.next_attempt_at, m.mail_id
-        """,
-        limit,
-        lease_time,
-        leased_by,
-        in_flight,
+    rows = await _lease(
+        connection,
+        CLAIM_REVIEW_MAILS,
+        (limit, lease_time, leased_by, in_flight),
+        "SELECT m.*, p.project_timezone FROM m LEFT JOIN periods p ON p.period_id::text = m.review->>'period_id'",
     )
     return [
         ClaimReviewMail(
@@ -570,13 +555,7 @@ async def claim_payment_schedule_reminder_mails(
     connection: asyncpg.Connection, limit: int, lease_time: timedelta, leased_by: str, in_flight: list[str]
 ) -> list[PaymentScheduleReminderMail]:
     """Reminders due to be sent now, oldest first, leased to the caller (see `_claim`)."""
-    rows = await connection.fetch(
-        f"WITH m AS ({_claim(PAYMENT_SCHEDULE_REMINDER_MAILS)}) SELECT * FROM m ORDER BY next_attempt_at, mail_id",
-        limit,
-        lease_time,
-        leased_by,
-        in_flight,
-    )
+    rows = await _lease(connection, PAYMENT_SCHEDULE_REMINDER_MAILS, (limit, lease_time, leased_by, in_flight))
     return [
         PaymentScheduleReminderMail(
             key=row["mail_id"],
@@ -617,19 +596,16 @@ async def claim_late_claim_mails(
 ) -> list[LateClaimMail]:
     """Late claim mails due to be sent now, oldest first, leased to the caller (see `_claim`), with the names of
     the project and commitment as the ERP read model knows them, and the project's time zone."""
-    rows = await connection.fetch(
-        f"""
-        WITH m AS ({_claim(LATE_CLAIM_MAILS)})
+    rows = await _lease(
+        connection,
+        LATE_CLAIM_MAILS,
+        (limit, lease_time, leased_by, in_flight),
+        """
         SELECT m.*, pr.name AS project_name, c.number || ' ' || c.title AS commitment, pr.timezone
         FROM m
         LEFT JOIN erp_projects pr ON pr.project_id = m.event->>'project_id'
         LEFT JOIN erp_commitments c ON c.commitment_id = m.event->>'commitment_id'
-        ORDER BY m.next_attempt_at, m.mail_id
         """,
-        limit,
-        lease_time,
-        leased_by,
-        in_flight,
     )
     return [
         LateClaimMail(
@@ -663,6 +639,19 @@ PASSWORD_MAILS = MailTable("password_mails", "request_id")
 CLAIM_REVIEW_MAILS = MailTable("claim_review_mails", "mail_id")
 PAYMENT_SCHEDULE_REMINDER_MAILS = MailTable("payment_schedule_reminder_mails", "mail_id")
 LATE_CLAIM_MAILS = MailTable("late_claim_mails", "mail_id")
+
+
+async def _lease(
+    connection: asyncpg.Connection,
+    table: MailTable,
+    arguments: tuple[int, timedelta, str, list],
+    select: str = "SELECT m.* FROM m",
+) -> list[asyncpg.Record]:
+    """Lease rows due now (see `_claim`; `arguments` are its limit, lease time, holder and keys in flight) and read
+    them oldest first with `select`, which names the leased rows `m` (and joins what their emails need)."""
+    return await connection.fetch(
+        f"WITH m AS ({_claim(table)}) {select} ORDER BY m.next_attempt_at, m.{table.key}", *arguments
+    )
 
 
 def _claim(table: MailTable) -> str:

@@ -8,12 +8,10 @@ from urllib.parse import urlencode
 import asyncpg
 
 from services.notifier import repository
-from services.notifier.domain import LATE_CLAIM_ALLOWED, LATE_CLAIM_REQUESTED, LateClaimMail, RetryPolicy
+from services.notifier.domain import LATE_CLAIM_ALLOWED, LATE_CLAIM_REQUESTED, LateClaimMail
 from services.notifier.mail.emails import _add_body, _local_time, _new_message, _utc_time, day, one_line
-from services.notifier.mail.smtp import SmtpMailer
 from services.notifier.mail.workers import MailWorker, with_headers
 from shared.contracts.claims import ClaimWindowExtended, LateClaimRequested, LateClaimRequestRefused
-from shared.service import ServiceResources
 from shared.settings import Settings
 
 
@@ -90,10 +88,6 @@ class LateClaimMailWorker(MailWorker):
     channel = "late_claim_mails"
     table = repository.LATE_CLAIM_MAILS
     not_sent = "cancelled"
-
-    def __init__(self, resources: ServiceResources, mailer: SmtpMailer):
-        retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
-        super().__init__(resources, mailer, retry)
 
     async def claim(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list[LateClaimMail]:
         return await repository.claim_late_claim_mails(connection, limit, self._lease_time, self._leased_by, in_flight)

@@ -113,7 +113,7 @@ class MailWorker(ListeningWorker):
     table: ClassVar[repository.MailTable]
     not_sent: ClassVar[str]  # the status of a row that will not be sent (`reason_not_to_send`)
 
-    def __init__(self, resources: ServiceResources, mailer: SmtpMailer, retry: RetryPolicy):
+    def __init__(self, resources: ServiceResources, mailer: SmtpMailer, retry: RetryPolicy | None = None):
         super().__init__(resources.settings.service_database_url())
         settings = resources.settings
         self._pool = resources.pool
@@ -121,7 +121,7 @@ class MailWorker(ListeningWorker):
         self._clock = resources.clock
         self._metrics = resources.metrics
         self._mailer = mailer
-        self._retry = retry
+        self._retry = retry or RetryPolicy(first_delay_seconds=settings.smtp_retry_first_delay_seconds)
         self._lease_time = timedelta(seconds=settings.mail_lease_seconds)
         self._renew_every = settings.mail_lease_seconds / 3  # two chances more before a lease runs out
         self._renew_at = 0.0  # the event loop's time
@@ -327,8 +327,7 @@ class InviteMailWorker(MailWorker):
     not_sent = "cancelled"
 
     def __init__(self, resources: ServiceResources, mailer: SmtpMailer):
-        retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
-        super().__init__(resources, mailer, retry)
+        super().__init__(resources, mailer)
         self._emails = InviteEmails(resources.settings)
 
     async def before_fetching(self) -> None:
@@ -392,10 +391,6 @@ class ClaimReviewMailWorker(MailWorker):
     table = repository.CLAIM_REVIEW_MAILS
     not_sent = "cancelled"
 
-    def __init__(self, resources: ServiceResources, mailer: SmtpMailer):
-        retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
-        super().__init__(resources, mailer, retry)
-
     async def claim(self, connection: asyncpg.Connection, limit: int, in_flight: list) -> list[ClaimReviewMail]:
         return await repository.claim_claim_review_mails(
             connection, limit, self._lease_time, self._leased_by, in_flight
@@ -421,10 +416,6 @@ class PaymentScheduleReminderWorker(MailWorker):
     channel = "payment_schedule_reminder_mails"
     table = repository.PAYMENT_SCHEDULE_REMINDER_MAILS
     not_sent = "cancelled"
-
-    def __init__(self, resources: ServiceResources, mailer: SmtpMailer):
-        retry = RetryPolicy(first_delay_seconds=resources.settings.smtp_retry_first_delay_seconds)
-        super().__init__(resources, mailer, retry)
 
     async def before_fetching(self) -> None:
         async with self._pool.acquire() as connection, connection.transaction():
