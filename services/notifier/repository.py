@@ -307,11 +307,8 @@ def _delivery(row: asyncpg.Record) -> Delivery:
         due_at=row["due_at"],
     )
     return Delivery(
-        key=row["delivery_id"],
+        **_leased(row, "delivery_id"),
         kind=row["kind"],
-        message_id=row["message_id"],
-        attempts=row["attempts"],
-        lease=row["lease"],
         invite=invite,
         period_status=row["period_status"],
         declined=row["declined"],
@@ -349,10 +346,7 @@ async def claim_password_mails(
     rows = await _lease(connection, PASSWORD_MAILS, (limit, lease_time, leased_by, in_flight))
     return [
         PasswordMail(
-            key=row["request_id"],
-            message_id=row["message_id"],
-            attempts=row["attempts"],
-            lease=row["lease"],
+            **_leased(row, "request_id"),
             name=row["name"],
             email=row["email"],
             expires_at=row["expires_at"],
@@ -418,11 +412,8 @@ async def claim_claim_review_mails(
     )
     return [
         ClaimReviewMail(
-            key=row["mail_id"],
+            **_leased(row, "mail_id"),
             kind=row["kind"],
-            message_id=row["message_id"],
-            attempts=row["attempts"],
-            lease=row["lease"],
             review=(
                 ProgressClaimApproved if row["kind"] == CLAIM_APPROVED else ProgressClaimRevisionRequested
             ).model_validate(row["review"]),
@@ -558,10 +549,7 @@ async def claim_payment_schedule_reminder_mails(
     rows = await _lease(connection, PAYMENT_SCHEDULE_REMINDER_MAILS, (limit, lease_time, leased_by, in_flight))
     return [
         PaymentScheduleReminderMail(
-            key=row["mail_id"],
-            message_id=row["message_id"],
-            attempts=row["attempts"],
-            lease=row["lease"],
+            **_leased(row, "mail_id"),
             administrator=row["administrator"],
             reminder=row["reminder"],
         )
@@ -609,11 +597,8 @@ async def claim_late_claim_mails(
     )
     return [
         LateClaimMail(
-            key=row["mail_id"],
+            **_leased(row, "mail_id"),
             kind=row["kind"],
-            message_id=row["message_id"],
-            attempts=row["attempts"],
-            lease=row["lease"],
             step=LATE_CLAIM_EVENTS[row["kind"]].model_validate(row["event"]),
             project_name=row["project_name"],
             commitment=row["commitment"],
@@ -639,6 +624,11 @@ PASSWORD_MAILS = MailTable("password_mails", "request_id")
 CLAIM_REVIEW_MAILS = MailTable("claim_review_mails", "mail_id")
 PAYMENT_SCHEDULE_REMINDER_MAILS = MailTable("payment_schedule_reminder_mails", "mail_id")
 LATE_CLAIM_MAILS = MailTable("late_claim_mails", "mail_id")
+
+
+def _leased(row: asyncpg.Record, key: str) -> dict:
+    """What every leased mail row carries: its key (in column `key`), Message-ID, attempts so far and lease."""
+    return {"key": row[key], "message_id": row["message_id"], "attempts": row["attempts"], "lease": row["lease"]}
 
 
 async def _lease(
