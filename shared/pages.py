@@ -1,5 +1,6 @@
 """What every service's web pages share: the base template and message page, and how a page is rendered."""
 
+import uuid
 from pathlib import Path
 
 from fastapi import Request
@@ -50,6 +51,16 @@ def message_page(
         "link": link,
     }
     return render(templates, request, "message.html", context, status_code)
+
+
+def is_uuid(text: str) -> bool:
+    """Whether an id taken from a link or form is a UUID at all: if not, the page says "no such" rather than the
+    database refusing it."""
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def form_text(form: FormData, name: str) -> str:

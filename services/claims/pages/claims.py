@@ -1,7 +1,6 @@
 """My invites and claims, and the progress claim itself: where Yes on an invite leads, shown, saved and
 submitted."""
 
-import uuid
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -17,7 +16,7 @@ from services.claims.use_cases.claims import ClaimExists, NotArrivedYet
 from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
 from shared.invite_links import invite_url
-from shared.pages import form_text
+from shared.pages import form_text, is_uuid
 from shared.sessions import Session, cookie_session
 
 router = APIRouter(tags=["claim pages"], include_in_schema=False)
@@ -61,7 +60,7 @@ async def new_claim(
     session = cookie_session(request)
     if session is None:
         return _login_redirect(request)
-    if not commitment or not _is_uuid(period):
+    if not commitment or not is_uuid(period):
         return _incomplete_link(request)
     try:
         new = await use_cases.new_claim(
@@ -92,7 +91,7 @@ async def create_claim(request: Request) -> Response:
     """The button of the page above: the claim is created, or found when a click before this one made it."""
     form = await request.form()
     commitment, period = form_text(form, "commitment"), form_text(form, "period")
-    if not commitment or not _is_uuid(period):
+    if not commitment or not is_uuid(period):
         return _incomplete_link(request)
     session = cookie_session(request)
     if session is None:
@@ -121,7 +120,7 @@ async def on_behalf(request: Request, period: str = "", commitment: str = "", co
     session = cookie_session(request)
     if session is None:
         return _login_redirect(request)
-    if not commitment or not contact or not _is_uuid(period):
+    if not commitment or not contact or not is_uuid(period):
         return _incomplete_on_behalf_link(request)
     try:
         asked = await use_cases.on_behalf(
@@ -147,7 +146,7 @@ async def create_on_behalf(request: Request) -> Response:
     """The button of the page above: the claim is made, or found when a click before this one made it."""
     form = await request.form()
     period, commitment, contact = form_text(form, "period"), form_text(form, "commitment"), form_text(form, "contact")
-    if not commitment or not contact or not _is_uuid(period):
+    if not commitment or not contact or not is_uuid(period):
         return _incomplete_on_behalf_link(request)
     here = _on_behalf_path(period, commitment, contact)
     session = cookie_session(request)
@@ -177,7 +176,7 @@ async def show_claim(request: Request, claim_id: str, done: str = "") -> Respons
     session = cookie_session(request)
     if session is None:
         return _login_redirect(request)
-    if not _is_uuid(claim_id):
+    if not is_uuid(claim_id):
         return _no_such_claim(request)
     try:
         view = await use_cases.view_claim(request.app.state.pool, session.user_id, claim_id, request.app.state.clock())
@@ -193,7 +192,7 @@ async def change_claim(request: Request, claim_id: str) -> Response:
     session = cookie_session(request)
     if session is None:
         return RedirectResponse("/login?" + urlencode({"next": f"/claims/{claim_id}"}), status_code=303)
-    if not _is_uuid(claim_id):
+    if not is_uuid(claim_id):
         return _no_such_claim(request)
     form = await request.form()
     pool, clock = request.app.state.pool, request.app.state.clock
@@ -233,7 +232,7 @@ async def period_review(request: Request, period_id: str) -> Response:
     session = cookie_session(request)
     if session is None:
         return _login_redirect(request)
-    if not _is_uuid(period_id):
+    if not is_uuid(period_id):
         return message(request, 404, "There is no such billing period", "Check the link, or open the period board.")
     try:
         review = await use_cases.period_review(
@@ -280,7 +279,7 @@ async def _review(request: Request, claim_id: str, review, done: str) -> Respons
     session = cookie_session(request)
     if session is None:
         return RedirectResponse("/login?" + urlencode({"next": f"/claims/{claim_id}"}), status_code=303)
-    if not _is_uuid(claim_id):
+    if not is_uuid(claim_id):
         return _no_such_claim(request)
     form = await request.form()
     pool, clock = request.app.state.pool, request.app.state.clock
@@ -450,11 +449,3 @@ def _preparing(request: Request, then: str | None = None) -> HTMLResponse:
 
 def _claim_csrf(session: Session, claim_id: str) -> str:
     return f"claim:{claim_id}:{session.user_id}"
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True

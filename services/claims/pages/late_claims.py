@@ -1,7 +1,6 @@
 """Asking to claim late (rule 18b): the contact's request from the New Progress Claim page, and the page where
 the project's administrators allow it until a day or refuse it with a reason."""
 
-import uuid
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -15,7 +14,7 @@ from services.claims.use_cases.claims import NotArrivedYet
 from services.claims.use_cases.late_claims import AlreadyAsked, LateRequestView
 from shared.csrf import csrf_token, csrf_token_is_valid
 from shared.errors import ProblemForPerson
-from shared.pages import form_text
+from shared.pages import form_text, is_uuid
 from shared.sessions import Session, cookie_session
 
 router = APIRouter(tags=["late claim pages"], include_in_schema=False)
@@ -26,7 +25,7 @@ async def ask_to_claim_late(request: Request) -> Response:
     """The New Progress Claim page's Ask … to let me claim late form, after the due date."""
     form = await request.form()
     commitment, period = form_text(form, "commitment"), form_text(form, "period")
-    if not commitment or not _is_uuid(period):
+    if not commitment or not is_uuid(period):
         return message(
             request,
             400,
@@ -66,7 +65,7 @@ async def late_request(request: Request, request_id: str, done: str = "") -> Res
     session = cookie_session(request)
     if session is None:
         return RedirectResponse("/login?" + urlencode({"next": request.url.path}), status_code=303)
-    if not _is_uuid(request_id):
+    if not is_uuid(request_id):
         return _no_such_request(request)
     try:
         view = await use_cases.late_request(
@@ -109,7 +108,7 @@ async def _answer(request: Request, request_id: str, answer, done: str) -> Respo
     session = cookie_session(request)
     if session is None:
         return RedirectResponse("/login?" + urlencode({"next": here}), status_code=303)
-    if not _is_uuid(request_id):
+    if not is_uuid(request_id):
         return _no_such_request(request)
     form = await request.form()
     if not csrf_token_is_valid(
@@ -175,11 +174,3 @@ def _problem(request: Request, problem: ProblemForPerson) -> HTMLResponse:
 
 def _no_such_request(request: Request) -> HTMLResponse:
     return message(request, 404, "There is no such request to claim late", "Check the link in the email.")
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True

@@ -26,7 +26,7 @@ async def set_schedule_days(pool: asyncpg.Pool, user_id: str, project_id: str, d
             )
         if days > act.schedule_days:
             raise InvalidRequest(
-                f"The {act.name} allows at most {act.schedule_days} business days ({act.section}); "
+                f"The {act.name} allows at most {act.schedule_days} business days under {act.section}; "
                 f"choose {act.schedule_days} or fewer."
             )
         await repository.set_project_payment_schedule_days(connection, project_id, days, administrator, now)
