@@ -50,6 +50,16 @@ def service_settings(infrastructure, service: str, database_url: str, **override
     return Settings(**(defaults | overrides))
 
 
+def linked_service_settings(infrastructure, databases: dict) -> dict[str, Settings]:
+    """`service_settings` for each service of `databases` (by name), each knowing where the others' pages are;
+    the notifier retries a deferred email after 0.3 s."""
+    settings = {name: service_settings(infrastructure, name, database.url) for name, database in databases.items()}
+    public = {f"{name}_public_url": f"http://127.0.0.1:{value.port}" for name, value in settings.items()}
+    settings = {name: value.model_copy(update=public) for name, value in settings.items()}
+    settings["notifier"] = settings["notifier"].model_copy(update={"smtp_retry_first_delay_seconds": 0.3})
+    return settings
+
+
 @dataclass
 class RunningService:
     settings: Settings

@@ -8,10 +8,8 @@ Content-Security-Policy. Each step is a function; the round runs once, on one se
 import asyncio
 import contextlib
 import re
-import shutil
 from datetime import UTC, datetime
 
-import pytest
 from playwright.async_api import expect
 
 from deploy.mailcatcher import REFUSAL, MailCatcher
@@ -22,13 +20,7 @@ from services.periods.app import definition as periods
 from services.periods.pages import board as board_pages
 from services.responses.app import definition as responses
 from tests.integration.billing_round import BillingRound
-from tests.support import ANSWER_SHOWN, running_service, service_settings
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    shutil.which("chromium") is None,
-    reason="Chromium is not installed: `apt-get install -y chromium` (Debian) runs the browser tests.",
-)
+from tests.support import ANSWER_SHOWN, linked_service_settings, running_service
 
 NOW = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)  # 2 November, 14:00 in Sydney
 # A day later, 3 November in Sydney: "yesterday" is 2 November, after the period's start. The clocks move before
@@ -40,19 +32,6 @@ WITHIN = 20_000  # milliseconds: how long an outcome carried by the broker may t
 SERVICES = ("claims", "periods", "notifier", "responses")
 
 
-@pytest.fixture
-async def chromium():
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking"],
-        )
-        yield browser
-        await browser.close()
-
-
 @contextlib.asynccontextmanager
 async def administrator_round(infrastructure, database_for, maildir):
     """The four services, each knowing where the others are, for a project of its own: Harbour Tower with its
@@ -62,12 +41,8 @@ async def administrator_round(infrastructure, database_for, maildir):
     mail_server = MailCatcher(maildir, smtp_port=0, http_port=0, refused=[round_.contact("tom")["email"]])
     await mail_server.start()
     databases = {name: await database_for(name) for name in SERVICES}
-    settings = {name: service_settings(infrastructure, name, db.url) for name, db in databases.items()}
-    public = {f"{name}_public_url": f"http://127.0.0.1:{value.port}" for name, value in settings.items()}
-    settings = {name: value.model_copy(update=public) for name, value in settings.items()}
-    settings["notifier"] = settings["notifier"].model_copy(
-        update={"smtp_port": mail_server.smtp_port, "smtp_retry_first_delay_seconds": 0.3}
-    )
+    settings = linked_service_settings(infrastructure, databases)
+    settings["notifier"] = settings["notifier"].model_copy(update={"smtp_port": mail_server.smtp_port})
     try:
         async with (
             running_service(claims, settings["claims"]) as claims_service,

@@ -7,10 +7,7 @@ import asyncio
 import contextlib
 import json
 import re
-import shutil
 from datetime import UTC, datetime
-
-import pytest
 
 from services.claims.app import definition as claims
 from services.claims.use_cases import accounts
@@ -18,13 +15,7 @@ from services.notifier.app import definition as notifier
 from services.periods.app import definition as periods
 from shared.contracts.topics import BILLING_CLAIMS
 from tests.integration.billing_round import BillingRound
-from tests.support import running_service, service_settings, topic_reader
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    shutil.which("chromium") is None,
-    reason="Chromium is not installed: `apt-get install -y chromium` (Debian) runs the browser tests.",
-)
+from tests.support import linked_service_settings, running_service, topic_reader
 
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # 20 November, 14:00 in Sydney
 AFTER_DUE = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)  # 6 December in Sydney: the due date (5 December) has passed
@@ -37,19 +28,6 @@ LINES = [
 ]
 
 
-@pytest.fixture
-async def chromium():
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking"],
-        )
-        yield browser
-        await browser.close()
-
-
 @contextlib.asynccontextmanager
 async def review_round(infrastructure, database_for):
     """The claims, periods and notifier services, each knowing where the others are, for a project of its own
@@ -57,10 +35,7 @@ async def review_round(infrastructure, database_for):
     opened through the periods service's API."""
     round_ = BillingRound(infrastructure, periods=None, notifier=None, notifier_pool=None)
     databases = {name: await database_for(name) for name in SERVICES}
-    settings = {name: service_settings(infrastructure, name, db.url) for name, db in databases.items()}
-    public = {f"{name}_public_url": f"http://127.0.0.1:{value.port}" for name, value in settings.items()}
-    settings = {name: value.model_copy(update=public) for name, value in settings.items()}
-    settings["notifier"] = settings["notifier"].model_copy(update={"smtp_retry_first_delay_seconds": 0.3})
+    settings = linked_service_settings(infrastructure, databases)
     async with (
         running_service(claims, settings["claims"]) as claims_service,
         running_service(periods, settings["periods"]) as periods_service,

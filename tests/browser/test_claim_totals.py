@@ -3,11 +3,8 @@ contact types, worked out as the server works them out (half up, to the cent), a
 what the page showed before saving."""
 
 import re
-import shutil
 import uuid
 from datetime import UTC, date, datetime
-
-import pytest
 
 from services.claims.app import definition as claims
 from services.claims.use_cases import accounts
@@ -17,12 +14,6 @@ from shared.contracts.periods import BillingPeriodOpened
 from shared.erp import apply_commitment, apply_member_upserted
 from tests.factories import commitment, erp_event, member
 from tests.support import running_service, service_settings
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    shutil.which("chromium") is None,
-    reason="Chromium is not installed: `apt-get install -y chromium` (Debian) runs the browser tests.",
-)
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -65,20 +56,16 @@ async def seed(pool, project: str, period_id: str) -> str:
     return sheet.commitment_id
 
 
-async def test_the_totals_move_as_the_contact_types_and_equal_what_the_server_saves(infrastructure, database_for):
-    from playwright.async_api import async_playwright, expect
+async def test_the_totals_move_as_the_contact_types_and_equal_what_the_server_saves(
+    infrastructure, database_for, chromium
+):
+    from playwright.async_api import expect
 
     database = await database_for("claims")
     project, period_id = f"P-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
     commitment_id = await seed(database.pool, project, period_id)
-    async with (
-        running_service(claims, service_settings(infrastructure, "claims", database.url)) as service,
-        async_playwright() as playwright,
-    ):
+    async with running_service(claims, service_settings(infrastructure, "claims", database.url)) as service:
         service.app.state.clock.set(NOW)
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
         page = await (await chromium.new_context(viewport={"width": 1280, "height": 900})).new_page()
         console = []
         page.on("console", lambda entry: console.append(entry.text))
@@ -114,5 +101,4 @@ async def test_the_totals_move_as_the_contact_types_and_equal_what_the_server_sa
         await page.locator('[id="stored.1"]').fill("12.345")
         await expect(page.locator("#current-payment-due")).to_have_text("—")
         assert re.search(r"cannot be read as an amount", await page.locator("#totals-note").inner_text())
-        await chromium.close()
     assert not [entry for entry in console if "Content Security Policy" in entry], console

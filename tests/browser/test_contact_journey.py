@@ -4,7 +4,6 @@ through login to the submitted progress claim; and no page on the way breaks its
 import asyncio
 import json
 import re
-import shutil
 from datetime import UTC, datetime
 
 import pytest
@@ -17,26 +16,11 @@ from tests.integration.billing_round import billing_round
 from tests.integration.test_notifier import open_harbour_tower_round
 from tests.support import running_service, service_settings, topic_reader
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    shutil.which("chromium") is None,
-    reason="Chromium is not installed: `apt-get install -y chromium` (Debian) runs the browser tests.",
-)
-
 
 @pytest.fixture
-async def browser():
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking"],
-        )
-        # A phone: the contact opens the email on one.
-        context = await chromium.new_context(viewport={"width": 360, "height": 740}, java_script_enabled=False)
-        yield context
-        await chromium.close()
+async def browser(chromium):
+    # A phone: the contact opens the email on one.
+    return await chromium.new_context(viewport={"width": 360, "height": 740}, java_script_enabled=False)
 
 
 def link(message, answer: str) -> str:

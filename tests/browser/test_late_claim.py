@@ -6,15 +6,11 @@ claim. The events are on `billing.claims`, each page fits a phone, and none brea
 import asyncio
 import json
 import re
-import shutil
-
-import pytest
 
 from shared.contracts.topics import BILLING_CLAIMS
-from tests.browser.test_claim_review import (  # noqa: F401 (chromium: the fixture, shared)
+from tests.browser.test_claim_review import (
     AFTER_DUE,
     WITHIN,
-    chromium,
     log_in,
     review_round,
     see_no_sideways_scrolling,
@@ -23,16 +19,11 @@ from tests.browser.test_claim_review import (  # noqa: F401 (chromium: the fixtu
 )
 from tests.support import topic_reader
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("chromium") is None,
-    reason="Chromium is not installed: `apt-get install -y chromium` (Debian) runs the browser tests.",
-)
-
 
 async def test_a_contact_asks_to_claim_late_the_administrator_allows_it_and_the_claim_is_submitted(
     infrastructure,
     database_for,
-    chromium,  # noqa: F811 (the fixture imported above)
+    chromium,
 ):
     async with (
         review_round(infrastructure, database_for) as round_,
