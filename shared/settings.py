@@ -41,8 +41,10 @@ class Settings(BaseSettings):
     # How long the broker may hold a consumer's fetch while nothing new is there; Kafka answers it as soon as an
     # event arrives. The embedded broker often answers only when the wait runs out, so `itb up` sets a short one.
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=1)
-    # A consumer applies up to this many fetched events in one database transaction (each one in the inbox).
-    kafka_batch_max_records: int = Field(default=500, ge=1)
+    # A consumer applies up to this many fetched events in one database transaction (each one in the inbox). Their
+    # parsed events are held together (a commitment's, about 15 kB): 500 left Python's allocator holding 14 MB
+    # of mostly empty arenas after an ERP ingest (bench/profiling/memory.md).
+    kafka_batch_max_records: int = Field(default=100, ge=1)
 
     # The event path: an event's envelope is refused over this size (Kafka's default message limit is 1 MB);
     # /readyz turns 503 once the outbox relay has failed to publish, an event has waited in the outbox, or a
