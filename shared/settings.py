@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
     # How long the broker may hold a consumer's fetch while nothing new is there; Kafka answers it as soon as an
-    # event arrives. The embedded broker often answers only when the wait runs out, so `itb up` sets a short one.
+    # event arrives. The embedded broker often answers only when the wait runs out; a shorter wait costs CPU while
+    # idle, so `itb up` keeps this one too (docs/architecture.md, bench/NOTES.md).
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=1)
     # A consumer applies up to this many fetched events in one database transaction (each one in the inbox). Their
     # parsed events are held together (a commitment's, about 15 kB): 500 left Python's allocator holding 14 MB
