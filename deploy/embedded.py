@@ -10,6 +10,7 @@ import importlib.metadata
 import importlib.util
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -33,9 +34,27 @@ def _die_with_parent() -> None:
 
 
 def free_port() -> int:
+    """A port no one listens on now, for a server to bind a moment later."""
+    return free_ports_in_a_row(1)
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` adjacent ports that are free now (for a service's replicas). Chosen below the range
+    Linux hands out for outgoing connections (32768 on): a port from that range, free when looked at, can be
+    taken by some client's connection before the server binds it."""
+    while True:
+        first = random.randrange(20_000, 32_000)
+        if all(_can_bind(first + offset) for offset in range(count)):
+            return first
+
+
+def _can_bind(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def port_accepts(port: int, host: str = "127.0.0.1") -> bool:

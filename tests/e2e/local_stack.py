@@ -5,10 +5,8 @@ databases. Each round has a project and an email domain of its own."""
 import asyncio
 import email
 import mailbox
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +23,7 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaProducer
 
-from deploy.embedded import free_port, postgres_url
+from deploy.embedded import free_port, free_ports_in_a_row, postgres_url
 from shared.contracts.topics import ERP_COMMITMENTS, ERP_DIRECTORY, SERVICES, dead_letter_topic
 from tests.factories import commitment, erp_event, member
 from tests.support import ANSWER_SHOWN, csrf_of, topic_reader
@@ -39,26 +37,6 @@ ONCE_PER_AGGREGATE = (
     "billing.invite.declined.v1",
     "billing.claim.created.v1",
 )
-
-
-def free_ports_in_a_row(count: int) -> int:
-    """The first of `count` adjacent ports that are free now (for a service's replicas). Below the range the
-    system hands out for outgoing connections and free_port(), so that neither takes the ports after the first."""
-    if count == 1:
-        return free_port()
-    while True:
-        first = random.randrange(20_000, 32_000)
-        if all(_can_bind(first + offset) for offset in range(count)):
-            return first
-
-
-def _can_bind(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def stack_environment(environment: dict, state: Path, replicas: int = 1) -> dict:
